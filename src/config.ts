@@ -1,0 +1,117 @@
+// Every setting of spec/api.md (and a few of our own), read from the
+// environment here and nowhere else, each validated with valibot. A bad value
+// is a ConfigError naming the setting, the value and what is expected; main.ts
+// prints that one line and exits with code 2.
+import { hostname, totalmem } from "node:os";
+import * as v from "valibot";
+
+// 0 asks the OS for a free port (tests run several daemons side by side).
+const port = (expected = "a TCP port, an integer from 0 to 65535 (0 picks a free one)") =>
+  v.pipe(v.string(), v.regex(/^\d{1,5}$/, expected), v.transform(Number), v.maxValue(65535, expected));
+const posInt = (expected: string, min = 1) =>
+  v.pipe(v.string(), v.regex(/^\d+$/, expected), v.transform(Number), v.minValue(min, expected));
+const posNumber = (expected: string) =>
+  v.pipe(v.string(), v.regex(/^\d+(\.\d+)?$/, expected), v.transform(Number), v.minValue(0.01, expected));
+const nonEmpty = (expected: string) => v.pipe(v.string(), v.trim(), v.minLength(1, expected));
+const dnsName = "a DNS name such as preview.example.com (letters, digits, dots and dashes)";
+const httpUrl = "an http(s) URL";
+
+/** One entry per setting: the env name, its default, and how to read it. */
+const settings = {
+  proxyPort: { env: "PREVIEWD_PROXY_PORT", def: "8080", schema: port() },
+  apiPort: { env: "PREVIEWD_API_PORT", def: "8081", schema: port() },
+  peerPort: { env: "PREVIEWD_PEER_PORT", def: "8082", schema: port() },
+  host: { env: "PREVIEWD_HOST", def: "127.0.0.1", schema: v.pipe(v.string(), v.ip("an IPv4 or IPv6 address to bind, such as 127.0.0.1 or 0.0.0.0")) },
+  domain: { env: "PREVIEWD_DOMAIN", def: "localhost", schema: v.pipe(v.string(), v.toLowerCase(), v.regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, dnsName)) },
+  urlTemplate: { env: "PREVIEWD_URL_TEMPLATE", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || s.includes("{id}"), "a URL containing {id}, such as https://{id}.preview.example.com")) },
+  apiToken: { env: "PREVIEWD_API_TOKEN", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || s.length >= 16, "a token of at least 16 characters")) },
+  clusterSecret: { env: "PREVIEWD_CLUSTER_SECRET", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || s.length >= 16, "a secret of at least 16 characters")) },
+  peers: {
+    env: "PREVIEWD_PEERS",
+    def: "",
+    schema: v.pipe(
+      v.string(),
+      v.transform((s) => s.split(",").map((p) => p.trim()).filter(Boolean)),
+      v.check((l) => l.every((p) => /^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/.test(p)), "a comma-separated list of host:peerPort"),
+    ),
+  },
+  nodeId: { env: "PREVIEWD_NODE_ID", def: hostname(), schema: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a node name of letters, digits, dots, dashes or underscores (1-63)")) },
+  dataDir: { env: "PREVIEWD_DATA_DIR", def: "./data", schema: nonEmpty("a directory path") },
+  databaseUrl: { env: "DATABASE_URL", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^postgres(ql)?:\/\//.test(s), "a postgres:// or postgresql:// URL")) },
+  capacity: { env: "PREVIEWD_CAPACITY", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^[1-9]\d*$/.test(s), "a positive integer (previews on this node)")) },
+  warmPool: { env: "PREVIEWD_WARM_POOL", def: "20", schema: posInt("a whole number of warm containers (0 or more)", 0) },
+  idleTimeout: { env: "PREVIEWD_IDLE_TIMEOUT", def: "3600", schema: posInt("a number of seconds (1 or more)") },
+  stopAfter: { env: "PREVIEWD_STOP_AFTER", def: "86400", schema: posInt("a number of seconds a preview stays suspended before its container is stopped (1 or more)") },
+  image: { env: "PREVIEWD_IMAGE", def: "previewd/preview-base:latest", schema: nonEmpty("a Docker image reference") },
+  memoryMb: { env: "PREVIEWD_MEMORY_MB", def: "512", schema: posInt("megabytes of memory per preview (64 or more)", 64) },
+  cpus: { env: "PREVIEWD_CPUS", def: "0.25", schema: posNumber("a CPU share per preview, such as 0.25") },
+  pidsLimit: { env: "PREVIEWD_PIDS_LIMIT", def: "256", schema: posInt("a process limit per preview (16 or more)", 16) },
+  startTimeout: { env: "PREVIEWD_START_TIMEOUT", def: "60", schema: posInt("a number of seconds to wait for an app to answer") },
+  maxFiles: { env: "PREVIEWD_MAX_FILES", def: "5000", schema: posInt("a maximum number of files per preview") },
+  maxBytes: { env: "PREVIEWD_MAX_BYTES", def: "52428800", schema: posInt("a maximum total size of a preview's files in bytes") },
+  dbHostForContainers: { env: "PREVIEWD_DB_HOST", def: "host.docker.internal", schema: nonEmpty("the host name preview containers use to reach PostgreSQL") },
+  dbRetention: { env: "PREVIEWD_DB_RETENTION", def: "3600", schema: posInt("seconds an orphaned preview schema is kept before cleanup", 0) },
+  flyApiToken: { env: "FLY_API_TOKEN", def: "", schema: v.string() },
+  flyApp: { env: "FLY_APP", def: "", schema: v.string() },
+  flyApiUrl: { env: "FLY_API_URL", def: "https://api.machines.dev", schema: v.pipe(v.string(), v.url(httpUrl)) },
+  railwayApiToken: { env: "RAILWAY_API_TOKEN", def: "", schema: v.string() },
+  railwayApiUrl: { env: "RAILWAY_API_URL", def: "https://backboard.railway.com/graphql/v2", schema: v.pipe(v.string(), v.url(httpUrl)) },
+} as const;
+
+type Settings = typeof settings;
+export type Config = { [K in keyof Settings]: v.InferOutput<Settings[K]["schema"]> };
+
+export class ConfigError extends Error {
+  constructor(readonly setting: string, readonly value: string, readonly expected: string) {
+    super(`${setting}=${JSON.stringify(value)} is invalid: expected ${expected}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment (or any record) into a Config; throws ConfigError on the first bad setting. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(settings)) {
+    const raw = env[s.env];
+    const value = raw === undefined || raw === "" ? s.def : raw;
+    const result = v.safeParse(s.schema as v.GenericSchema<string, unknown>, value);
+    if (!result.success) throw new ConfigError(s.env, value, result.issues[0]?.message ?? "a valid value");
+    out[key] = result.output;
+  }
+  return out as Config;
+}
+
+/** Previews this node may run: the setting, else one per 80 MiB of host memory (~100 on 8 GB). */
+export function effectiveCapacity(config: Config): number {
+  if (config.capacity) return Number(config.capacity);
+  return Math.max(1, Math.floor(totalmem() / (80 * 1024 * 1024)));
+}
+
+/** The public URL of a preview. */
+export function previewUrl(config: Config, id: string): string {
+  if (config.urlTemplate) return config.urlTemplate.replaceAll("{id}", id);
+  return `http://${id}.${config.domain}:${config.proxyPort}`;
+}
+
+/** The settings table for the README and `previewd --help`. */
+export function describeSettings(): Array<{ env: string; def: string }> {
+  return Object.values(settings).map((s) => ({ env: s.env, def: s.env === "PREVIEWD_NODE_ID" ? "(hostname)" : s.def }));
+}
+
+/**
+ * The test profile: ephemeral ports, a tiny pool, short timers. Why: tests run
+ * several daemons side by side on one machine and must not wait an hour to see
+ * a preview suspend.
+ */
+export function testConfig(overrides: Partial<Record<string, string>> = {}): Config {
+  return loadConfig({
+    PREVIEWD_PROXY_PORT: "0",
+    PREVIEWD_API_PORT: "0",
+    PREVIEWD_PEER_PORT: "0",
+    PREVIEWD_WARM_POOL: "2",
+    PREVIEWD_NODE_ID: "test-node",
+    PREVIEWD_API_TOKEN: "test-token-0123456789",
+    PREVIEWD_START_TIMEOUT: "20",
+    ...overrides,
+  });
+}

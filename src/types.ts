@@ -1,0 +1,69 @@
+// Shared domain types. This file imports nothing: every module may depend on it.
+
+export type PreviewStatus = "starting" | "running" | "suspended" | "stopped" | "failed" | "deleted";
+export type Tier = "browser" | "container" | "fly";
+
+/** App files: relative POSIX path -> UTF-8 text. Paths are validated at the edge. */
+export type FileMap = Record<string, string>;
+
+export interface DatabaseRequest {
+  migrations: string[];
+  seed?: string;
+}
+
+/** What a client asked for; validated, with defaults applied. */
+export interface PreviewSpec {
+  files: FileMap;
+  command?: string[];
+  port: number;
+  env: Record<string, string>;
+  database?: DatabaseRequest;
+  tier: "auto" | Tier;
+}
+
+export interface PreviewDatabase {
+  schema: string;
+  url: string;
+}
+
+/** The durable record of a preview (one row in previewd.previews). */
+export interface PreviewRecord {
+  id: string;
+  node: string;
+  tier: Tier;
+  status: PreviewStatus;
+  spec: PreviewSpec;
+  database?: PreviewDatabase;
+  failure?: string;
+  createdAt: Date;
+  lastActiveAt: Date;
+}
+
+/** The public preview object of spec/api.md. */
+export interface PreviewView {
+  id: string;
+  url: string;
+  status: PreviewStatus;
+  tier: Tier;
+  node: string;
+  createdAt: string;
+  lastActiveAt: string;
+  database?: PreviewDatabase;
+  error?: string;
+}
+
+/** Where to send bytes for a preview: an address the proxy can connect to. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** One node as the cluster sees it (GET /v1/cluster). */
+export interface NodeView {
+  id: string;
+  state: "alive" | "suspect" | "dead";
+  capacity: number;
+  running: number;
+  free: number;
+  addr: string;
+}
