@@ -1,8 +1,121 @@
-// Placeholder: the daemon's composition (adapters, listeners, drain) lands with the pool/proxy work.
-import type { Config } from "./config.ts";
+// Composition root of `previewd serve`: config -> database -> adapters ->
+// orchestrator -> listeners; drains on SIGTERM. Only this file builds
+// concrete adapters (Docker, PostgreSQL).
+import type { Server } from "bun";
+import { createApi } from "./api/index.ts";
+import { effectiveCapacity, previewUrl, type Config } from "./config.ts";
+import { connect, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
 import type { Logger } from "./log.ts";
+import { renderMetrics } from "./metrics.ts";
+import { Orchestrator } from "./orchestrator/index.ts";
+import { DockerRuntime } from "./pool/docker.ts";
+import { createProxy } from "./proxy/index.ts";
+import { apiToken } from "./token.ts";
+import { join } from "node:path";
+
+export interface Daemon {
+  config: Config;
+  token: string;
+  orchestrator: Orchestrator;
+  proxyPort: number;
+  apiPort: number;
+  databaseUrl: string;
+  stop(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  /** Extra labels on every container (tests mark theirs). */
+  labels?: Record<string, string>;
+}
+
+export async function startDaemon(config: Config, log: Logger, opts: DaemonOptions = {}): Promise<Daemon> {
+  const { token, generated, path: tokenPath } = apiToken(config.apiToken, config.dataDir);
+  const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres({ dataDir: join(config.dataDir, "postgres"), log: log.child({ mod: "embedded-pg" }) });
+  const databaseUrl = config.databaseUrl || embedded!.url;
+  const sql = connect(databaseUrl);
+  await migrate(sql);
+
+  const runtime = new DockerRuntime({
+    nodeId: config.nodeId, image: config.image, memoryMb: config.memoryMb, cpus: config.cpus, pidsLimit: config.pidsLimit,
+    log: log.child({ mod: "docker" }), labels: opts.labels,
+  });
+  const store = new PreviewStore(sql);
+  const databases = new PreviewDatabases({ sql, adminUrl: databaseUrl, containerHost: config.dbHostForContainers, log: log.child({ mod: "db" }) });
+  const capacity = effectiveCapacity(config);
+  const orchestrator = new Orchestrator({
+    nodeId: config.nodeId, runtime, store, databases, log,
+    warmPoolSize: config.warmPool, capacity,
+    idleTimeoutMs: config.idleTimeout * 1000, stopAfterMs: config.stopAfter * 1000, startTimeoutMs: config.startTimeout * 1000,
+    previewUrl: (id) => previewUrl(config, id),
+  });
+  let ready = false;
+  await orchestrator.start();
+
+  const proxy = createProxy({
+    domain: config.domain,
+    log,
+    lookup: (id) => orchestrator.endpointIfRunning(id),
+    resolve: (id) => orchestrator.resolve(id),
+    activity: orchestrator.idle,
+  });
+  const proxyServer = Bun.serve({
+    hostname: config.host, port: config.proxyPort,
+    fetch: proxy.fetch, websocket: proxy.websocket,
+    idleTimeout: 120, maxRequestBodySize: 4 * 1024 ** 3,
+  }) as Server<unknown>;
+
+  const api = createApi({
+    token, log, previews: orchestrator,
+    limits: { maxFiles: config.maxFiles, maxBytes: config.maxBytes },
+    cluster: { view: () => ({ nodes: [{ id: config.nodeId, state: "alive", capacity, running: orchestrator.occupied, free: Math.max(0, capacity - orchestrator.occupied), addr: `${config.host}:${config.peerPort}` }], overflow: { fly: false } }) },
+    ready: () => ready,
+    metrics: () => renderMetrics([
+      ...Object.entries(orchestrator.counts()).map(([status, value]) => ({ name: "previewd_previews", help: "Previews on this node by status.", value, labels: { status } })),
+      { name: "previewd_capacity", help: "Previews this node may hold.", value: capacity },
+      { name: "previewd_warm_available", help: "Warm containers ready to claim.", value: orchestrator.pool.available },
+    ]),
+  });
+  const apiServer = Bun.serve({ hostname: config.host, port: config.apiPort, fetch: api.fetch, idleTimeout: 0, maxRequestBodySize: config.maxBytes * 2 + 2 * 1024 * 1024 });
+  ready = true;
+
+  const d: Daemon = {
+    config, token, orchestrator, databaseUrl,
+    proxyPort: proxyServer.port!, apiPort: apiServer.port!,
+    async stop() {
+      ready = false;
+      await Promise.all([proxyServer.stop(), apiServer.stop()]);
+      await orchestrator.stop();
+      await sql.end({ timeout: 5 });
+      await embedded?.stop();
+    },
+  };
+  printBanner(d, log, generated ? token : undefined, tokenPath);
+  return d;
+}
+
+function printBanner(d: Daemon, log: Logger, newToken: string | undefined, tokenPath: string | undefined) {
+  const api = `http://${d.config.host}:${d.apiPort}`;
+  const tokenRef = newToken ?? (tokenPath ? `$(cat ${tokenPath})` : "$PREVIEWD_API_TOKEN");
+  log.info({ api, proxy: `http://{id}.${d.config.domain}:${d.proxyPort}`, node: d.config.nodeId, capacity: d.orchestrator.capacity }, "previewd is ready");
+  const lines = [
+    `previewd ${d.config.nodeId} is ready`,
+    `  control API: ${api}   (token: ${newToken ? newToken + "  <- printed once; kept in " + tokenPath : tokenPath ? "in " + tokenPath : "PREVIEWD_API_TOKEN"})`,
+    `  previews:    http://{id}.${d.config.domain}:${d.proxyPort}`,
+    `  try:`,
+    `    curl -s -X POST '${api}/v1/previews?wait=1' -H "Authorization: Bearer ${tokenRef}" -H 'content-type: application/json' \\`,
+    `      -d '{"files":{"server.js":"require(\\"http\\").createServer((q,s)=>s.end(\\"hello from previewd\\\\n\\")).listen(process.env.PORT)"},"command":["node","server.js"]}'`,
+  ];
+  process.stderr.write(lines.join("\n") + "\n");
+}
 
 /** Runs the daemon until SIGTERM/SIGINT; resolves after a clean drain. */
 export async function serve(config: Config, log: Logger): Promise<void> {
-  log.info({ node: config.nodeId }, "serve is not wired yet");
+  const d = await startDaemon(config, log);
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  log.info("draining");
+  await d.stop();
+  log.info("stopped");
 }

@@ -1,0 +1,95 @@
+// The control API (spec/api.md): /v1 behind a bearer token, health and
+// metrics in the clear. Every error leaves as the spec's error object.
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { AppError, badRequest, isAppError, tooLarge } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { bearerAuth } from "./auth.ts";
+import { dashboardPage } from "./dashboard.ts";
+import { CreateBody, LogsQuery, PatchFilesBody, checkFiles, parse, toSpec, type FileLimits } from "./schemas.ts";
+import type { ClusterService, PreviewService } from "./service.ts";
+
+export type { ClusterService, PreviewService } from "./service.ts";
+
+export interface ApiDeps {
+  token: string;
+  limits: FileLimits;
+  previews: PreviewService;
+  cluster: ClusterService;
+  log: Logger;
+  ready(): boolean;
+  metrics(): string;
+}
+
+export function createApi(deps: ApiDeps): Hono {
+  const app = new Hono();
+  const log = deps.log.child({ mod: "api" });
+
+  app.onError((err, c) => {
+    if (isAppError(err)) return c.json(err.toBody(), err.status as 400);
+    log.error({ err, path: c.req.path }, "request failed");
+    return c.json(new AppError("internal", 500, "Internal error; see the daemon's log.").toBody(), 500);
+  });
+  app.notFound((c) => c.json(new AppError("not_found", 404, `No route ${c.req.method} ${c.req.path}.`).toBody(), 404));
+
+  app.get("/healthz", (c) => c.text("ok"));
+  app.get("/readyz", (c) => (deps.ready() ? c.text("ready") : c.text("starting", 503)));
+  app.get("/metrics", (c) => c.text(deps.metrics(), 200, { "content-type": "text/plain; version=0.0.4" }));
+  app.get("/", (c) => c.html(dashboardPage()));
+
+  const v1 = new Hono();
+  v1.use("*", bearerAuth(deps.token));
+  // JSON escaping can double text; allow for it, then check the real sizes.
+  const maxBody = deps.limits.maxBytes * 2 + 1024 * 1024;
+  v1.use("*", bodyLimit({ maxSize: maxBody, onError: () => { throw tooLarge(`Request body is larger than ${maxBody} bytes.`); } }));
+
+  v1.post("/previews", async (c) => {
+    const body = parse(CreateBody, await json(c.req.raw));
+    checkFiles(body.files, deps.limits);
+    const wait = ["1", "true"].includes(c.req.query("wait") ?? "");
+    return c.json(await deps.previews.create(toSpec(body), { wait }), 201);
+  });
+  v1.get("/previews", async (c) => c.json({ previews: await deps.previews.list() }));
+  v1.get("/previews/:id", async (c) => c.json(await deps.previews.get(c.req.param("id"))));
+  v1.patch("/previews/:id/files", async (c) => {
+    const body = parse(PatchFilesBody, await json(c.req.raw));
+    checkFiles(body.files, deps.limits, body.delete);
+    return c.json(await deps.previews.updateFiles(c.req.param("id"), body.files, body.delete));
+  });
+  v1.get("/previews/:id/logs", async (c) => {
+    const q = parse(LogsQuery, c.req.query(), "query");
+    const follow = q.follow === "1" || q.follow === "true";
+    const stream = await deps.previews.logs(c.req.param("id"), { tail: q.tail, follow, signal: c.req.raw.signal });
+    return new Response(stream, { headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
+  });
+  v1.post("/previews/:id/suspend", async (c) => c.json(await deps.previews.suspend(c.req.param("id"))));
+  v1.post("/previews/:id/resume", async (c) => c.json(await deps.previews.resume(c.req.param("id"))));
+  v1.delete("/previews/:id", async (c) => {
+    await deps.previews.delete(c.req.param("id"));
+    return c.body(null, 204);
+  });
+  v1.get("/previews/:id/database/export", async (c) => {
+    const sql = await deps.previews.exportDatabase(c.req.param("id"));
+    return c.body(sql, 200, { "content-type": "application/sql; charset=utf-8", "content-disposition": `attachment; filename="${c.req.param("id")}.sql"` });
+  });
+  v1.post("/previews/:id/deploy", () => {
+    throw new AppError("deploy_off", 503, "Deploys are off on this node: RAILWAY_API_TOKEN is not set.");
+  });
+  v1.get("/deployments/:id", (c) => {
+    throw new AppError("not_found", 404, `No deployment with id ${JSON.stringify(c.req.param("id"))}.`);
+  });
+  v1.get("/cluster", (c) => c.json(deps.cluster.view()));
+
+  app.route("/v1", v1);
+  return app;
+}
+
+async function json(req: Request): Promise<unknown> {
+  const text = await req.text();
+  if (!text) throw badRequest("The request body is empty; send JSON.");
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw badRequest(`The request body is not valid JSON: ${(e as Error).message}.`);
+  }
+}

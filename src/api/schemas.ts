@@ -1,0 +1,66 @@
+// Request bodies and queries of the control API, as valibot schemas. The
+// schema is the documentation: every field's rule and default is here.
+import * as v from "valibot";
+import { badRequest, tooLarge } from "../errors.ts";
+import type { DatabaseRequest, FileMap, PreviewSpec } from "../types.ts";
+import { checkPath } from "./paths.ts";
+
+const Files = v.record(v.string(), v.string("each file's content must be a string of text"));
+const EnvName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "environment variable names are letters, digits and _"));
+
+export const CreateBody = v.strictObject({
+  files: Files,
+  command: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1, "command words may not be empty"))), v.minLength(1, "command needs at least one word"), v.maxLength(256))),
+  port: v.optional(v.pipe(v.number("port must be a number"), v.integer("port must be an integer"), v.minValue(1, "port must be 1-65535"), v.maxValue(65535, "port must be 1-65535")), 3000),
+  env: v.optional(v.pipe(v.record(EnvName, v.pipe(v.string("env values must be strings"), v.maxLength(32768))), v.check((e) => Object.keys(e).length <= 256, "at most 256 env variables")), {}),
+  database: v.optional(
+    v.union([
+      v.boolean(),
+      v.strictObject({
+        migrations: v.optional(v.pipe(v.array(v.string("each migration is a string of SQL")), v.maxLength(1000)), []),
+        seed: v.optional(v.string("seed is a string of SQL")),
+      }),
+    ], "database must be true, false or {migrations, seed}"),
+  ),
+  tier: v.optional(v.picklist(["auto", "browser", "container", "fly"], "tier must be auto, browser, container or fly"), "auto"),
+});
+
+export const PatchFilesBody = v.strictObject({
+  files: v.optional(Files, {}),
+  delete: v.optional(v.pipe(v.array(v.string()), v.maxLength(10000)), []),
+});
+
+export const LogsQuery = v.object({
+  tail: v.optional(v.pipe(v.string(), v.regex(/^\d{1,5}$/, "tail must be a number of lines up to 99999"), v.transform(Number)), "200"),
+  follow: v.optional(v.picklist(["0", "1", "true", "false"], "follow must be 0 or 1"), "0"),
+});
+
+/** Parses with a schema; a failure is a 400 naming each field and its rule. */
+export function parse<S extends v.GenericSchema>(schema: S, input: unknown, what = "body"): v.InferOutput<S> {
+  const r = v.safeParse(schema, input);
+  if (r.success) return r.output;
+  const issues = r.issues.map((i) => ({ path: [what, ...(v.getDotPath(i)?.split(".") ?? [])].join("."), message: i.message }));
+  throw badRequest(`${issues[0]!.path}: ${issues[0]!.message}`, { issues });
+}
+
+export interface FileLimits {
+  maxFiles: number;
+  maxBytes: number;
+}
+
+/** Paths are safe and the total stays under the node's limits. */
+export function checkFiles(files: FileMap, limits: FileLimits, extraPaths: string[] = []): void {
+  const paths = Object.keys(files);
+  for (const p of [...paths, ...extraPaths]) checkPath(p);
+  if (paths.length > limits.maxFiles) throw tooLarge(`${paths.length} files is more than the limit of ${limits.maxFiles}.`, { files: paths.length, limit: limits.maxFiles });
+  let bytes = 0;
+  for (const p of paths) bytes += Buffer.byteLength(files[p]!, "utf8");
+  if (bytes > limits.maxBytes) throw tooLarge(`${bytes} bytes of files is more than the limit of ${limits.maxBytes}.`, { bytes, limit: limits.maxBytes });
+}
+
+export function toSpec(body: v.InferOutput<typeof CreateBody>): PreviewSpec {
+  let database: DatabaseRequest | undefined;
+  if (body.database === true) database = { migrations: [] };
+  else if (body.database && typeof body.database === "object") database = { migrations: body.database.migrations, seed: body.database.seed };
+  return { files: body.files, command: body.command, port: body.port, env: body.env, database, tier: body.tier };
+}

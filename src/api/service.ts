@@ -1,0 +1,19 @@
+// What the control API needs from the daemon. The orchestrator (one node) and
+// the cluster router (any node) implement it; the API does not care which.
+import type { FileMap, NodeView, PreviewSpec, PreviewView } from "../types.ts";
+
+export interface PreviewService {
+  create(spec: PreviewSpec, opts: { wait?: boolean }): Promise<PreviewView>;
+  list(): Promise<PreviewView[]>;
+  get(id: string): Promise<PreviewView>;
+  updateFiles(id: string, files: FileMap, remove: string[]): Promise<PreviewView>;
+  logs(id: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): Promise<ReadableStream<Uint8Array>>;
+  suspend(id: string): Promise<PreviewView>;
+  resume(id: string): Promise<PreviewView>;
+  delete(id: string): Promise<void>;
+  exportDatabase(id: string): Promise<string>;
+}
+
+export interface ClusterService {
+  view(): { nodes: NodeView[]; overflow: { fly: boolean } };
+}

@@ -1,0 +1,401 @@
+// Preview lifecycle on this node: create, change files, suspend, resume,
+// delete, and the lookup the proxy does on every request. State lives in
+// three places, each the authority for one thing: the store (PostgreSQL) for
+// what previews exist and where; Docker for what runs; this object's `live`
+// map for the fast path (endpoint, idle clock, readiness).
+import { customAlphabet } from "nanoid";
+import { conflict, noCapacity, notFound, unavailable } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { IdleClock, type ContainerState, type Runtime, type RuntimeEvent, WarmPool } from "../pool/index.ts";
+import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, PreviewView } from "../types.ts";
+import type { PreviewDatabases, PreviewStore, RecordPatch } from "./ports.ts";
+import { waitUntilAnswering } from "./readiness.ts";
+import { toView } from "./view.ts";
+
+export type { PreviewDatabases, PreviewStore, RecordPatch } from "./ports.ts";
+
+/** 16 characters of [a-z0-9]: DNS-safe, ~82 bits, never taken from input. */
+export const newPreviewId = customAlphabet("0123456789abcdefghijklmnopqrstuvwxyz", 16);
+
+export interface OrchestratorOptions {
+  nodeId: string;
+  runtime: Runtime;
+  store: PreviewStore;
+  databases?: PreviewDatabases;
+  log: Logger;
+  warmPoolSize: number;
+  capacity: number;
+  idleTimeoutMs: number;
+  stopAfterMs: number;
+  startTimeoutMs: number;
+  previewUrl: (id: string) => string;
+}
+
+interface Live {
+  record: PreviewRecord;
+  container?: ContainerState;
+  /** Settles once the app answers or is given up on. */
+  ready?: Promise<void>;
+  /** A resume or restart in flight, shared by all requests that wait on it. */
+  waking?: Promise<void>;
+}
+
+/** Occupy a slot on this node (memory is held while suspended). */
+const OCCUPYING: PreviewStatus[] = ["starting", "running", "suspended"];
+
+export class Orchestrator {
+  readonly idle = new IdleClock();
+  readonly pool: WarmPool;
+  private readonly live = new Map<string, Live>();
+  private readonly timers: Array<ReturnType<typeof setInterval>> = [];
+  private stopWatching?: () => void;
+  private reserved = 0;
+
+  constructor(private readonly o: OrchestratorOptions) {
+    this.pool = new WarmPool({ runtime: o.runtime, size: o.warmPoolSize, newId: newPreviewId, log: o.log.child({ mod: "pool" }) });
+  }
+
+  get log(): Logger {
+    return this.o.log;
+  }
+
+  /** Previews holding a slot here, plus creates in flight. */
+  get occupied(): number {
+    let n = this.reserved;
+    for (const l of this.live.values()) if (OCCUPYING.includes(l.record.status)) n++;
+    return n;
+  }
+
+  get capacity(): number {
+    return this.o.capacity;
+  }
+
+  counts(): Record<PreviewStatus, number> {
+    const c: Record<PreviewStatus, number> = { starting: 0, running: 0, suspended: 0, stopped: 0, failed: 0, deleted: 0 };
+    for (const l of this.live.values()) c[l.record.status]++;
+    return c;
+  }
+
+  view(r: PreviewRecord): PreviewView {
+    return toView(r, this.o.previewUrl(r.id));
+  }
+
+  // ---- start-up and shutdown ------------------------------------------------
+
+  /** Adopts this node's containers and records (after a restart or a crash), then starts the pool and timers. */
+  async start(): Promise<void> {
+    this.stopWatching = await this.o.runtime.watch((e) => void this.onRuntimeEvent(e).catch((err) => this.o.log.error({ err, e }, "event handling failed")));
+    const { reconcile } = await import("./reconcile.ts");
+    await reconcile(this, this.o.runtime, this.o.store, this.o.nodeId);
+    this.pool.refill();
+    const sweepEvery = Math.max(50, Math.min(this.o.idleTimeoutMs / 4, 15_000));
+    this.timers.push(setInterval(() => void this.sweepIdle(), sweepEvery));
+    this.timers.push(setInterval(() => void this.flushActivity(), 5_000));
+  }
+
+  /** Leaves previews running (a restart must not interrupt them); removes only spare containers. */
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.stopWatching?.();
+    await this.flushActivity();
+    await this.pool.drain();
+  }
+
+  /** Registers a preview found at start-up (used by reconcile). */
+  adopt(record: PreviewRecord, container?: ContainerState): Live {
+    const l: Live = { record, container };
+    this.live.set(record.id, l);
+    this.idle.touch(record.id);
+    return l;
+  }
+
+  /** Watches a (re)started preview until it answers; does not wait for it. */
+  async resumeReadiness(id: string): Promise<void> {
+    const l = this.need(id);
+    l.ready = this.watchReadiness(l);
+  }
+
+  // ---- create ---------------------------------------------------------------
+
+  async create(spec: PreviewSpec, opts: { wait?: boolean } = {}): Promise<PreviewView> {
+    if (this.occupied >= this.o.capacity) throw noCapacity(`Node ${this.o.nodeId} is full (${this.o.capacity} previews).`);
+    this.reserved++;
+    let claimed: ContainerState | undefined;
+    let id: string | undefined;
+    try {
+      claimed = (await this.pool.claim()).state;
+      id = claimed.previewId;
+      const database = spec.database && this.o.databases ? await this.o.databases.create(id, spec.database) : undefined;
+      const now = new Date();
+      // Files live in the store and the container, not in this process's memory.
+      const record: PreviewRecord = { id, node: this.o.nodeId, tier: "container", status: "starting", spec: { ...spec, files: {} }, database, createdAt: now, lastActiveAt: now };
+      await this.o.store.insert({ ...record, containerId: claimed.containerId });
+      await this.o.store.putFiles(id, spec.files);
+      const l: Live = { record, container: claimed };
+      this.live.set(id, l);
+      this.idle.touch(id);
+      await this.o.runtime.putFiles(claimed.containerId, spec.files);
+      const env = { ...spec.env, ...(database ? { DATABASE_URL: database.url } : {}) };
+      await this.o.runtime.startApp(claimed, { command: spec.command, port: spec.port, env });
+      l.ready = this.watchReadiness(l);
+      if (opts.wait) await l.ready;
+      return this.view(l.record);
+    } catch (err) {
+      if (id && claimed) await this.undoCreate(id, claimed, err);
+      throw err;
+    } finally {
+      this.reserved--;
+    }
+  }
+
+  /** A create that failed before the app ran leaves nothing behind. */
+  private async undoCreate(id: string, c: ContainerState, err: unknown): Promise<void> {
+    this.o.log.warn({ id, err }, "create failed, cleaning up");
+    this.live.delete(id);
+    this.idle.forget(id);
+    await this.o.runtime.remove(c.containerId).catch(() => {});
+    await this.o.store.remove(id).catch(() => {});
+    await this.o.databases?.drop(id).catch(() => {});
+  }
+
+  /** Marks the preview running once it answers, or failed with the reason and its last log lines. */
+  private async watchReadiness(l: Live): Promise<void> {
+    const id = l.record.id;
+    const outcome = await waitUntilAnswering(
+      () => (l.container ? this.o.runtime.endpoint(l.container, l.record.spec.port) : undefined),
+      () => l.record.status === "failed" || !this.live.has(id),
+      this.o.startTimeoutMs,
+    );
+    if (outcome === "up" && l.record.status === "starting") await this.setStatus(l, "running");
+    if (outcome === "timeout" && l.record.status === "starting") {
+      const logs = await this.tail(l, 20);
+      await this.setStatus(l, "failed", `The app did not answer HTTP on port ${l.record.spec.port} within ${this.o.startTimeoutMs / 1000} s. Last log lines:\n${logs}`);
+    }
+  }
+
+  private async setStatus(l: Live, status: PreviewStatus, failure?: string): Promise<void> {
+    l.record.status = status;
+    const patch: RecordPatch = { status };
+    if (failure !== undefined) {
+      l.record.failure = failure;
+      patch.failure = failure;
+    } else if (status === "running") {
+      l.record.failure = undefined;
+      patch.failure = null;
+    }
+    await this.o.store.update(l.record.id, patch);
+  }
+
+  private async tail(l: Live, lines: number): Promise<string> {
+    if (!l.container) return "";
+    try {
+      const stream = await this.o.runtime.logs(l.container.containerId, { tail: lines });
+      return (await new Response(stream).text()).trimEnd();
+    } catch {
+      return "(logs unavailable)";
+    }
+  }
+
+  // ---- reads ----------------------------------------------------------------
+
+  private need(id: string): Live {
+    const l = this.live.get(id);
+    if (!l) throw notFound("preview", id);
+    return l;
+  }
+
+  has(id: string): boolean {
+    return this.live.has(id);
+  }
+
+  localView(id: string): PreviewView {
+    const l = this.need(id);
+    const t = this.idle.lastActiveAt(id);
+    if (t) l.record.lastActiveAt = new Date(t);
+    return this.view(l.record);
+  }
+
+  /** A preview of this node (live view) or of any node (stored record). */
+  async get(id: string): Promise<PreviewView> {
+    if (this.live.has(id)) return this.localView(id);
+    const r = await this.o.store.get(id);
+    if (!r) throw notFound("preview", id);
+    return this.view(r);
+  }
+
+  /** Every preview of the cluster: the store knows them all, this node knows its own best. */
+  async list(): Promise<PreviewView[]> {
+    const records = await this.o.store.list();
+    return records.map((r) => (this.live.has(r.id) ? this.localView(r.id) : this.view(r)));
+  }
+
+  async logs(id: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): Promise<ReadableStream<Uint8Array>> {
+    const l = this.need(id);
+    if (!l.container) return new Response("").body!;
+    return this.o.runtime.logs(l.container.containerId, opts);
+  }
+
+  async exportDatabase(id: string): Promise<string> {
+    const l = this.need(id);
+    if (!l.record.database || !this.o.databases) throw conflict(`Preview ${id} has no database.`);
+    return this.o.databases.exportSql(id);
+  }
+
+  // ---- changes --------------------------------------------------------------
+
+  async updateFiles(id: string, files: FileMap, remove: string[]): Promise<PreviewView> {
+    const l = this.need(id);
+    if (!l.container || l.record.status === "failed") throw conflict(`Preview ${id} is ${l.record.status}; its files cannot change in place.`);
+    await this.wake(l); // a paused container takes no archive and no exec
+    await this.o.store.putFiles(id, files, remove);
+    await this.o.runtime.putFiles(l.container.containerId, files);
+    await this.o.runtime.deleteFiles(l.container.containerId, remove);
+    this.idle.touch(id);
+    return this.view(l.record);
+  }
+
+  async suspend(id: string): Promise<PreviewView> {
+    const l = this.need(id);
+    if (l.record.status === "running" || l.record.status === "starting") await this.pause(l);
+    else if (l.record.status !== "suspended") throw conflict(`Preview ${id} is ${l.record.status}, not running.`);
+    return this.view(l.record);
+  }
+
+  async resume(id: string): Promise<PreviewView> {
+    const l = this.need(id);
+    if (l.record.status === "failed") throw conflict(`Preview ${id} failed; create it again.`);
+    await this.wake(l);
+    this.idle.touch(id);
+    return this.view(l.record);
+  }
+
+  async delete(id: string): Promise<void> {
+    const l = this.need(id);
+    this.live.delete(id);
+    this.idle.forget(id);
+    l.record.status = "deleted";
+    if (l.container) await this.o.runtime.remove(l.container.containerId);
+    if (l.record.database) await this.o.databases?.drop(id);
+    await this.o.store.remove(id);
+  }
+
+  private async pause(l: Live): Promise<void> {
+    if (!l.container) return;
+    await this.o.runtime.pause(l.container.containerId);
+    await this.setStatus(l, "suspended");
+  }
+
+  /**
+   * Makes a suspended or stopped preview answer again. Concurrent callers
+   * share one wake. A paused container resumes with its memory; a stopped one
+   * restarts its app from the files on its disk.
+   */
+  private wake(l: Live): Promise<void> {
+    if (l.record.status === "running" || l.record.status === "starting") return l.ready ?? Promise.resolve();
+    l.waking ??= (async () => {
+      const c = l.container;
+      if (!c) throw unavailable(`Preview ${l.record.id} has no container on this node.`);
+      if (l.record.status === "suspended") {
+        await this.o.runtime.unpause(c.containerId);
+        await this.setStatus(l, "running");
+      } else if (l.record.status === "stopped") {
+        await this.o.runtime.start(c.containerId);
+        l.container = (await this.o.runtime.inspect(c.containerId)) ?? c;
+        await this.setStatus(l, "starting");
+        l.ready = this.watchReadiness(l);
+        await l.ready;
+      }
+    })().finally(() => (l.waking = undefined));
+    return l.waking;
+  }
+
+  /**
+   * The proxy's lookup: where to send a request for `id`, waking the preview
+   * first if it sleeps and holding until a starting app answers. Undefined
+   * when the preview does not live on this node.
+   */
+  async resolve(id: string): Promise<Endpoint | undefined> {
+    const l = this.live.get(id);
+    if (!l || !l.container) return undefined;
+    this.idle.touch(id);
+    if (l.record.status !== "running") {
+      if (l.record.status === "failed") return undefined;
+      await this.wake(l);
+      if (l.record.status === "starting") await l.ready;
+    }
+    return this.o.runtime.endpoint(l.container, l.record.spec.port);
+  }
+
+  /** The fast path for a running preview: no promise, no allocation beyond the endpoint. */
+  endpointIfRunning(id: string): Endpoint | undefined {
+    const l = this.live.get(id);
+    if (!l || l.record.status !== "running" || !l.container) return undefined;
+    this.idle.touch(id);
+    return this.o.runtime.endpoint(l.container, l.record.spec.port);
+  }
+
+  // ---- background -------------------------------------------------------------
+
+  /** Suspends previews idle past the timeout; stops those suspended past the second stage. */
+  async sweepIdle(): Promise<void> {
+    const running = [...this.live.values()].filter((l) => l.record.status === "running").map((l) => l.record.id);
+    for (const id of this.idle.idleFor(this.o.idleTimeoutMs, running)) {
+      const l = this.live.get(id);
+      if (l?.record.status !== "running") continue;
+      this.o.log.info({ id }, "suspending idle preview");
+      await this.pause(l).catch((err) => this.o.log.warn({ err, id }, "suspend failed"));
+    }
+    const suspended = [...this.live.values()].filter((l) => l.record.status === "suspended").map((l) => l.record.id);
+    for (const id of this.idle.idleFor(this.o.idleTimeoutMs + this.o.stopAfterMs, suspended)) {
+      const l = this.live.get(id);
+      if (!l?.container || l.record.status !== "suspended") continue;
+      this.o.log.info({ id }, "stopping long-suspended preview (disk kept)");
+      try {
+        await this.o.runtime.unpause(l.container.containerId);
+        await this.setStatus(l, "stopped");
+        await this.o.runtime.stop(l.container.containerId);
+      } catch (err) {
+        this.o.log.warn({ err, id }, "stop failed");
+      }
+    }
+  }
+
+  private async flushActivity(): Promise<void> {
+    for (const [id, at] of this.idle.takeDirty()) {
+      const l = this.live.get(id);
+      if (!l) continue;
+      l.record.lastActiveAt = at;
+      await this.o.store.update(id, { lastActiveAt: at }).catch(() => {});
+    }
+  }
+
+  /** Docker events drive health: a crash restarts (Docker's bounded back-off) until it gives up. */
+  private async onRuntimeEvent(e: RuntimeEvent): Promise<void> {
+    const l = this.live.get(e.previewId);
+    if (!l) {
+      if (e.action === "die" || e.action === "destroy") this.pool.forget(e.containerId);
+      return;
+    }
+    if (e.action === "oom") this.o.log.warn({ id: e.previewId }, "preview hit its memory limit");
+    if (e.action === "start" && l.container) {
+      // Docker restarted a crashed app: its address may have changed.
+      l.container = (await this.o.runtime.inspect(e.containerId)) ?? l.container;
+      if (l.record.status === "running") {
+        await this.setStatus(l, "starting");
+        l.ready = this.watchReadiness(l);
+      }
+    }
+    if (e.action === "die" && (l.record.status === "running" || l.record.status === "starting")) {
+      await Bun.sleep(50); // let Docker decide whether it restarts the container
+      const state = await this.o.runtime.inspect(e.containerId);
+      if (!state || state.status === "exited" || state.status === "dead") {
+        const logs = await this.tail(l, 30);
+        const restarts = state?.restartCount ?? 0;
+        await this.setStatus(l, "failed", `The app exited with code ${state?.exitCode ?? "?"} after ${restarts} restart(s). Last log lines:\n${logs}`);
+        this.o.log.warn({ id: l.record.id, exitCode: state?.exitCode, restarts }, "preview failed");
+      } else if (l.record.status === "running") {
+        await this.setStatus(l, "starting");
+      }
+    }
+  }
+}

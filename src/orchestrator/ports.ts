@@ -1,0 +1,32 @@
+// What the orchestrator needs from the outside world. The core owns these
+// interfaces; db/ and pool/docker.ts implement them, and only the composition
+// root (daemon.ts) wires concrete ones in.
+import type { DatabaseRequest, FileMap, PreviewDatabase, PreviewRecord, PreviewStatus } from "../types.ts";
+
+export interface RecordPatch {
+  status?: PreviewStatus;
+  node?: string;
+  failure?: string | null;
+  containerId?: string | null;
+  lastActiveAt?: Date;
+  database?: PreviewDatabase;
+}
+
+/** The durable record of previews (PostgreSQL in production). */
+export interface PreviewStore {
+  insert(record: PreviewRecord & { containerId?: string }): Promise<void>;
+  update(id: string, patch: RecordPatch): Promise<void>;
+  get(id: string): Promise<PreviewRecord | undefined>;
+  list(): Promise<PreviewRecord[]>;
+  listByNode(node: string): Promise<PreviewRecord[]>;
+  files(id: string): Promise<FileMap>;
+  putFiles(id: string, files: FileMap, deletePaths?: string[]): Promise<void>;
+  remove(id: string): Promise<void>;
+}
+
+/** Per-preview database space (schema + role). */
+export interface PreviewDatabases {
+  create(id: string, req: DatabaseRequest): Promise<PreviewDatabase>;
+  drop(id: string): Promise<void>;
+  exportSql(id: string): Promise<string>;
+}

@@ -1,0 +1,17 @@
+// The public preview object of spec/api.md, from a record.
+import type { PreviewRecord, PreviewView } from "../types.ts";
+
+export function toView(r: PreviewRecord, url: string): PreviewView {
+  const view: PreviewView = {
+    id: r.id,
+    url,
+    status: r.status,
+    tier: r.tier,
+    node: r.node,
+    createdAt: r.createdAt.toISOString(),
+    lastActiveAt: r.lastActiveAt.toISOString(),
+  };
+  if (r.database) view.database = r.database;
+  if (r.failure) view.error = r.failure;
+  return view;
+}

@@ -1,0 +1,224 @@
+// The Docker adapter of Runtime: the only file that imports dockerode.
+// Every container carries previewd.node=<node> and previewd.preview=<id>;
+// this adapter lists, watches and touches only its own node's containers, so
+// several daemons can share one engine.
+import Docker from "dockerode";
+import { PassThrough, Readable } from "node:stream";
+import type { Logger } from "../log.ts";
+import type { Endpoint, FileMap } from "../types.ts";
+import type { ContainerState, Runtime, RuntimeEvent, StartOrder } from "./runtime.ts";
+import { APP_UID, tarFiles } from "./tar.ts";
+
+export const CONTROL_PORT = 7070;
+/** The port published on 127.0.0.1 for operators (the proxy talks to the container's own address). */
+export const PUBLISHED_PORT = 3000;
+
+export interface DockerRuntimeOptions {
+  nodeId: string;
+  image: string;
+  memoryMb: number;
+  cpus: number;
+  pidsLimit: number;
+  log: Logger;
+  /** Bridge network with inter-container traffic off: previews cannot reach each other. */
+  network?: string;
+  /** Extra labels on every container (tests add previewd.test=1). */
+  labels?: Record<string, string>;
+  docker?: Docker;
+  /** Crashes Docker itself restarts (with its doubling back-off) before the preview is failed. */
+  maxRestarts?: number;
+}
+
+export class DockerRuntime implements Runtime {
+  readonly docker: Docker;
+  private readonly network: string;
+  private networkReady?: Promise<void>;
+
+  constructor(private readonly o: DockerRuntimeOptions) {
+    this.docker = o.docker ?? new Docker();
+    this.network = o.network ?? "previewd";
+  }
+
+  private ensureNetwork(): Promise<void> {
+    this.networkReady ??= (async () => {
+      const existing = await this.docker.listNetworks({ filters: { name: [this.network] } });
+      if (existing.some((n) => n.Name === this.network)) return;
+      try {
+        await this.docker.createNetwork({
+          Name: this.network,
+          Driver: "bridge",
+          Options: { "com.docker.network.bridge.enable_icc": "false" },
+          Labels: { "previewd.network": "1" },
+        });
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode !== 409) throw e; // another daemon made it first
+      }
+    })();
+    return this.networkReady;
+  }
+
+  async create(previewId: string): Promise<ContainerState> {
+    await this.ensureNetwork();
+    const memory = this.o.memoryMb * 1024 * 1024;
+    const container = await this.docker.createContainer({
+      name: `previewd-${this.o.nodeId}-${previewId}`,
+      Image: this.o.image,
+      Labels: { ...this.o.labels, "previewd.node": this.o.nodeId, "previewd.preview": previewId },
+      Env: [`PREVIEWD_CONTROL_PORT=${CONTROL_PORT}`],
+      ExposedPorts: { [`${PUBLISHED_PORT}/tcp`]: {} },
+      HostConfig: {
+        Memory: memory,
+        MemorySwap: memory, // no swap: the limit is the limit
+        NanoCpus: Math.round(this.o.cpus * 1e9),
+        PidsLimit: this.o.pidsLimit,
+        CapDrop: ["ALL"],
+        SecurityOpt: ["no-new-privileges"],
+        NetworkMode: this.network,
+        ExtraHosts: ["host.docker.internal:host-gateway"],
+        PortBindings: { [`${PUBLISHED_PORT}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: "" }] },
+        RestartPolicy: { Name: "on-failure", MaximumRetryCount: this.o.maxRestarts ?? 4 },
+        LogConfig: { Type: "json-file", Config: { "max-size": "1m", "max-file": "2" } },
+      },
+    });
+    await container.start();
+    const state = await this.inspect(container.id);
+    if (!state) throw new Error(`container ${container.id} vanished right after start`);
+    await this.waitForRunner(state);
+    return state;
+  }
+
+  /** The runner answers its control port once node has started (~100 ms). */
+  private async waitForRunner(state: ContainerState, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await this.isIdle(state)) return;
+      await Bun.sleep(15);
+    }
+    throw new Error(`runner in ${state.containerId.slice(0, 12)} did not answer within ${timeoutMs} ms`);
+  }
+
+  async isIdle(state: ContainerState): Promise<boolean> {
+    try {
+      const res = await fetch(`http://${state.ip}:${CONTROL_PORT}/health`, { signal: AbortSignal.timeout(500) });
+      return res.ok && (await res.text()) === "idle";
+    } catch {
+      return false;
+    }
+  }
+
+  async putFiles(containerId: string, files: FileMap): Promise<void> {
+    if (Object.keys(files).length === 0) return;
+    await this.docker.getContainer(containerId).putArchive(await tarFiles(files), { path: "/app" });
+  }
+
+  async deleteFiles(containerId: string, paths: string[]): Promise<void> {
+    if (paths.length === 0) return;
+    const exec = await this.docker.getContainer(containerId).exec({
+      Cmd: ["rm", "-rf", "--", ...paths.map((p) => `/app/${p}`)],
+      User: `${APP_UID}:${APP_UID}`,
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    await new Promise<void>((resolve) => {
+      stream.on("end", resolve);
+      stream.on("close", resolve);
+      stream.resume();
+    });
+  }
+
+  async startApp(state: ContainerState, order: StartOrder): Promise<void> {
+    const res = await fetch(`http://${state.ip}:${CONTROL_PORT}/start`, {
+      method: "POST",
+      body: JSON.stringify(order),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!res.ok) throw new Error(`runner refused the start order: ${res.status} ${await res.text()}`);
+  }
+
+  async inspect(containerId: string): Promise<ContainerState | undefined> {
+    try {
+      const info = await this.docker.getContainer(containerId).inspect();
+      const net = info.NetworkSettings.Networks[this.network];
+      return {
+        containerId: info.Id,
+        previewId: info.Config.Labels["previewd.preview"] ?? "",
+        ip: net?.IPAddress ?? "",
+        status: info.State.Status as ContainerState["status"],
+        exitCode: info.State.ExitCode,
+        restartCount: info.RestartCount,
+      };
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async list(): Promise<ContainerState[]> {
+    const found = await this.docker.listContainers({ all: true, filters: { label: [`previewd.node=${this.o.nodeId}`] } });
+    const states = await Promise.all(found.map((c) => this.inspect(c.Id)));
+    return states.filter((s): s is ContainerState => s !== undefined);
+  }
+
+  pause = (id: string) => this.docker.getContainer(id).pause().then(() => undefined);
+  unpause = (id: string) => this.docker.getContainer(id).unpause().then(() => undefined);
+  start = (id: string) => this.docker.getContainer(id).start().then(() => undefined);
+
+  async stop(id: string): Promise<void> {
+    await this.docker.getContainer(id).stop({ t: 5 }).catch(ignoreStatus(304));
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.docker.getContainer(id).remove({ force: true, v: true }).catch(ignoreStatus(404, 409));
+  }
+
+  async logs(id: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): Promise<ReadableStream<Uint8Array>> {
+    const container = this.docker.getContainer(id);
+    const common = { stdout: true, stderr: true, tail: opts.tail ?? 200 } as const;
+    const out = new PassThrough();
+    if (opts.follow) {
+      const raw = await container.logs({ ...common, follow: true });
+      this.docker.modem.demuxStream(raw, out, out);
+      raw.on("end", () => out.end());
+      opts.signal?.addEventListener("abort", () => (raw as unknown as { destroy(): void }).destroy());
+    } else {
+      const buf = await container.logs({ ...common, follow: false });
+      const raw = Readable.from([buf]);
+      this.docker.modem.demuxStream(raw, out, out);
+      raw.on("end", () => out.end());
+    }
+    return Readable.toWeb(out) as ReadableStream<Uint8Array>;
+  }
+
+  async watch(onEvent: (e: RuntimeEvent) => void): Promise<() => void> {
+    const stream = (await this.docker.getEvents({
+      filters: { type: ["container"], label: [`previewd.node=${this.o.nodeId}`] },
+    })) as Readable;
+    let buffered = "";
+    stream.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString("utf8");
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (!line.trim()) continue;
+        const ev = JSON.parse(line) as { Action: string; id: string; Actor: { Attributes: Record<string, string> } };
+        const action = ev.Action as RuntimeEvent["action"];
+        if (!["start", "die", "pause", "unpause", "destroy", "oom"].includes(action)) continue;
+        onEvent({ action, containerId: ev.id, previewId: ev.Actor.Attributes["previewd.preview"] ?? "" });
+      }
+    });
+    stream.on("error", (e) => this.o.log.warn({ err: e }, "docker event stream error"));
+    return () => (stream as unknown as { destroy(): void }).destroy();
+  }
+
+  endpoint(state: ContainerState, port: number): Endpoint {
+    return { host: state.ip, port };
+  }
+}
+
+function ignoreStatus(...codes: number[]) {
+  return (e: unknown) => {
+    if (!codes.includes((e as { statusCode?: number }).statusCode ?? 0)) throw e;
+  };
+}

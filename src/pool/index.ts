@@ -1,0 +1,3 @@
+export type { ContainerState, Runtime, RuntimeEvent, StartOrder } from "./runtime.ts";
+export { WarmPool } from "./warm.ts";
+export { IdleClock } from "./idle.ts";

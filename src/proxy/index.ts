@@ -1,0 +1,92 @@
+// The public listener: `Host: {id}.{domain}` -> wherever the preview runs.
+// Hono routes it and hono/proxy does the header plumbing (hop-by-hop headers,
+// RFC 9110 §7.6.1); bodies stream both ways; WebSocket upgrades are relayed.
+import { Hono } from "hono";
+import { proxy } from "hono/proxy";
+import type { Server } from "bun";
+import type { Logger } from "../log.ts";
+import { previewIdFromHost } from "./host.ts";
+import { notFoundPage, upstreamErrorPage } from "./pages.ts";
+import { relayHandler, relayUpgrade, type RelayData } from "./websocket.ts";
+
+export interface ProxyTarget {
+  host: string;
+  port: number;
+  /** Extra request headers (a sibling hop carries its marker and signature). */
+  headers?: Record<string, string>;
+}
+
+export interface ProxyDeps {
+  domain: string;
+  log: Logger;
+  /** Synchronous fast path: a running preview on this node. Renews its idle clock. */
+  lookup(id: string): ProxyTarget | undefined;
+  /** Slow path: wakes, waits for a starting app, or finds the node that runs it. */
+  resolve(id: string): Promise<ProxyTarget | undefined>;
+  activity: { touch(id: string): void; socketOpened(id: string): void; socketClosed(id: string): void };
+}
+
+type Env = { Bindings: Server<RelayData> };
+
+export function createProxy(deps: ProxyDeps) {
+  const app = new Hono<Env>();
+  const log = deps.log.child({ mod: "proxy" });
+
+  app.all("*", async (c) => {
+    const req = c.req.raw;
+    const id = previewIdFromHost(req.headers.get("host"), deps.domain);
+    if (!id) return notFoundPage();
+    let target = deps.lookup(id);
+    if (!target) {
+      try {
+        target = await deps.resolve(id);
+      } catch (err) {
+        log.warn({ err, id }, "could not wake preview");
+        return upstreamErrorPage();
+      }
+    }
+    if (!target) return notFoundPage();
+
+    const url = new URL(req.url);
+    const forwarded = forwardedHeaders(req, c.env?.requestIP?.(req)?.address);
+    if (req.headers.get("upgrade")?.toLowerCase() === "websocket" && c.env) {
+      const wsUrl = `ws://${target.host}:${target.port}${url.pathname}${url.search}`;
+      const res = await relayUpgrade(req, c.env, wsUrl, {
+        previewId: id,
+        onOpen: deps.activity.socketOpened,
+        onClose: deps.activity.socketClosed,
+        onMessage: deps.activity.touch,
+      }, { ...forwarded, ...target.headers });
+      return res ?? new Response(null);
+    }
+    try {
+      const extra = { ...forwarded, ...target.headers };
+      return await proxy(`http://${target.host}:${target.port}${url.pathname}${url.search}`, {
+        raw: req,
+        redirect: "manual", // the browser follows redirects, not the proxy
+        // hono/proxy has already dropped the hop-by-hop headers from this copy.
+        customFetch: (upstream: Request) => {
+          for (const k in extra) upstream.headers.set(k, extra[k]!);
+          return fetch(upstream);
+        },
+      });
+    } catch (err) {
+      if (req.signal.aborted) return new Response(null, { status: 499 });
+      log.warn({ err, id }, "upstream request failed");
+      return upstreamErrorPage();
+    }
+  });
+
+  return { app, fetch: app.fetch, websocket: relayHandler };
+}
+
+/** X-Forwarded-* (de facto standard; RFC 7239's Forwarded is rarely read by dev servers). */
+function forwardedHeaders(req: Request, clientIp: string | undefined): Record<string, string> {
+  const prior = req.headers.get("x-forwarded-for");
+  const ip = clientIp ?? "unknown";
+  return {
+    "x-forwarded-for": prior ? `${prior}, ${ip}` : ip,
+    "x-forwarded-host": req.headers.get("x-forwarded-host") ?? req.headers.get("host") ?? "",
+    "x-forwarded-proto": req.headers.get("x-forwarded-proto") ?? "http",
+  };
+}
