@@ -1,0 +1,49 @@
+// The idle clock suspends an unused preview by itself, and a request wakes it.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import Docker from "dockerode";
+import { echoApp } from "../fixtures/apps.ts";
+import { createPreview, startTestDaemon, type TestDaemon } from "../support/daemon.ts";
+
+let d: TestDaemon;
+beforeAll(async () => {
+  d = await startTestDaemon({ PREVIEWD_IDLE_TIMEOUT: "1", PREVIEWD_STOP_AFTER: "2", PREVIEWD_WARM_POOL: "0" });
+});
+afterAll(() => d?.cleanup());
+
+const statusOf = async (id: string) => ((await (await d.api(`/v1/previews/${id}`)).json()) as { status: string }).status;
+async function until(id: string, status: string, ms: number) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && (await statusOf(id)) !== status) await Bun.sleep(100);
+  return statusOf(id);
+}
+
+test("idle past the timeout: suspended (paused), then woken by a request with memory intact", async () => {
+  const { id } = await createPreview(d, { files: echoApp });
+  expect(await (await d.preview(id, "/counter")).text()).toBe("1");
+  expect(await until(id, "suspended", 5000)).toBe("suspended");
+  const [c] = await new Docker().listContainers({ filters: { label: [`previewd.preview=${id}`] } });
+  expect(c!.State).toBe("paused");
+  const t0 = performance.now();
+  const res = await d.preview(id, "/counter");
+  console.log(`wake from suspend: ${(performance.now() - t0).toFixed(1)} ms`);
+  expect(await res.text()).toBe("2");
+});
+
+test("an open WebSocket keeps the preview awake", async () => {
+  const { id } = await createPreview(d, { files: echoApp });
+  const ws = new WebSocket(`ws://127.0.0.1:${d.proxyPort}/ws`, { headers: { host: `${id}.localhost` } } as never);
+  await new Promise((r) => (ws.onopen = r));
+  await Bun.sleep(2500);
+  expect(await statusOf(id)).toBe("running");
+  ws.close();
+  expect(await until(id, "suspended", 5000)).toBe("suspended");
+});
+
+test("suspended past the second stage: stopped with its disk; a request starts it again", async () => {
+  const { id } = await createPreview(d, { files: { ...echoApp, "note.txt": "kept on disk" } });
+  expect(await until(id, "stopped", 8000)).toBe("stopped");
+  const res = await d.preview(id, "/read?path=note.txt");
+  expect(res.status).toBe(200);
+  expect(await res.text()).toBe("kept on disk");
+  expect(await statusOf(id)).toBe("running");
+});

@@ -1,0 +1,66 @@
+// Runs `previewd serve` as a real child process (so a test can kill -9 it).
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+const ROOT = join(import.meta.dir, "..", "..");
+const BUN = process.execPath;
+
+export interface DaemonProcess {
+  proc: Subprocess;
+  apiPort: number;
+  proxyPort: number;
+  token: string;
+  nodeId: string;
+  dataDir: string;
+  env: Record<string, string>;
+  api(path: string, init?: RequestInit): Promise<Response>;
+  preview(id: string, path?: string, init?: RequestInit): Promise<Response>;
+}
+
+export async function freePort(): Promise<number> {
+  const s = Bun.serve({ port: 0, fetch: () => new Response() });
+  const port = s.port!;
+  s.stop(true);
+  return port;
+}
+
+/** Starts the daemon and waits for /readyz. The env is kept so the same node can be restarted. */
+export async function spawnDaemon(env: Record<string, string>, dataDir = mkdtempSync(join(tmpdir(), "previewd-proc-"))): Promise<DaemonProcess> {
+  const full: Record<string, string> = {
+    PREVIEWD_API_PORT: String(await freePort()),
+    PREVIEWD_PROXY_PORT: String(await freePort()),
+    PREVIEWD_PEER_PORT: String(await freePort()),
+    PREVIEWD_DATA_DIR: dataDir,
+    PREVIEWD_API_TOKEN: "test-token-0123456789",
+    PREVIEWD_WARM_POOL: "1",
+    PREVIEWD_LOG_PRETTY: "0",
+    PREVIEWD_LOG_LEVEL: "warn",
+    ...env,
+  };
+  const proc = Bun.spawn([BUN, join(ROOT, "src/main.ts"), "serve"], {
+    env: { ...process.env, ...full },
+    stdout: "ignore",
+    stderr: process.env.TEST_LOG_LEVEL ? "inherit" : "ignore",
+  });
+  const apiPort = Number(full.PREVIEWD_API_PORT);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${apiPort}/readyz`)).status === 200) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error("daemon did not get ready in 60 s");
+    await Bun.sleep(50);
+  }
+  const token = full.PREVIEWD_API_TOKEN!;
+  const proxyPort = Number(full.PREVIEWD_PROXY_PORT);
+  return {
+    proc, apiPort, proxyPort, token, nodeId: full.PREVIEWD_NODE_ID ?? "", dataDir, env: full,
+    api: (path, init = {}) =>
+      fetch(`http://127.0.0.1:${apiPort}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...(init.headers as Record<string, string>) } }),
+    preview: (id, path = "/", init = {}) =>
+      fetch(`http://127.0.0.1:${proxyPort}${path}`, { ...init, headers: { host: `${id}.localhost`, ...(init.headers as Record<string, string>) } }),
+  };
+}
