@@ -369,6 +369,17 @@ export class Orchestrator {
     }
   }
 
+  /** After a die, Docker needs a moment to mark the container "restarting" (or leave it exited for good). */
+  private async settledState(containerId: string): Promise<ContainerState | undefined> {
+    let state: ContainerState | undefined;
+    for (const wait of [50, 450]) {
+      await Bun.sleep(wait);
+      state = await this.o.runtime.inspect(containerId);
+      if (state && state.status !== "exited") return state;
+    }
+    return state;
+  }
+
   /** Docker events drive health: a crash restarts (Docker's bounded back-off) until it gives up. */
   private async onRuntimeEvent(e: RuntimeEvent): Promise<void> {
     const l = this.live.get(e.previewId);
@@ -386,8 +397,7 @@ export class Orchestrator {
       }
     }
     if (e.action === "die" && (l.record.status === "running" || l.record.status === "starting")) {
-      await Bun.sleep(50); // let Docker decide whether it restarts the container
-      const state = await this.o.runtime.inspect(e.containerId);
+      const state = await this.settledState(e.containerId);
       if (!state || state.status === "exited" || state.status === "dead") {
         const logs = await this.tail(l, 30);
         const restarts = state?.restartCount ?? 0;

@@ -191,25 +191,44 @@ export class DockerRuntime implements Runtime {
   }
 
   async watch(onEvent: (e: RuntimeEvent) => void): Promise<() => void> {
-    const stream = (await this.docker.getEvents({
-      filters: { type: ["container"], label: [`previewd.node=${this.o.nodeId}`] },
-    })) as Readable;
-    let buffered = "";
-    stream.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString("utf8");
-      let nl: number;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (!line.trim()) continue;
-        const ev = JSON.parse(line) as { Action: string; id: string; Actor: { Attributes: Record<string, string> } };
-        const action = ev.Action as RuntimeEvent["action"];
-        if (!["start", "die", "pause", "unpause", "destroy", "oom"].includes(action)) continue;
-        onEvent({ action, containerId: ev.id, previewId: ev.Actor.Attributes["previewd.preview"] ?? "" });
-      }
-    });
-    stream.on("error", (e) => this.o.log.warn({ err: e }, "docker event stream error"));
-    return () => (stream as unknown as { destroy(): void }).destroy();
+    let stopped = false;
+    let current: Readable | undefined;
+    const subscribe = async (): Promise<void> => {
+      const stream = (await this.docker.getEvents({
+        filters: { type: ["container"], label: [`previewd.node=${this.o.nodeId}`] },
+      })) as Readable;
+      current = stream;
+      let buffered = "";
+      stream.on("data", (chunk: Buffer) => {
+        buffered += chunk.toString("utf8");
+        let nl: number;
+        while ((nl = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          if (line.trim()) this.dispatch(line, onEvent);
+        }
+      });
+      // The engine restarted or the socket broke: subscribe again rather than go blind.
+      const again = () => {
+        if (stopped || current !== stream) return;
+        this.o.log.warn("docker event stream ended; resubscribing");
+        setTimeout(() => void subscribe().catch((err) => this.o.log.error({ err }, "docker events unavailable")), 1000);
+      };
+      stream.on("end", again);
+      stream.on("error", again);
+    };
+    await subscribe();
+    return () => {
+      stopped = true;
+      (current as unknown as { destroy(): void } | undefined)?.destroy();
+    };
+  }
+
+  private dispatch(line: string, onEvent: (e: RuntimeEvent) => void): void {
+    const ev = JSON.parse(line) as { Action: string; id: string; Actor: { Attributes: Record<string, string> } };
+    const action = ev.Action as RuntimeEvent["action"];
+    if (!["start", "die", "pause", "unpause", "destroy", "oom"].includes(action)) return;
+    onEvent({ action, containerId: ev.id, previewId: ev.Actor.Attributes["previewd.preview"] ?? "" });
   }
 
   endpoint(state: ContainerState, port: number): Endpoint {

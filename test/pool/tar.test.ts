@@ -9,14 +9,14 @@ test("files and their parent directories are packed, owned by the app user", asy
   const ex = extract();
   ex.on("entry", (h, stream, next) => {
     let body = "";
-    stream.on("data", (c: Buffer) => (body += c.toString("utf8")));
+    stream.on("data", (c) => (body += (c as Buffer).toString("utf8")));
     stream.on("end", () => {
       entries.push({ name: h.name, type: h.type ?? "", uid: h.uid ?? -1, body });
       next();
     });
   });
-  await new Promise((resolve) => {
-    ex.on("finish", resolve);
+  await new Promise<void>((resolve) => {
+    ex.on("finish", () => resolve());
     Readable.from([tar]).pipe(ex);
   });
   expect(entries.map((e) => [e.name, e.type])).toEqual([["a", "directory"], ["a/b", "directory"], ["a/b/c.txt", "file"], ["top.js", "file"]]);
