@@ -1,0 +1,83 @@
+// Exports one preview schema as a SQL script that `psql -v ON_ERROR_STOP=1`
+// replays into an empty database: pg_dump of that schema alone (tables,
+// sequences with their current values, constraints, foreign keys, indexes,
+// enums and other types, views, functions, data), without owners or grants
+// (the target has other roles), followed by an epilogue that moves the objects
+// into the target's `public` schema.
+//
+// Why rename the schema instead of rewriting the dump's text: the dump names
+// the schema in DDL and COPY headers, but the same characters may appear in
+// the data. ALTER SCHEMA ... RENAME makes PostgreSQL itself repoint every
+// reference (views, defaults, sequences, foreign keys are stored by OID), so
+// data is never touched. Function bodies are text: a body that spelled out
+// the preview schema's name keeps it (unqualified names, the norm with the
+// role's search_path, are unaffected).
+import { ident } from "./ident.ts";
+
+export interface DumpTarget {
+  /** postgres:// URL of the server holding the preview schema (the admin URL). */
+  url: string;
+  /** The preview schema to export. */
+  schema: string;
+  /** Schema the objects land in on replay; `public` by default. */
+  into?: string;
+  /** pg_dump binary; default `pg_dump` on PATH (Debian's wrapper picks the newest installed). */
+  pgDump?: string;
+}
+
+export async function dumpSchema(t: DumpTarget): Promise<string> {
+  const u = new URL(t.url);
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+    PGHOST: u.hostname.replace(/^\[(.*)\]$/, "$1"),
+    PGPORT: u.port || "5432",
+    PGUSER: decodeURIComponent(u.username),
+    PGPASSWORD: decodeURIComponent(u.password),
+    PGDATABASE: decodeURIComponent(u.pathname.slice(1)) || decodeURIComponent(u.username),
+    PGAPPNAME: "previewd-export",
+    PGCONNECT_TIMEOUT: "10",
+    // no ~/.pgpass, no service file: only what the URL says
+    PGPASSFILE: "/dev/null",
+    PGSERVICEFILE: "/dev/null",
+  };
+  const sslmode = u.searchParams.get("sslmode");
+  if (sslmode) env.PGSSLMODE = sslmode;
+
+  const args = [
+    t.pgDump ?? "pg_dump",
+    // a pg_dump pattern; double quotes make it match this exact name
+    `--schema="${t.schema}"`,
+    "--no-owner",
+    "--no-privileges",
+    "--no-publications",
+    "--no-subscriptions",
+    "--no-security-labels",
+    "--no-tablespaces",
+    "--quote-all-identifiers",
+    "--lock-wait-timeout=10000",
+    "--encoding=UTF8",
+  ];
+  const proc = Bun.spawn(args, { env, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`pg_dump of schema ${t.schema} failed (exit ${code}): ${err.trim()}`);
+  return out + epilogue(t.schema, t.into ?? "public");
+}
+
+function epilogue(from: string, into: string): string {
+  const lines = ["", "--", `-- previewd: the objects move from schema ${from} to ${into}.`, "--", ""];
+  if (into === "public") {
+    // The empty database's own public schema gives way (no CASCADE: if it
+    // holds anything, replay stops here rather than destroy it), and the
+    // renamed one takes its owner, grant and comment.
+    lines.push(
+      `DROP SCHEMA IF EXISTS "public";`,
+      `ALTER SCHEMA ${ident(from)} RENAME TO "public";`,
+      `ALTER SCHEMA "public" OWNER TO pg_database_owner;`,
+      `GRANT USAGE ON SCHEMA "public" TO PUBLIC;`,
+      `COMMENT ON SCHEMA "public" IS 'standard public schema';`,
+    );
+  } else {
+    lines.push(`ALTER SCHEMA ${ident(from)} RENAME TO ${ident(into)};`, `COMMENT ON SCHEMA ${ident(into)} IS NULL;`);
+  }
+  return lines.join("\n") + "\n";
+}

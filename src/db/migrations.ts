@@ -1,0 +1,11 @@
+// The daemon's own schema, as numbered SQL files under sql/. They are
+// imported as text so `bun build --compile` carries them inside the binary.
+// Add a file there, then a line here; never edit one that has shipped.
+import m001 from "../../sql/001_init.sql" with { type: "text" };
+
+export interface Migration {
+  version: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [{ version: "001_init", sql: m001 }];

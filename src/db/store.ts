@@ -1,0 +1,107 @@
+// The durable record of previews: previewd.previews and preview_files.
+// Shared by every node of a cluster when they share DATABASE_URL.
+import type { PreviewStore as StorePort, RecordPatch } from "../orchestrator/ports.ts";
+import type { FileMap, PreviewRecord, PreviewSpec, PreviewStatus, Tier } from "../types.ts";
+import type { Sql } from "./client.ts";
+
+interface Row {
+  id: string;
+  node: string;
+  tier: string;
+  status: string;
+  spec: Omit<PreviewSpec, "files">;
+  db_schema: string | null;
+  db_url: string | null;
+  failure: string | null;
+  created_at: Date;
+  last_active_at: Date;
+}
+
+const COLUMNS = "id, node, tier, status, spec, db_schema, db_url, failure, created_at, last_active_at";
+
+export class PreviewStore implements StorePort {
+  constructor(private readonly sql: Sql) {}
+
+  async insert(record: PreviewRecord & { containerId?: string }): Promise<void> {
+    // Files have their own table; the spec column holds the rest.
+    const { files: _files, ...spec } = record.spec;
+    await this.sql`
+      INSERT INTO previewd.previews
+        (id, node, tier, status, spec, db_schema, db_url, failure, container_id, created_at, last_active_at)
+      VALUES (${record.id}, ${record.node}, ${record.tier}, ${record.status}, ${this.sql.json(spec as never)},
+        ${record.database?.schema ?? null}, ${record.database?.url ?? null}, ${record.failure ?? null},
+        ${record.containerId ?? null}, ${record.createdAt}, ${record.lastActiveAt})`;
+  }
+
+  async update(id: string, patch: RecordPatch): Promise<void> {
+    const set: Record<string, unknown> = {};
+    if (patch.status !== undefined) set.status = patch.status;
+    if (patch.node !== undefined) set.node = patch.node;
+    if (patch.failure !== undefined) set.failure = patch.failure;
+    if (patch.containerId !== undefined) set.container_id = patch.containerId;
+    if (patch.lastActiveAt !== undefined) set.last_active_at = patch.lastActiveAt;
+    if (patch.database !== undefined) {
+      set.db_schema = patch.database.schema;
+      set.db_url = patch.database.url;
+    }
+    if (Object.keys(set).length === 0) return;
+    await this.sql`UPDATE previewd.previews SET ${this.sql(set)}, updated_at = now() WHERE id = ${id}`;
+  }
+
+  async get(id: string): Promise<PreviewRecord | undefined> {
+    const [row] = await this.sql<Row[]>`SELECT ${this.sql.unsafe(COLUMNS)} FROM previewd.previews WHERE id = ${id}`;
+    return row && toRecord(row);
+  }
+
+  async list(): Promise<PreviewRecord[]> {
+    const rows = await this.sql<Row[]>`SELECT ${this.sql.unsafe(COLUMNS)} FROM previewd.previews ORDER BY created_at, id`;
+    return rows.map(toRecord);
+  }
+
+  async listByNode(node: string): Promise<PreviewRecord[]> {
+    const rows = await this.sql<Row[]>`SELECT ${this.sql.unsafe(COLUMNS)} FROM previewd.previews WHERE node = ${node} ORDER BY created_at, id`;
+    return rows.map(toRecord);
+  }
+
+  async files(id: string): Promise<FileMap> {
+    const rows = await this.sql<{ path: string; content: string }[]>`
+      SELECT path, content FROM previewd.preview_files WHERE preview_id = ${id} ORDER BY path`;
+    return Object.fromEntries(rows.map((r) => [r.path, r.content]));
+  }
+
+  /** Upserts files and deletes paths, in one transaction. Two array parameters, however many files. */
+  async putFiles(id: string, files: FileMap, deletePaths: string[] = []): Promise<void> {
+    const paths = Object.keys(files);
+    await this.sql.begin(async (tx) => {
+      if (deletePaths.length) {
+        await tx`DELETE FROM previewd.preview_files WHERE preview_id = ${id} AND path = ANY(${deletePaths}::text[])`;
+      }
+      if (paths.length) {
+        await tx`
+          INSERT INTO previewd.preview_files (preview_id, path, content)
+          SELECT ${id}, p, c FROM unnest(${paths}::text[], ${paths.map((p) => files[p]!)}::text[]) AS f(p, c)
+          ON CONFLICT (preview_id, path) DO UPDATE SET content = EXCLUDED.content`;
+      }
+    });
+  }
+
+  /** Removes the record and its files. */
+  async remove(id: string): Promise<void> {
+    await this.sql`DELETE FROM previewd.previews WHERE id = ${id}`;
+  }
+}
+
+function toRecord(r: Row): PreviewRecord {
+  const rec: PreviewRecord = {
+    id: r.id,
+    node: r.node,
+    tier: r.tier as Tier,
+    status: r.status as PreviewStatus,
+    spec: { ...r.spec, files: {} },
+    createdAt: r.created_at,
+    lastActiveAt: r.last_active_at,
+  };
+  if (r.db_schema && r.db_url) rec.database = { schema: r.db_schema, url: r.db_url };
+  if (r.failure !== null) rec.failure = r.failure;
+  return rec;
+}
