@@ -33,7 +33,8 @@ async function start(): Promise<string> {
   const dataDir = join(BASE, `run-${process.pid}-${Date.now().toString(36)}`);
   const pg = await startEmbeddedPostgres({
     dataDir,
-    log: createLogger(process.env.TEST_LOG_LEVEL ?? "warn").child({ mod: "test-pg" }),
+    // the server logs expected FATALs (auth failures, terminated sessions) at warn
+    log: createLogger(process.env.TEST_LOG_LEVEL ?? "error").child({ mod: "test-pg" }),
     settings: { fsync: "off", synchronous_commit: "off", full_page_writes: "off", max_connections: "400" },
   });
   // The server's own exit hook (registered first) has sent it SIGINT by now.

@@ -1,0 +1,121 @@
+// The daemon's own schema: migrations and the preview store, on a real PostgreSQL.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect, migrate, MIGRATIONS, PreviewStore, type Sql } from "../../src/db/index.ts";
+import type { PreviewRecord } from "../../src/types.ts";
+import { freshDatabase } from "../support/postgres.ts";
+import { newId } from "./helpers.ts";
+
+describe("migrate", () => {
+  test("nodes starting together apply each migration once", async () => {
+    const url = await freshDatabase();
+    const pools = [connect(url), connect(url), connect(url)];
+    try {
+      const results = await Promise.all(pools.map((p) => migrate(p)));
+      expect(results.flat().sort()).toEqual(MIGRATIONS.map((m) => m.version));
+      expect(await migrate(pools[0]!)).toEqual([]);
+      const rows = await pools[0]!`select version from previewd.schema_migrations`;
+      expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
+  test("a failing migration applies nothing and records nothing", async () => {
+    const url = await freshDatabase();
+    const sql = connect(url);
+    try {
+      const bad = [...MIGRATIONS, { version: "999_bad", sql: "create table previewd.half (id int); select * from nowhere;" }];
+      expect(await migrate(sql, bad).catch((e: Error) => e.message)).toContain('relation "nowhere" does not exist');
+      expect(await sql`select 1 from pg_namespace where nspname = 'previewd'`).toHaveLength(0);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  test("PUBLIC gets nothing in the previewd schema", async () => {
+    const url = await freshDatabase();
+    const sql = connect(url);
+    try {
+      await migrate(sql);
+      const [r] = await sql`select has_schema_privilege('public', 'previewd', 'USAGE') as usage, has_schema_privilege('public', 'previewd', 'CREATE') as "create"`;
+      expect(r).toEqual({ usage: false, create: false });
+    } finally {
+      await sql.end();
+    }
+  });
+});
+
+describe("PreviewStore", () => {
+  let sql: Sql;
+  let store: PreviewStore;
+  beforeAll(async () => {
+    sql = connect(await freshDatabase());
+    await migrate(sql);
+    store = new PreviewStore(sql);
+  });
+  afterAll(() => sql.end());
+
+  const record = (over: Partial<PreviewRecord> = {}): PreviewRecord => ({
+    id: newId(),
+    node: "node-a",
+    tier: "container",
+    status: "starting",
+    spec: { files: { "server.js": "x" }, command: ["node", "server.js"], port: 3000, env: { A: "1" }, database: { migrations: ["create table t (id int)"] }, tier: "auto" },
+    createdAt: new Date("2026-11-24T12:00:00.000Z"),
+    lastActiveAt: new Date("2026-11-24T12:05:00.000Z"),
+    ...over,
+  });
+
+  test("insert then get returns the record; files are not part of the stored spec", async () => {
+    const r = record({ database: { schema: "preview_x", url: "postgresql://u:p@h:1/d" } });
+    await store.insert({ ...r, containerId: "c1" });
+    expect(await store.get(r.id)).toEqual({ ...r, spec: { ...r.spec, files: {} } });
+    const [raw] = await sql`select spec, container_id from previewd.previews where id = ${r.id}`;
+    expect(raw!.spec.files).toBeUndefined();
+    expect(raw!.container_id).toBe("c1");
+    expect(await store.get("nope")).toBeUndefined();
+  });
+
+  test("update patches each field; null clears failure and container id", async () => {
+    const r = record();
+    await store.insert(r);
+    const at = new Date("2026-11-24T13:00:00.000Z");
+    await store.update(r.id, { status: "failed", failure: "boom", node: "node-b", containerId: "c2", lastActiveAt: at, database: { schema: "s", url: "u" } });
+    expect(await store.get(r.id)).toMatchObject({ status: "failed", failure: "boom", node: "node-b", lastActiveAt: at, database: { schema: "s", url: "u" } });
+    await store.update(r.id, { status: "running", failure: null, containerId: null });
+    const got = await store.get(r.id);
+    expect(got!.status).toBe("running");
+    expect(got!.failure).toBeUndefined();
+    expect((await sql`select container_id from previewd.previews where id = ${r.id}`)[0]!.container_id).toBeNull();
+  });
+
+  test("list and listByNode", async () => {
+    const a = record({ node: "list-a" });
+    const b = record({ node: "list-b" });
+    await store.insert(a);
+    await store.insert(b);
+    expect((await store.listByNode("list-a")).map((r) => r.id)).toEqual([a.id]);
+    const all = (await store.list()).map((r) => r.id);
+    expect(all).toContain(a.id);
+    expect(all).toContain(b.id);
+  });
+
+  test("putFiles upserts and deletes; remove takes the files with it", async () => {
+    const r = record();
+    await store.insert(r);
+    await store.putFiles(r.id, { "a.js": "1", "dir/b.js": "2", "c.txt": "it's \"quoted\"\n" });
+    await store.putFiles(r.id, { "a.js": "1b", "d.js": "4" }, ["dir/b.js"]);
+    expect(await store.files(r.id)).toEqual({ "a.js": "1b", "c.txt": "it's \"quoted\"\n", "d.js": "4" });
+    await store.remove(r.id);
+    expect(await store.get(r.id)).toBeUndefined();
+    expect(await store.files(r.id)).toEqual({});
+  });
+
+  test("putFiles takes thousands of files in one call", async () => {
+    const r = record();
+    await store.insert(r);
+    const files = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`src/f${i}.js`, `export const n = ${i};`]));
+    await store.putFiles(r.id, files);
+    expect(Object.keys(await store.files(r.id))).toHaveLength(5000);
+  });
+});
