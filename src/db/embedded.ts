@@ -12,7 +12,7 @@
 //   pg_hba.conf                   rewritten at every start (see hbaConf)
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { arch, networkInterfaces, platform, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -57,6 +57,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const bin = opts.binDir ?? findBinDir();
   const owner = serverUser();
 
+  mkdirSync(dirname(dataDir), { recursive: true });
+  if (owner) checkReachable(dirname(dataDir), owner);
   let state = readState(dataDir);
   if (!state) {
     state = { port: opts.port ?? (await freePort()), password: randomBytes(24).toString("base64url") };
@@ -162,6 +164,24 @@ function serverUser(): Owner | undefined {
   return after;
 }
 
+/**
+ * The server runs as another user and must be able to walk down to its data
+ * dir: say so plainly instead of letting initdb fail with EACCES.
+ */
+function checkReachable(dir: string, owner: Owner) {
+  for (let d = dir; ; d = dirname(d)) {
+    const st = statSync(d);
+    const bits = st.uid === owner.uid ? 0o100 : st.gid === owner.gid ? 0o010 : 0o001;
+    if ((st.mode & bits) === 0) {
+      throw new Error(
+        `PostgreSQL runs as user ${SUPERUSER} (uid ${owner.uid}), which cannot enter ${d} (mode ${(st.mode & 0o777).toString(8)}); ` +
+          `make it traversable (chmod o+x ${d}) or put the data dir elsewhere`,
+      );
+    }
+    if (d === dirname(d)) return;
+  }
+}
+
 function readState(dataDir: string): State | undefined {
   if (!existsSync(join(dataDir, "PG_VERSION"))) return undefined;
   const path = join(dataDir, STATE_FILE);
@@ -183,7 +203,6 @@ function initCluster(bin: string, dataDir: string, owner: Owner | undefined, sta
   if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
     throw new Error(`${dataDir} is not empty and holds no PostgreSQL cluster; empty it or choose another PREVIEWD_DATA_DIR`);
   }
-  mkdirSync(dirname(dataDir), { recursive: true });
   const work = `${dataDir}.init-${process.pid}`;
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { mode: 0o700 });
