@@ -42,11 +42,13 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const store = new PreviewStore(sql);
   const databases = new PreviewDatabases({ sql, adminUrl: databaseUrl, containerHost: config.dbHostForContainers, log: log.child({ mod: "db" }) });
   const capacity = effectiveCapacity(config);
+  let boundProxyPort = config.proxyPort;
   const orchestrator = new Orchestrator({
     nodeId: config.nodeId, runtime, store, databases, log,
     warmPoolSize: config.warmPool, capacity,
     idleTimeoutMs: config.idleTimeout * 1000, stopAfterMs: config.stopAfter * 1000, startTimeoutMs: config.startTimeout * 1000,
-    previewUrl: (id) => previewUrl(config, id),
+    // The bound port, not the setting (0 picks a free one).
+    previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id),
   });
   let ready = false;
   await orchestrator.start();
@@ -63,6 +65,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     fetch: proxy.fetch, websocket: proxy.websocket,
     idleTimeout: 120, maxRequestBodySize: 4 * 1024 ** 3,
   }) as Server<unknown>;
+  boundProxyPort = proxyServer.port!;
 
   const api = createApi({
     token, log, previews: orchestrator,

@@ -12,7 +12,7 @@
 //   pg_hba.conf                   rewritten at every start (see hbaConf)
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { arch, networkInterfaces, platform, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -58,7 +58,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const owner = serverUser();
 
   mkdirSync(dirname(dataDir), { recursive: true });
-  if (owner) checkReachable(dirname(dataDir), owner);
+  if (owner) {
+    // The parent is previewd's own data dir (PREVIEWD_DATA_DIR): let the
+    // server's user pass through it (o+x: enter, not list). Ancestors
+    // beyond it are the operator's and are only checked.
+    const parent = dirname(dataDir);
+    const st = statSync(parent);
+    if (st.uid === process.getuid?.() && (st.mode & 0o001) === 0) chmodSync(parent, (st.mode & 0o7777) | 0o001);
+    checkReachable(parent, owner);
+  }
   let state = readState(dataDir);
   if (!state) {
     state = { port: opts.port ?? (await freePort()), password: randomBytes(24).toString("base64url") };

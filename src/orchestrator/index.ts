@@ -4,7 +4,7 @@
 // what previews exist and where; Docker for what runs; this object's `live`
 // map for the fast path (endpoint, idle clock, readiness).
 import { customAlphabet } from "nanoid";
-import { conflict, noCapacity, notFound, unavailable } from "../errors.ts";
+import { conflict, isAppError, noCapacity, notFound, unavailable } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { IdleClock, type ContainerState, type Runtime, type RuntimeEvent, WarmPool } from "../pool/index.ts";
 import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, PreviewView } from "../types.ts";
@@ -38,6 +38,15 @@ interface Live {
   ready?: Promise<void>;
   /** A resume or restart in flight, shared by all requests that wait on it. */
   waking?: Promise<void>;
+  /** The last lifecycle change (pause, wake, stop) queued on this preview: they run one at a time. */
+  busy?: Promise<unknown>;
+}
+
+/** Runs `fn` after the preview's previous lifecycle change has finished. */
+function serially<T>(l: Live, fn: () => Promise<T>): Promise<T> {
+  const run = (l.busy ?? Promise.resolve()).catch(() => {}).then(fn);
+  l.busy = run;
+  return run;
 }
 
 /** Occupy a slot on this node (memory is held while suspended). */
@@ -142,7 +151,8 @@ export class Orchestrator {
       return this.view(l.record);
     } catch (err) {
       if (id && claimed) await this.undoCreate(id, claimed, err);
-      throw err;
+      if (isAppError(err)) throw err;
+      throw unavailable(`Could not start a container on node ${this.o.nodeId}: ${(err as Error).message}`);
     } finally {
       this.reserved--;
     }
@@ -279,10 +289,36 @@ export class Orchestrator {
     await this.o.store.remove(id);
   }
 
-  private async pause(l: Live): Promise<void> {
-    if (!l.container) return;
-    await this.o.runtime.pause(l.container.containerId);
-    await this.setStatus(l, "suspended");
+  /**
+   * Pauses the container. The status turns "suspended" before the pause, so
+   * a request from then on takes the slow path and waits to unpause it rather
+   * than stall on a frozen app. `ifIdleFor` re-checks the idle clock under the
+   * lock (a request may have come in since the sweep looked).
+   */
+  private pause(l: Live, ifIdleFor?: number): Promise<void> {
+    return serially(l, async () => {
+      if (!l.container || (l.record.status !== "running" && l.record.status !== "starting")) return;
+      if (ifIdleFor !== undefined && this.idle.idleFor(ifIdleFor, [l.record.id]).length === 0) return;
+      const before = l.record.status;
+      l.record.status = "suspended";
+      try {
+        await this.o.runtime.pause(l.container.containerId);
+      } catch (err) {
+        l.record.status = before;
+        throw err;
+      }
+      await this.setStatus(l, "suspended");
+    });
+  }
+
+  /** The second idle stage: the container stops (memory freed), its disk stays. */
+  private stopSuspended(l: Live): Promise<void> {
+    return serially(l, async () => {
+      if (!l.container || l.record.status !== "suspended") return;
+      await this.o.runtime.unpause(l.container.containerId);
+      await this.setStatus(l, "stopped"); // before the stop, so its "die" event is not taken for a crash
+      await this.o.runtime.stop(l.container.containerId);
+    });
   }
 
   /**
@@ -292,7 +328,7 @@ export class Orchestrator {
    */
   private wake(l: Live): Promise<void> {
     if (l.record.status === "running" || l.record.status === "starting") return l.ready ?? Promise.resolve();
-    l.waking ??= (async () => {
+    l.waking ??= serially(l, async () => {
       const c = l.container;
       if (!c) throw unavailable(`Preview ${l.record.id} has no container on this node.`);
       if (l.record.status === "suspended") {
@@ -305,7 +341,7 @@ export class Orchestrator {
         l.ready = this.watchReadiness(l);
         await l.ready;
       }
-    })().finally(() => (l.waking = undefined));
+    }).finally(() => (l.waking = undefined));
     return l.waking;
   }
 
@@ -343,20 +379,14 @@ export class Orchestrator {
       const l = this.live.get(id);
       if (l?.record.status !== "running") continue;
       this.o.log.info({ id }, "suspending idle preview");
-      await this.pause(l).catch((err) => this.o.log.warn({ err, id }, "suspend failed"));
+      await this.pause(l, this.o.idleTimeoutMs).catch((err) => this.o.log.warn({ err, id }, "suspend failed"));
     }
     const suspended = [...this.live.values()].filter((l) => l.record.status === "suspended").map((l) => l.record.id);
     for (const id of this.idle.idleFor(this.o.idleTimeoutMs + this.o.stopAfterMs, suspended)) {
       const l = this.live.get(id);
-      if (!l?.container || l.record.status !== "suspended") continue;
+      if (!l) continue;
       this.o.log.info({ id }, "stopping long-suspended preview (disk kept)");
-      try {
-        await this.o.runtime.unpause(l.container.containerId);
-        await this.setStatus(l, "stopped");
-        await this.o.runtime.stop(l.container.containerId);
-      } catch (err) {
-        this.o.log.warn({ err, id }, "stop failed");
-      }
+      await this.stopSuspended(l).catch((err) => this.o.log.warn({ err, id }, "stop failed"));
     }
   }
 

@@ -53,9 +53,9 @@ export function createProxy(deps: ProxyDeps) {
       const wsUrl = `ws://${target.host}:${target.port}${url.pathname}${url.search}`;
       const res = await relayUpgrade(req, c.env, wsUrl, {
         previewId: id,
-        onOpen: deps.activity.socketOpened,
-        onClose: deps.activity.socketClosed,
-        onMessage: deps.activity.touch,
+        onOpen: (pid) => deps.activity.socketOpened(pid),
+        onClose: (pid) => deps.activity.socketClosed(pid),
+        onMessage: (pid) => deps.activity.touch(pid),
       }, { ...forwarded, ...target.headers });
       return res ?? new Response(null);
     }

@@ -19,7 +19,7 @@ describe("a running preview", () => {
   test("is running and answers through the proxy", async () => {
     const view = (await (await d.api(`/v1/previews/${id}`)).json()) as { status: string; url: string; node: string };
     expect(view.status).toBe("running");
-    expect(view.url).toBe(`http://${id}.localhost:${d.config.proxyPort}`);
+    expect(view.url).toBe(`http://${id}.localhost:${d.proxyPort}`);
     expect(view.node).toBe(d.nodeId);
     const res = await d.preview(id, "/");
     expect(res.status).toBe(200);

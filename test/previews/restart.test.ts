@@ -17,8 +17,8 @@ afterAll(async () => {
 });
 
 test("kill -9 and restart: the same preview answers with its in-memory state", async () => {
-  const [databaseUrl] = await Promise.all([testDatabaseUrl(), ensureBaseImage()]);
-  current = await spawnDaemon({ DATABASE_URL: databaseUrl, PREVIEWD_NODE_ID: nodeId });
+  const [databaseUrl, image] = await Promise.all([testDatabaseUrl(), ensureBaseImage()]);
+  current = await spawnDaemon({ DATABASE_URL: databaseUrl, PREVIEWD_NODE_ID: nodeId, PREVIEWD_IMAGE: image });
   const created = await current.api("/v1/previews?wait=1", { method: "POST", body: JSON.stringify({ files: echoApp }) });
   expect(created.status).toBe(201);
   const { id, status } = (await created.json()) as { id: string; status: string };

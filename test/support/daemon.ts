@@ -23,10 +23,10 @@ export interface TestDaemon extends Daemon {
 let counter = 0;
 
 export async function startTestDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
-  const [databaseUrl] = await Promise.all([testDatabaseUrl(), ensureBaseImage()]);
+  const [databaseUrl, image] = await Promise.all([testDatabaseUrl(), ensureBaseImage()]);
   const nodeId = env.PREVIEWD_NODE_ID ?? `t${process.pid}-${++counter}-${Date.now().toString(36)}`;
   const dataDir = mkdtempSync(join(tmpdir(), "previewd-test-"));
-  const config = testConfig({ DATABASE_URL: databaseUrl, PREVIEWD_DATA_DIR: dataDir, PREVIEWD_NODE_ID: nodeId, ...env });
+  const config = testConfig({ DATABASE_URL: databaseUrl, PREVIEWD_DATA_DIR: dataDir, PREVIEWD_NODE_ID: nodeId, PREVIEWD_IMAGE: image, ...env });
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? "warn");
   const d = await startDaemon(config, log, { labels: { "previewd.test": "1" } });
   return wrap(d, nodeId, dataDir);
