@@ -134,7 +134,15 @@ export class Orchestrator {
     try {
       claimed = (await this.pool.claim()).state;
       id = claimed.previewId;
-      const database = spec.database && this.o.databases ? await this.o.databases.create(id, spec.database) : undefined;
+      let database;
+      try {
+        database = spec.database && this.o.databases ? await this.o.databases.create(id, spec.database) : undefined;
+      } catch (err) {
+        // Nothing of the app reached the container: it can serve the next create.
+        this.pool.giveBack(claimed);
+        claimed = undefined;
+        throw err;
+      }
       const now = new Date();
       // Files live in the store and the container, not in this process's memory.
       const record: PreviewRecord = { id, node: this.o.nodeId, tier: "container", status: "starting", spec: { ...spec, files: {} }, database, createdAt: now, lastActiveAt: now };
