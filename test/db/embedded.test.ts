@@ -2,7 +2,7 @@
 // Docker's bridge with a password, and never left running by a dead process.
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -136,8 +136,15 @@ describe("startEmbeddedPostgres", () => {
   test("says so when the server's user cannot reach the data dir", async () => {
     if (process.getuid?.() !== 0) return; // only root hands the server to another user
     const locked = mkdtempSync(join(root, "locked-")); // mode 0700, owned by root
-    const e = await startEmbeddedPostgres({ dataDir: join(locked, "data"), log }).catch((e: Error) => e);
+    const e = await startEmbeddedPostgres({ dataDir: join(locked, "previewd", "pg"), log }).catch((e: Error) => e);
     expect(String(e)).toContain(`cannot enter ${locked} (mode 700)`);
+  });
+
+  test("makes its own (immediate parent) data dir passable for the server's user", async () => {
+    const own = mkdtempSync(join(root, "own-")); // mode 0700, like PREVIEWD_DATA_DIR=$(mktemp -d)
+    const pg = await startEmbeddedPostgres({ dataDir: join(own, "postgres"), log, settings: fast });
+    await pg.stop();
+    expect(statSync(own).mode & 0o777).toBe(0o701);
   });
 
   test("refuses a non-empty directory that holds no cluster", async () => {
