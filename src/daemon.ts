@@ -78,6 +78,18 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       { name: "previewd_warm_available", help: "Warm containers ready to claim.", value: orchestrator.pool.available },
     ]),
   });
+  // Schemas and roles a crash or an abandoned create left behind, past the retention.
+  const cleanupTimer = setInterval(async () => {
+    try {
+      const liveIds = new Set((await store.list()).map((r) => r.id));
+      const { dropped } = await databases.cleanup({ liveIds, retentionSeconds: config.dbRetention });
+      if (dropped.length) log.info({ dropped }, "dropped orphaned preview databases");
+    } catch (err) {
+      log.warn({ err }, "database cleanup failed");
+    }
+  }, Math.max(1000, Math.min(60_000, config.dbRetention * 1000)));
+  cleanupTimer.unref();
+
   const apiServer = Bun.serve({ hostname: config.host, port: config.apiPort, fetch: api.fetch, idleTimeout: 0, maxRequestBodySize: config.maxBytes * 2 + 2 * 1024 * 1024 });
   ready = true;
 
@@ -86,6 +98,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     proxyPort: proxyServer.port!, apiPort: apiServer.port!,
     async stop() {
       ready = false;
+      clearInterval(cleanupTimer);
       await Promise.all([proxyServer.stop(), apiServer.stop()]);
       await orchestrator.stop();
       await sql.end({ timeout: 5 });
