@@ -2,13 +2,16 @@
 // reads its rows through DATABASE_URL, the export replays, DELETE drops it all.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import postgres from "postgres";
+import { PreviewDatabases } from "../../src/db/index.ts";
+import { createLogger } from "../../src/log.ts";
 import { dbApp } from "../fixtures/apps.ts";
 import { createPreview, startTestDaemon, type TestDaemon } from "../support/daemon.ts";
 
 let d: TestDaemon;
 let admin: postgres.Sql;
 beforeAll(async () => {
-  d = await startTestDaemon({ PREVIEWD_WARM_POOL: "1" });
+  // Retention 0: the cleanup job (every second) takes orphans at once.
+  d = await startTestDaemon({ PREVIEWD_WARM_POOL: "1", PREVIEWD_DB_RETENTION: "0" });
   admin = postgres(d.databaseUrl, { max: 1, onnotice: () => {} });
 });
 afterAll(async () => {
@@ -66,4 +69,21 @@ test("a failing migration fails the create with 400 naming the statement, and le
   expect(await count()).toEqual(before);
   const containers = d.orchestrator.counts();
   expect(containers.starting + containers.running + containers.failed).toBe(0);
+});
+
+test("a schema and role left by a crash (no preview record) are dropped by the cleanup job; others stay", async () => {
+  // Another node made a database and died before recording its preview.
+  const crashed = new PreviewDatabases({ sql: admin, adminUrl: d.databaseUrl, containerHost: "host.docker.internal", log: createLogger("error") });
+  const orphan = await crashed.create("crashedorphan0001", { migrations: ["create table t (id int)"] });
+  await admin.unsafe("create schema if not exists keep_me_alone");
+  const live = await createPreview(d, { files: dbApp(), command: ["node", "server.js"], database });
+  const exists = async (name: string) => (await admin`select 1 from pg_namespace where nspname = ${name}`).length > 0;
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && (await exists(orphan.schema))) await Bun.sleep(200);
+  expect(await exists(orphan.schema)).toBe(false);
+  expect(await admin`select 1 from pg_roles where rolname = ${orphan.schema}`).toHaveLength(0);
+  expect(await exists("keep_me_alone")).toBe(true);
+  expect(await exists(live.database!.schema)).toBe(true);
+  expect(await (await d.preview(live.id, "/items")).json()).toEqual(["alpha", "beta"]);
+  await admin.unsafe("drop schema keep_me_alone");
 });
