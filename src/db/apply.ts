@@ -26,7 +26,7 @@ const TX_ROLLBACK = /^(rollback|abort)\b(?!\s+to\b)/i;
  * message).
  */
 export async function applyAsRole(login: RoleLogin, req: DatabaseRequest, timeoutMs: number): Promise<void> {
-  const scripts = [...req.migrations, ...(req.seed ? [req.seed] : [])];
+  const scripts = [...(req.migrations ?? []), ...(req.seed ? [req.seed] : [])];
   const statements = scripts.flatMap(splitStatements).filter((s) => !TX_START.test(s) && !TX_COMMIT.test(s));
   if (statements.length === 0) return;
   const sql = postgres(login.url, {

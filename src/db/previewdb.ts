@@ -79,7 +79,7 @@ export class PreviewDatabases {
         }
         throw e;
       }
-      if (req.migrations.length > 0 || req.seed) {
+      if ((req.migrations ?? []).length > 0 || req.seed) {
         try {
           await applyAsRole({ url: this.o.adminUrl, user: this.loginName(name), password }, req, this.o.migrationTimeoutMs ?? 120_000);
         } catch (e) {
