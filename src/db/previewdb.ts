@@ -37,9 +37,18 @@ interface Marker {
   createdAt: string;
 }
 
+const HANDOFF_MS = 60_000;
+
 export class PreviewDatabases {
   /** Ids whose create() is running: not yet in any store, never cleanup's to take. */
   private readonly creating = new Set<string>();
+  /**
+   * Ids this process created and has not dropped, with when: the caller
+   * records the preview only after create() returns, so for a short while
+   * the database exists and no store knows it. Cleanup leaves these alone
+   * for HANDOFF_MS whatever the retention.
+   */
+  private readonly handedOut = new Map<string, number>();
   private checked?: Promise<string>;
 
   constructor(private readonly o: PreviewDatabasesOptions) {}
@@ -87,6 +96,7 @@ export class PreviewDatabases {
           throw e;
         }
       }
+      this.handedOut.set(id, Date.now());
       this.o.log.info({ id, schema: name, ms: Math.round(performance.now() - started) }, "preview database created");
       return { schema: name, url: this.containerUrl(name, password) };
     } finally {
@@ -97,6 +107,7 @@ export class PreviewDatabases {
   /** Ends the role's sessions, drops the schema with everything in it, then the role. Idempotent. */
   async drop(id: string): Promise<void> {
     await this.dropObjects(previewName(id), { schema: true, role: true });
+    this.handedOut.delete(id);
   }
 
   /** The preview's schema and data as SQL for `psql -v ON_ERROR_STOP=1` into an empty database (objects land in `public`). */
@@ -111,7 +122,9 @@ export class PreviewDatabases {
    * Drops preview schemas and roles that previewd made in this database
    * (they carry its marker) whose preview is not in liveIds and that are older
    * than retentionSeconds; the age floor keeps a create in flight on another
-   * node safe. Anything without the marker is never touched.
+   * node safe. Anything without the marker is never touched. Right before
+   * each drop, a record in previewd.previews (this database's store) saves
+   * the preview too: liveIds may be a moment old.
    */
   async cleanup({ liveIds, retentionSeconds }: { liveIds: Set<string>; retentionSeconds: number }): Promise<{ dropped: string[] }> {
     const sql = this.o.sql;
@@ -122,11 +135,13 @@ export class PreviewDatabases {
     const roles = await sql<{ name: string; comment: string | null }[]>`
       SELECT rolname AS name, shobj_description(oid, 'pg_authid') AS comment FROM pg_roles WHERE rolname LIKE ${pattern}`;
     const cutoff = Date.now() - retentionSeconds * 1000;
+    for (const [id, at] of this.handedOut) if (at <= Date.now() - HANDOFF_MS) this.handedOut.delete(id);
     const doomed = new Map<string, { schema: boolean; role: boolean }>();
     const consider = (kind: "schema" | "role", row: { name: string; comment: string | null }) => {
       const m = parseMarker(row.comment);
       if (!m || m.db !== db || PREVIEW_PREFIX + m.id !== row.name) return;
       if (liveIds.has(m.id) || this.creating.has(m.id) || Date.parse(m.createdAt) > cutoff) return;
+      if ((this.handedOut.get(m.id) ?? 0) > Date.now() - HANDOFF_MS) return;
       const entry = doomed.get(row.name) ?? { schema: false, role: false };
       entry[kind] = true;
       doomed.set(row.name, entry);
@@ -134,10 +149,14 @@ export class PreviewDatabases {
     for (const s of schemas) consider("schema", s);
     for (const r of roles) consider("role", r);
     const dropped: string[] = [];
+    const [store] = await sql<{ present: boolean }[]>`SELECT to_regclass('previewd.previews') IS NOT NULL AS present`;
     for (const [name, what] of doomed) {
+      const id = name.slice(PREVIEW_PREFIX.length);
       try {
+        if (store!.present && (await sql`SELECT 1 FROM previewd.previews WHERE id = ${id}`).length > 0) continue;
         await this.dropObjects(name, what);
-        dropped.push(name.slice(PREVIEW_PREFIX.length));
+        this.handedOut.delete(id);
+        dropped.push(id);
       } catch (err) {
         this.o.log.warn({ err, name }, "cleanup could not drop an orphaned preview database");
       }

@@ -85,6 +85,23 @@ export class PreviewStore implements StorePort {
     });
   }
 
+  /**
+   * Moves a preview from a dead node to `to`, only if it is still recorded on
+   * `from`: when several survivors race for it, exactly one wins.
+   */
+  async claim(id: string, from: string, to: string): Promise<boolean> {
+    const rows = await this.sql`
+      UPDATE previewd.previews SET node = ${to}, status = 'starting', container_id = NULL, updated_at = now()
+      WHERE id = ${id} AND node = ${from} RETURNING id`;
+    return rows.length === 1;
+  }
+
+  /** Nodes that have previews recorded, with how many. */
+  async nodes(): Promise<Array<{ node: string; previews: number }>> {
+    return this.sql<Array<{ node: string; previews: number }>>`
+      SELECT node, count(*)::int AS previews FROM previewd.previews GROUP BY node ORDER BY node`;
+  }
+
   /** Removes the record and its files. */
   async remove(id: string): Promise<void> {
     await this.sql`DELETE FROM previewd.previews WHERE id = ${id}`;

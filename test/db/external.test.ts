@@ -66,10 +66,11 @@ describe("with a CREATEROLE admin that is not a superuser", () => {
     expect(await roleExists(sql, `preview_${id}`)).toBe(false);
   });
 
-  test("cleanup drops an orphan", async () => {
+  test("cleanup (in a restarted process) drops an orphan", async () => {
     const id = newId();
     await dbs.create(id, { migrations: [] });
-    expect((await dbs.cleanup({ liveIds: new Set(), retentionSeconds: 0 })).dropped).toContain(id);
+    const restarted = new PreviewDatabases({ sql, adminUrl: url, containerHost: "h", log: createLogger("error") });
+    expect((await restarted.cleanup({ liveIds: new Set(), retentionSeconds: 0 })).dropped).toContain(id);
     expect(await roleExists(sql, `preview_${id}`)).toBe(false);
   });
 });

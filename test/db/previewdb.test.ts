@@ -324,4 +324,28 @@ describe("cleanup", () => {
       await other.end();
     }
   });
+
+  test("a preview between create() and its record is safe, and so is one recorded after liveIds was read", async () => {
+    const f = await fixture();
+    try {
+      // This process just handed the database out; the caller has not stored the preview yet.
+      const handoff = newId();
+      await f.dbs.create(handoff, { migrations: [] });
+      expect((await f.dbs.cleanup({ liveIds: new Set(), retentionSeconds: 0 })).dropped).toEqual([]);
+      expect(await schemaExists(f.sql, `preview_${handoff}`)).toBe(true);
+
+      // Another node's preview, recorded in previewd.previews after our liveIds snapshot.
+      const recorded = newId();
+      const otherNode = new PreviewDatabases({ sql: f.sql, adminUrl: f.url, containerHost: "h", log: createLogger("warn") });
+      await otherNode.create(recorded, { migrations: [] });
+      await f.sql`insert into previewd.previews (id, node, tier, status, spec) values (${recorded}, 'other', 'container', 'running', '{}')`;
+      const restarted = new PreviewDatabases({ sql: f.sql, adminUrl: f.url, containerHost: "h", log: createLogger("warn") });
+      const { dropped } = await restarted.cleanup({ liveIds: new Set(), retentionSeconds: 0 });
+      expect(dropped).toEqual([handoff]); // a restarted process no longer knows the handoff
+      expect(await schemaExists(f.sql, `preview_${recorded}`)).toBe(true);
+      expect(await roleExists(f.sql, `preview_${recorded}`)).toBe(true);
+    } finally {
+      await f.end();
+    }
+  });
 });
