@@ -1,6 +1,6 @@
 // The control API (spec/api.md): /v1 behind a bearer token, health and
 // metrics in the clear. Every error leaves as the spec's error object.
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { AppError, badRequest, isAppError, tooLarge } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -19,6 +19,8 @@ export interface ApiDeps {
   log: Logger;
   ready(): boolean;
   metrics(): string;
+  /** Replaces the bearer check (the peer listener has verified its own signature). */
+  auth?: MiddlewareHandler;
 }
 
 export function createApi(deps: ApiDeps): Hono {
@@ -38,7 +40,7 @@ export function createApi(deps: ApiDeps): Hono {
   app.get("/", (c) => c.html(dashboardPage()));
 
   const v1 = new Hono();
-  v1.use("*", bearerAuth(deps.token));
+  v1.use("*", deps.auth ?? bearerAuth(deps.token));
   // JSON escaping can double text; allow for it, then check the real sizes.
   const maxBody = deps.limits.maxBytes * 2 + 1024 * 1024;
   v1.use("*", bodyLimit({ maxSize: maxBody, onError: () => { throw tooLarge(`Request body is larger than ${maxBody} bytes.`); } }));

@@ -124,6 +124,32 @@ export class Orchestrator {
     l.ready = this.watchReadiness(l);
   }
 
+  /** Runs here a preview moved from a dead node (the store already says it is ours). */
+  async takeOver(record: PreviewRecord): Promise<void> {
+    if (this.live.has(record.id)) return;
+    this.reserved++;
+    try {
+      const { recreate } = await import("./reconcile.ts");
+      await recreate(this, this.o.runtime, this.o.store, record);
+    } finally {
+      this.reserved--;
+    }
+  }
+
+  /** Stops running a preview that the store gives to another node (or no longer has). */
+  async evict(id: string): Promise<void> {
+    const l = this.live.get(id);
+    if (!l) return;
+    this.live.delete(id);
+    this.idle.forget(id);
+    if (l.container) await this.o.runtime.remove(l.container.containerId);
+    this.o.log.warn({ id }, "evicted a preview this node no longer owns");
+  }
+
+  localIds(): string[] {
+    return [...this.live.keys()];
+  }
+
   // ---- create ---------------------------------------------------------------
 
   async create(spec: PreviewSpec, opts: { wait?: boolean } = {}): Promise<PreviewView> {

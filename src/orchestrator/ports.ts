@@ -22,6 +22,9 @@ export interface PreviewStore {
   files(id: string): Promise<FileMap>;
   putFiles(id: string, files: FileMap, deletePaths?: string[]): Promise<void>;
   remove(id: string): Promise<void>;
+  /** Moves a preview off a dead node; true for the one caller that won. */
+  claim(id: string, from: string, to: string): Promise<boolean>;
+  nodes(): Promise<Array<{ node: string; previews: number }>>;
 }
 
 /** Per-preview database space (schema + role). */

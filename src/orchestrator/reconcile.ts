@@ -55,8 +55,8 @@ async function adoptContainer(orch: Orchestrator, runtime: Runtime, store: Previ
   if (status === "starting") await orch.resumeReadiness(live.record.id);
 }
 
-/** The container is gone (host reboot, engine reset): a new one from the stored files. */
-async function recreate(orch: Orchestrator, runtime: Runtime, store: PreviewStore, record: PreviewRecord) {
+/** The container is gone (host reboot, engine reset, or its node died): a new one from the stored files. */
+export async function recreate(orch: Orchestrator, runtime: Runtime, store: PreviewStore, record: PreviewRecord) {
   const files = await store.files(record.id);
   const c = await runtime.create(record.id);
   await runtime.putFiles(c.containerId, files);

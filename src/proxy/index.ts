@@ -5,6 +5,7 @@ import { Hono } from "hono";
 import { proxy } from "hono/proxy";
 import type { Server } from "bun";
 import type { Logger } from "../log.ts";
+import { PEER_HEADERS } from "../peer/signing.ts";
 import { previewIdFromHost } from "./host.ts";
 import { notFoundPage, upstreamErrorPage } from "./pages.ts";
 import { relayHandler, relayUpgrade, type RelayData } from "./websocket.ts";
@@ -66,6 +67,7 @@ export function createProxy(deps: ProxyDeps) {
         redirect: "manual", // the browser follows redirects, not the proxy
         // hono/proxy has already dropped the hop-by-hop headers from this copy.
         customFetch: (upstream: Request) => {
+          for (const h of PEER_HEADERS) upstream.headers.delete(h); // node-to-node auth stays between nodes
           for (const k in extra) upstream.headers.set(k, extra[k]!);
           return fetch(upstream);
         },

@@ -3,6 +3,7 @@
 // (RFC 6455 §4.2.2). Frames are relayed as they come, both ways; a close on
 // either side closes the other with the same code.
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+import { PEER_HEADERS } from "../peer/signing.ts";
 
 export interface RelayData {
   previewId: string;
@@ -15,6 +16,7 @@ export interface RelayData {
 const HOP_BY_HOP_WS = new Set([
   "host", "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
   "sec-websocket-extensions", "sec-websocket-protocol", "content-length", "transfer-encoding", "keep-alive",
+  ...PEER_HEADERS,
 ]);
 
 /** Opens the upstream socket, then upgrades the client. Undefined when the upgrade was done. */

@@ -1,0 +1,55 @@
+// Calls to a sibling's peer listener: remote API calls (signed, JSON in and
+// out, the sibling's AppErrors re-raised here as they were) and the target a
+// proxied request is forwarded to.
+import { AppError, unavailable } from "../errors.ts";
+import { signHeaders } from "./signing.ts";
+import type { ClusterView } from "./view.ts";
+
+export class PeerClient {
+  constructor(private readonly view: ClusterView, private readonly secret: string) {}
+
+  private addr(node: string): string {
+    const addr = this.view.addrOf(node);
+    if (!addr) throw unavailable(`Node ${node} is not reachable (not a live member of the cluster).`);
+    return addr;
+  }
+
+  /** A control API call on `node`, as if made there. */
+  async call(node: string, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    const addr = this.addr(node);
+    let res: Response;
+    try {
+      res = await fetch(`http://${addr}${path}`, {
+        method,
+        headers: { ...signHeaders(this.secret, this.view.self, "api", path), ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (err) {
+      throw unavailable(`Node ${node} did not answer: ${(err as Error).message}`);
+    }
+    if (res.status >= 400) throw await remoteError(res, node);
+    return res;
+  }
+
+  async json<T>(node: string, method: string, path: string, body?: unknown): Promise<T> {
+    return (await (await this.call(node, method, path, body)).json()) as T;
+  }
+
+  /** Where the proxy sends a request for a preview on `node`: its peer port, signed for the Host. */
+  proxyTarget(node: string, host: string): { host: string; port: number; headers: Record<string, string> } | undefined {
+    const addr = this.view.addrOf(node);
+    if (!addr) return undefined;
+    const i = addr.lastIndexOf(":");
+    return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)), headers: signHeaders(this.secret, this.view.self, "proxy", host) };
+  }
+}
+
+async function remoteError(res: Response, node: string): Promise<AppError> {
+  try {
+    const { error } = (await res.json()) as { error: { code: string; message: string; details?: unknown } };
+    return new AppError(error.code, res.status, error.message, error.details);
+  } catch {
+    return new AppError("peer_error", 502, `Node ${node} answered ${res.status}.`);
+  }
+}
