@@ -1,24 +1,34 @@
 // Composition root of `previewd serve`: config -> database -> adapters ->
-// orchestrator -> listeners; drains on SIGTERM. Only this file builds
-// concrete adapters (Docker, PostgreSQL).
+// orchestrator -> cluster -> listeners; drains on SIGTERM. Only this file
+// builds concrete adapters (Docker, PostgreSQL, gossip transport).
 import type { Server } from "bun";
+import { join } from "node:path";
 import { createApi } from "./api/index.ts";
 import { effectiveCapacity, previewUrl, type Config } from "./config.ts";
 import { connect, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
 import type { Logger } from "./log.ts";
 import { renderMetrics } from "./metrics.ts";
 import { Orchestrator } from "./orchestrator/index.ts";
+import { PeerClient } from "./peer/client.ts";
+import { createLocator } from "./peer/locate.ts";
+import { startMembership } from "./peer/membership.ts";
+import { Recovery } from "./peer/recovery.ts";
+import { ClusterPreviews } from "./peer/router.ts";
+import { startPeerServer } from "./peer/server.ts";
+import { PeerVerifier } from "./peer/signing.ts";
+import { soloView, type ClusterView } from "./peer/view.ts";
 import { DockerRuntime } from "./pool/docker.ts";
 import { createProxy } from "./proxy/index.ts";
 import { apiToken } from "./token.ts";
-import { join } from "node:path";
 
 export interface Daemon {
   config: Config;
   token: string;
   orchestrator: Orchestrator;
+  view: ClusterView;
   proxyPort: number;
   apiPort: number;
+  peerPort: number;
   databaseUrl: string;
   stop(): Promise<void>;
 }
@@ -34,7 +44,9 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const databaseUrl = config.databaseUrl || embedded!.url;
   const sql = connect(databaseUrl);
   await migrate(sql);
+  const stoppers: Array<() => unknown> = [];
 
+  // ---- this node's previews
   const runtime = new DockerRuntime({
     nodeId: config.nodeId, image: config.image, memoryMb: config.memoryMb, cpus: config.cpus, pidsLimit: config.pidsLimit,
     log: log.child({ mod: "docker" }), labels: opts.labels,
@@ -50,14 +62,40 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     // The bound port, not the setting (0 picks a free one).
     previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id),
   });
-  let ready = false;
   await orchestrator.start();
+  stoppers.push(() => orchestrator.stop());
+  stoppers.push(scheduleCleanup(config, store, databases, log));
 
+  // ---- the cluster: a single node without a secret; gossip and a peer listener with one
+  const local = { capacity, running: () => orchestrator.occupied };
+  let peerServer: Server<unknown> | undefined;
+  let view: ClusterView = soloView({ id: config.nodeId, state: "alive", capacity, running: 0, free: capacity, addr: `${config.host}:${config.peerPort}` }, () => ({ capacity, running: local.running() }));
+  const verifier = new PeerVerifier(config.clusterSecret);
+  const localProxy = createProxy({ domain: config.domain, log, lookup: (id) => orchestrator.endpointIfRunning(id), resolve: (id) => orchestrator.resolve(id), activity: orchestrator.idle });
+  if (config.clusterSecret) {
+    const localApi = createApi({ ...apiDeps(), previews: orchestrator, auth: async (_c, next) => next() });
+    peerServer = startPeerServer({ host: config.host, port: config.peerPort, verifier, api: localApi, proxy: localProxy as never, log });
+    const membership = await startMembership({ config, peerPort: peerServer.port!, capacity, running: local.running, log });
+    view = membership.view;
+    stoppers.unshift(() => membership.stop());
+    const recovery = new Recovery({ view, store, orch: orchestrator, log: log.child({ mod: "recovery" }), intervalMs: 1000, graceMs: membership.graceMs });
+    recovery.start();
+    stoppers.unshift(() => recovery.stop());
+  }
+  const peers = new PeerClient(view, config.clusterSecret);
+  const previews = new ClusterPreviews({
+    orch: orchestrator, store, view, peers, log,
+    forget: async (id) => {
+      await store.remove(id);
+      await databases.drop(id);
+    },
+  });
+
+  // ---- public listeners
   const proxy = createProxy({
-    domain: config.domain,
-    log,
+    domain: config.domain, log,
     lookup: (id) => orchestrator.endpointIfRunning(id),
-    resolve: (id) => orchestrator.resolve(id),
+    resolve: createLocator({ orch: orchestrator, store, peers, self: config.nodeId }),
     activity: orchestrator.idle,
   });
   const proxyServer = Bun.serve({
@@ -67,40 +105,36 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   }) as Server<unknown>;
   boundProxyPort = proxyServer.port!;
 
-  const api = createApi({
-    token, log, previews: orchestrator,
-    limits: { maxFiles: config.maxFiles, maxBytes: config.maxBytes },
-    cluster: { view: () => ({ nodes: [{ id: config.nodeId, state: "alive", capacity, running: orchestrator.occupied, free: Math.max(0, capacity - orchestrator.occupied), addr: `${config.host}:${config.peerPort}` }], overflow: { fly: false } }) },
-    ready: () => ready,
-    metrics: () => renderMetrics([
-      ...Object.entries(orchestrator.counts()).map(([status, value]) => ({ name: "previewd_previews", help: "Previews on this node by status.", value, labels: { status } })),
-      { name: "previewd_capacity", help: "Previews this node may hold.", value: capacity },
-      { name: "previewd_warm_available", help: "Warm containers ready to claim.", value: orchestrator.pool.available },
-    ]),
-  });
-  // Schemas and roles a crash or an abandoned create left behind, past the retention.
-  const cleanupTimer = setInterval(async () => {
-    try {
-      const liveIds = new Set((await store.list()).map((r) => r.id));
-      const { dropped } = await databases.cleanup({ liveIds, retentionSeconds: config.dbRetention });
-      if (dropped.length) log.info({ dropped }, "dropped orphaned preview databases");
-    } catch (err) {
-      log.warn({ err }, "database cleanup failed");
-    }
-  }, Math.max(1000, Math.min(60_000, config.dbRetention * 1000)));
-  cleanupTimer.unref();
-
+  let ready = false;
+  function apiDeps() {
+    return {
+      token, log, previews: undefined as never,
+      limits: { maxFiles: config.maxFiles, maxBytes: config.maxBytes },
+      cluster: { view: () => ({ nodes: view.nodes(), overflow: { fly: false } }) },
+      ready: () => ready,
+      metrics: () => renderMetrics([
+        ...Object.entries(orchestrator.counts()).map(([status, value]) => ({ name: "previewd_previews", help: "Previews on this node by status.", value, labels: { status } })),
+        { name: "previewd_capacity", help: "Previews this node may hold.", value: capacity },
+        { name: "previewd_warm_available", help: "Warm containers ready to claim.", value: orchestrator.pool.available },
+        ...Object.entries(verifier.refused).map(([reason, value]) => ({ name: "previewd_peer_refused", help: "Peer calls refused, by reason.", value, labels: { reason } })),
+        { name: "previewd_cluster_alive_nodes", help: "Nodes this node sees alive.", value: view.nodes().filter((n) => n.state === "alive").length },
+      ]),
+    };
+  }
+  const api = createApi({ ...apiDeps(), previews });
   const apiServer = Bun.serve({ hostname: config.host, port: config.apiPort, fetch: api.fetch, idleTimeout: 0, maxRequestBodySize: config.maxBytes * 2 + 2 * 1024 * 1024 });
   ready = true;
 
   const d: Daemon = {
     config, token, orchestrator, databaseUrl,
-    proxyPort: proxyServer.port!, apiPort: apiServer.port!,
+    get view() {
+      return view;
+    },
+    proxyPort: proxyServer.port!, apiPort: apiServer.port!, peerPort: peerServer?.port ?? config.peerPort,
     async stop() {
       ready = false;
-      clearInterval(cleanupTimer);
-      await Promise.all([proxyServer.stop(), apiServer.stop()]);
-      await orchestrator.stop();
+      await Promise.all([proxyServer.stop(), apiServer.stop(), peerServer?.stop()]);
+      for (const stop of stoppers) await stop();
       await sql.end({ timeout: 5 });
       await embedded?.stop();
     },
@@ -109,10 +143,26 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   return d;
 }
 
+/** Drops schemas and roles a crash or an abandoned create left behind, past the retention. */
+function scheduleCleanup(config: Config, store: PreviewStore, databases: PreviewDatabases, log: Logger): () => void {
+  const timer = setInterval(async () => {
+    try {
+      const liveIds = new Set((await store.list()).map((r) => r.id));
+      const { dropped } = await databases.cleanup({ liveIds, retentionSeconds: config.dbRetention });
+      if (dropped.length) log.info({ dropped }, "dropped orphaned preview databases");
+    } catch (err) {
+      log.warn({ err }, "database cleanup failed");
+    }
+  }, Math.max(1000, Math.min(60_000, config.dbRetention * 1000)));
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 function printBanner(d: Daemon, log: Logger, newToken: string | undefined, tokenPath: string | undefined) {
   const api = `http://${d.config.host}:${d.apiPort}`;
   const tokenRef = newToken ?? (tokenPath ? `$(cat ${tokenPath})` : "$PREVIEWD_API_TOKEN");
   log.info({ api, proxy: `http://{id}.${d.config.domain}:${d.proxyPort}`, node: d.config.nodeId, capacity: d.orchestrator.capacity }, "previewd is ready");
+  if (log.levelVal > 30) return; // quiet (tests, benchmarks)
   const lines = [
     `previewd ${d.config.nodeId} is ready`,
     `  control API: ${api}   (token: ${newToken ? newToken + "  <- printed once; kept in " + tokenPath : tokenPath ? "in " + tokenPath : "PREVIEWD_API_TOKEN"})`,

@@ -23,7 +23,7 @@ export interface ProxyDeps {
   /** Synchronous fast path: a running preview on this node. Renews its idle clock. */
   lookup(id: string): ProxyTarget | undefined;
   /** Slow path: wakes, waits for a starting app, or finds the node that runs it. */
-  resolve(id: string): Promise<ProxyTarget | undefined>;
+  resolve(id: string, host: string): Promise<ProxyTarget | undefined>;
   activity: { touch(id: string): void; socketOpened(id: string): void; socketClosed(id: string): void };
 }
 
@@ -40,7 +40,7 @@ export function createProxy(deps: ProxyDeps) {
     let target = deps.lookup(id);
     if (!target) {
       try {
-        target = await deps.resolve(id);
+        target = await deps.resolve(id, req.headers.get("host") ?? "");
       } catch (err) {
         log.warn({ err, id }, "could not wake preview");
         return upstreamErrorPage();
