@@ -1,0 +1,50 @@
+import { expect, test } from "bun:test";
+import { PeerVerifier, signHeaders } from "../../src/peer/signing.ts";
+import { rendezvous } from "../../src/peer/recovery.ts";
+
+const SECRET = "a-cluster-secret-of-some-length";
+const target = (host: string) => () => host;
+
+test("a signed call is accepted once; its replay is refused and counted", () => {
+  const v = new PeerVerifier(SECRET);
+  const h = new Headers(signHeaders(SECRET, "node-a", "proxy", "abc.localhost"));
+  expect(v.verify(h, target("abc.localhost"))).toEqual({ node: "node-a", kind: "proxy" });
+  expect(v.verify(h, target("abc.localhost"))).toEqual({ refused: "replayed" });
+  expect(v.refused.replayed).toBe(1);
+});
+
+test("unsigned, forged (wrong secret or other target) and stale calls are refused and counted", () => {
+  const v = new PeerVerifier(SECRET);
+  expect(v.verify(new Headers(), target("x"))).toEqual({ refused: "unsigned" });
+  const wrongSecret = new Headers(signHeaders("another-secret-entirely", "node-a", "api", "/v1/previews"));
+  expect(v.verify(wrongSecret, target("/v1/previews"))).toEqual({ refused: "forged" });
+  const otherTarget = new Headers(signHeaders(SECRET, "node-a", "api", "/v1/previews"));
+  expect(v.verify(otherTarget, target("/v1/previews/abc"))).toEqual({ refused: "forged" });
+  const old = new Headers(signHeaders(SECRET, "node-a", "api", "/x", Date.now() - 60_000));
+  expect(v.verify(old, target("/x"))).toEqual({ refused: "stale" });
+  expect(v.refused).toEqual({ unsigned: 1, forged: 2, stale: 1, replayed: 0 });
+});
+
+test("a node without a secret refuses every peer call", () => {
+  const v = new PeerVerifier("");
+  expect(v.verify(new Headers(signHeaders("", "n", "api", "/")), target("/"))).toEqual({ refused: "unsigned" });
+});
+
+test("rendezvous picks one owner per id, the same from any order, and spreads ids over nodes", () => {
+  const nodes = ["a", "b", "c", "d"];
+  const owners = new Map<string, number>();
+  for (let i = 0; i < 400; i++) {
+    const id = `preview${i}`;
+    const o = rendezvous(id, nodes)!;
+    expect(rendezvous(id, [...nodes].reverse())).toBe(o);
+    owners.set(o, (owners.get(o) ?? 0) + 1);
+  }
+  for (const n of nodes) expect(owners.get(n)!).toBeGreaterThan(60);
+  // removing a node moves only that node's ids
+  for (let i = 0; i < 100; i++) {
+    const id = `preview${i}`;
+    const before = rendezvous(id, nodes)!;
+    if (before !== "d") expect(rendezvous(id, ["a", "b", "c"])).toBe(before);
+  }
+  expect(rendezvous("x", [])).toBeUndefined();
+});
