@@ -133,7 +133,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     proxyPort: proxyServer.port!, apiPort: apiServer.port!, peerPort: peerServer?.port ?? config.peerPort,
     async stop() {
       ready = false;
-      await Promise.all([proxyServer.stop(), apiServer.stop(), peerServer?.stop()]);
+      await Promise.all([proxyServer, apiServer, peerServer].map((s) => s && drain(s, 5000)));
       for (const stop of stoppers) await stop();
       await sql.end({ timeout: 5 });
       await embedded?.stop();
@@ -141,6 +141,18 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   };
   printBanner(d, log, generated ? token : undefined, tokenPath);
   return d;
+}
+
+/**
+ * Stops taking connections and lets requests in flight finish, for at most
+ * `ms`: a log follower or a WebSocket never ends by itself, and must not hold
+ * a restart hostage.
+ */
+async function drain(server: Server<unknown>, ms: number): Promise<void> {
+  const graceful = server.stop();
+  const timer = setTimeout(() => void server.stop(true), ms);
+  await graceful;
+  clearTimeout(timer);
 }
 
 /** Drops schemas and roles a crash or an abandoned create left behind, past the retention. */

@@ -10,7 +10,7 @@ let id: string;
 const docker = new Docker();
 
 beforeAll(async () => {
-  d = await startTestDaemon({ PREVIEWD_WARM_POOL: "2" });
+  d = await startTestDaemon({ PREVIEWD_WARM_POOL: "2", PREVIEWD_MAX_BYTES: "2000000" });
   id = (await createPreview(d, { files: { ...echoApp, "data.txt": "version 1" } })).id;
 });
 afterAll(() => d?.cleanup());
@@ -91,6 +91,30 @@ describe("a running preview", () => {
     expect(await res.text()).toContain("echo app listening on 3000");
   });
 
+  test("logs follow: new lines stream as the app writes them", async () => {
+    const ctrl = new AbortController();
+    const pending = d.api(`/v1/previews/${id}/logs?follow=1&tail=0`, { signal: ctrl.signal });
+    await Bun.sleep(200);
+    await d.preview(id, "/log?msg=followed-line-1");
+    const res = await pending;
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = "";
+    const read = async (want: string) => {
+      while (!text.includes(want)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+    };
+    await read("followed-line-1");
+    await d.preview(id, "/log?msg=followed-line-2");
+    await read("followed-line-2");
+    ctrl.abort();
+    expect(text).toContain("followed-line-1");
+    expect(text).toContain("followed-line-2");
+  });
+
   test("suspend pauses the container; the next request resumes it with memory intact", async () => {
     const before = Number(await (await d.preview(id, "/counter")).text());
     const s = await d.api(`/v1/previews/${id}/suspend`, { method: "POST" });
@@ -147,6 +171,20 @@ describe("errors", () => {
     const files = Object.fromEntries(Array.from({ length: 5001 }, (_, i) => [`f${i}.txt`, "x"]));
     const res = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files }) });
     expect(res.status).toBe(413);
+  });
+
+  test("files past the size limit, or a body past the body limit: 413", async () => {
+    const big = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: { "a.txt": "x".repeat(2_100_000) } }) });
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { error: { code: string } }).error.code).toBe("too_large");
+    const huge = await d.api("/v1/previews", { method: "POST", body: "x".repeat(6 * 1024 * 1024) });
+    expect(huge.status).toBe(413);
+  });
+
+  test("/metrics reports previews by status and the warm pool", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${d.apiPort}/metrics`)).text();
+    expect(text).toMatch(/^previewd_previews\{status="running"\} [1-9]/m);
+    expect(text).toContain("# TYPE previewd_warm_available gauge");
   });
 
   test("unknown ids: 404 from the API and a small HTML page from the proxy", async () => {
