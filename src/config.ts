@@ -35,6 +35,7 @@ const settings = {
       v.check((l) => l.every((p) => /^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/.test(p)), "a comma-separated list of host:peerPort"),
     ),
   },
+  gossipProfile: { env: "PREVIEWD_GOSSIP_PROFILE", def: "lan", schema: v.picklist(["lan", "test"], "lan (production) or test (10x faster timers, loopback clusters)") },
   nodeId: { env: "PREVIEWD_NODE_ID", def: hostname(), schema: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a node name of letters, digits, dots, dashes or underscores (1-63)")) },
   dataDir: { env: "PREVIEWD_DATA_DIR", def: "./data", schema: nonEmpty("a directory path") },
   databaseUrl: { env: "DATABASE_URL", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^postgres(ql)?:\/\//.test(s), "a postgres:// or postgresql:// URL")) },
@@ -77,6 +78,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const result = v.safeParse(s.schema as v.GenericSchema<string, unknown>, value);
     if (!result.success) throw new ConfigError(s.env, value, result.issues[0]?.message ?? "a valid value");
     out[key] = result.output;
+  }
+  // Unauthenticated peer traffic is never accepted: seeds without a secret would be a cluster that cannot form.
+  if ((out.peers as string[]).length > 0 && !out.clusterSecret) {
+    throw new ConfigError("PREVIEWD_CLUSTER_SECRET", "", "a shared secret of at least 16 characters when PREVIEWD_PEERS is set");
   }
   return out as Config;
 }

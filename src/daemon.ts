@@ -15,7 +15,7 @@ import { startMembership } from "./peer/membership.ts";
 import { Recovery } from "./peer/recovery.ts";
 import { ClusterPreviews } from "./peer/router.ts";
 import { startPeerServer } from "./peer/server.ts";
-import { PeerVerifier } from "./peer/signing.ts";
+import { PEER_HOST_HEADER, PeerVerifier } from "./peer/signing.ts";
 import { soloView, type ClusterView } from "./peer/view.ts";
 import { DockerRuntime } from "./pool/docker.ts";
 import { createProxy } from "./proxy/index.ts";
@@ -71,12 +71,19 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   let peerServer: Server<unknown> | undefined;
   let view: ClusterView = soloView({ id: config.nodeId, state: "alive", capacity, running: 0, free: capacity, addr: `${config.host}:${config.peerPort}` }, () => ({ capacity, running: local.running() }));
   const verifier = new PeerVerifier(config.clusterSecret);
-  const localProxy = createProxy({ domain: config.domain, log, lookup: (id) => orchestrator.endpointIfRunning(id), resolve: (id) => orchestrator.resolve(id), activity: orchestrator.idle });
+  let gossipDropped: () => Record<string, number> = () => ({});
+  const localProxy = createProxy({
+    domain: config.domain, log, activity: orchestrator.idle,
+    lookup: (id) => orchestrator.endpointIfRunning(id),
+    resolve: (id) => orchestrator.resolve(id), // this node's previews only: one hop, never two
+    hostOf: (req) => req.headers.get(PEER_HOST_HEADER),
+  });
   if (config.clusterSecret) {
     const localApi = createApi({ ...apiDeps(), previews: orchestrator, auth: async (_c, next) => next() });
     peerServer = startPeerServer({ host: config.host, port: config.peerPort, verifier, api: localApi, proxy: localProxy as never, log });
     const membership = await startMembership({ config, peerPort: peerServer.port!, capacity, running: local.running, log });
     view = membership.view;
+    gossipDropped = () => membership.swim.envelope.dropped;
     stoppers.unshift(() => membership.stop());
     const recovery = new Recovery({ view, store, orch: orchestrator, log: log.child({ mod: "recovery" }), intervalMs: 1000, graceMs: membership.graceMs });
     recovery.start();
@@ -117,6 +124,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
         { name: "previewd_capacity", help: "Previews this node may hold.", value: capacity },
         { name: "previewd_warm_available", help: "Warm containers ready to claim.", value: orchestrator.pool.available },
         ...Object.entries(verifier.refused).map(([reason, value]) => ({ name: "previewd_peer_refused", help: "Peer calls refused, by reason.", value, labels: { reason } })),
+        ...Object.entries(gossipDropped()).map(([reason, value]) => ({ name: "previewd_gossip_dropped", help: "Gossip datagrams dropped, by reason.", value, labels: { reason } })),
         { name: "previewd_cluster_alive_nodes", help: "Nodes this node sees alive.", value: view.nodes().filter((n) => n.state === "alive").length },
       ]),
     };

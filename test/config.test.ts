@@ -19,7 +19,7 @@ test("defaults follow spec/api.md", () => {
 });
 
 test("values are parsed: ports, peers, domain case, capacity", () => {
-  const c = loadConfig({ PREVIEWD_API_PORT: "9000", PREVIEWD_PEERS: " a:1 , 10.0.0.2:8082,", PREVIEWD_DOMAIN: "Preview.Example.COM", PREVIEWD_CAPACITY: "7" });
+  const c = loadConfig({ PREVIEWD_API_PORT: "9000", PREVIEWD_PEERS: " a:1 , 10.0.0.2:8082,", PREVIEWD_CLUSTER_SECRET: "0123456789abcdef", PREVIEWD_DOMAIN: "Preview.Example.COM", PREVIEWD_CAPACITY: "7" });
   expect(c.apiPort).toBe(9000);
   expect(c.peers).toEqual(["a:1", "10.0.0.2:8082"]);
   expect(c.domain).toBe("preview.example.com");
@@ -57,6 +57,10 @@ test.each([
     expect(err.message).toStartWith(`${env}=${JSON.stringify(value)} is invalid: expected`);
     expect(err.message).toContain(expected);
   }
+});
+
+test("peers without a cluster secret are refused: peer traffic is always authenticated", () => {
+  expect(() => loadConfig({ PREVIEWD_PEERS: "a:1" })).toThrow("PREVIEWD_CLUSTER_SECRET");
 });
 
 test("a bad setting stops `previewd serve` with exit code 2 and one line naming it", async () => {

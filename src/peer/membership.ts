@@ -1,14 +1,67 @@
-// Adapter from the gossip module to ClusterView. (Placeholder until cluster/ lands.)
+// Gossip membership as the rest of the daemon sees it (ClusterView): the
+// SWIM node on the peer port's UDP side, this node's room published as its
+// metadata, and placement with reservations.
+import { networkInterfaces } from "node:os";
 import type { Config } from "../config.ts";
+import { lanProfile, testProfile } from "../gossip/profiles.ts";
+import { Swim } from "../gossip/swim.ts";
+import { udpTransport } from "../gossip/udp.ts";
 import type { Logger } from "../log.ts";
+import { Placement } from "./placement.ts";
 import type { ClusterView } from "./view.ts";
 
 export interface MembershipHandle {
   view: ClusterView;
+  swim: Swim;
+  /** How long after start this node should not take over others' previews (gossip converging). */
   graceMs: number;
   stop(): Promise<void>;
 }
 
-export async function startMembership(_o: { config: Config; peerPort: number; capacity: number; running: () => number; log: Logger }): Promise<MembershipHandle> {
-  throw new Error("gossip membership is not wired yet");
+export async function startMembership(o: { config: Config; peerPort: number; capacity: number; running: () => number; log: Logger }): Promise<MembershipHandle> {
+  const profile = o.config.gossipProfile === "test" ? testProfile : lanProfile;
+  const transport = await udpTransport(o.config.host, o.peerPort, advertiseHost(o.config.host));
+  const meta = () => {
+    const running = o.running();
+    return { capacity: o.capacity, running, free: Math.max(0, o.capacity - running) };
+  };
+  const swim = new Swim({
+    id: o.config.nodeId, transport, secret: o.config.clusterSecret, seeds: o.config.peers, profile, meta: meta(),
+    log: o.log.child({ mod: "gossip" }),
+    onChange: (m, before) => {
+      if (before !== m.state) o.log.info({ node: m.id, from: before ?? "unknown", to: m.state }, "cluster member changed");
+    },
+  });
+  swim.start();
+  // Room changes are published at most every 200 ms (coalesced), so a burst of creates is one rumour.
+  const publish = setInterval(() => swim.setMeta(meta()), 200);
+  const placement = new Placement(swim.id, () => swim.view(), meta);
+  const view: ClusterView = {
+    self: swim.id,
+    nodes: () =>
+      swim.view().map((m) => {
+        const live = m.id === swim.id ? meta() : m.meta;
+        return { id: m.id, state: m.state, capacity: live.capacity, running: live.running, free: live.free, addr: m.addr };
+      }),
+    addrOf: (node) => swim.view().find((m) => m.id === node && m.state !== "dead")?.addr,
+    place: () => placement.place(),
+  };
+  return {
+    view,
+    swim,
+    graceMs: profile.suspicionMult * profile.probeIntervalMs * 3,
+    async stop() {
+      clearInterval(publish);
+      await swim.stop();
+    },
+  };
+}
+
+/** The address others reach us at: the bind address, or the first outside IPv4 when bound to all. */
+function advertiseHost(host: string): string {
+  if (host !== "0.0.0.0" && host !== "::") return host;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  }
+  return "127.0.0.1";
 }

@@ -6,7 +6,7 @@
 import type { Server } from "bun";
 import type { Hono } from "hono";
 import type { Logger } from "../log.ts";
-import { PeerVerifier, type PeerKind } from "./signing.ts";
+import { PEER_HOST_HEADER, PeerVerifier, type PeerKind } from "./signing.ts";
 
 export interface PeerServerOptions {
   host: string;
@@ -29,7 +29,7 @@ export function startPeerServer(o: PeerServerOptions): Server<unknown> {
     websocket: o.proxy.websocket as never,
     fetch(req, server) {
       const target = (kind: PeerKind) => {
-        if (kind === "proxy") return req.headers.get("host") ?? "";
+        if (kind === "proxy") return req.headers.get(PEER_HOST_HEADER) ?? "";
         const u = new URL(req.url);
         return u.pathname + u.search;
       };

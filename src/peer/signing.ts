@@ -9,7 +9,9 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 export const MAX_SKEW_MS = 30_000;
 export type PeerKind = "proxy" | "api";
 
-const H = { node: "x-previewd-node", kind: "x-previewd-kind", ts: "x-previewd-ts", nonce: "x-previewd-nonce", sig: "x-previewd-sig" } as const;
+const H = { node: "x-previewd-node", kind: "x-previewd-kind", ts: "x-previewd-ts", nonce: "x-previewd-nonce", sig: "x-previewd-sig", host: "x-previewd-host" } as const;
+/** The preview host a forwarded request was for (WebSocket clients may not keep a custom Host header). */
+export const PEER_HOST_HEADER = H.host;
 export const PEER_HEADERS = Object.values(H);
 
 function mac(secret: string, parts: string[]): Buffer {
@@ -21,7 +23,9 @@ export function signHeaders(secret: string, node: string, kind: PeerKind, target
   const ts = String(now);
   const nonce = randomBytes(12).toString("base64url");
   const sig = mac(secret, [node, kind, target, ts, nonce]).toString("base64url");
-  return { [H.node]: node, [H.kind]: kind, [H.ts]: ts, [H.nonce]: nonce, [H.sig]: sig };
+  const headers: Record<string, string> = { [H.node]: node, [H.kind]: kind, [H.ts]: ts, [H.nonce]: nonce, [H.sig]: sig };
+  if (kind === "proxy") headers[H.host] = target;
+  return headers;
 }
 
 export type Refusal = "unsigned" | "forged" | "stale" | "replayed";

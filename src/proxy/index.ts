@@ -25,6 +25,8 @@ export interface ProxyDeps {
   /** Slow path: wakes, waits for a starting app, or finds the node that runs it. */
   resolve(id: string, host: string): Promise<ProxyTarget | undefined>;
   activity: { touch(id: string): void; socketOpened(id: string): void; socketClosed(id: string): void };
+  /** The preview host a request is for; by default its Host header (the peer listener passes the signed one). */
+  hostOf?: (req: Request) => string | null;
 }
 
 type Env = { Bindings: Server<RelayData> };
@@ -32,15 +34,17 @@ type Env = { Bindings: Server<RelayData> };
 export function createProxy(deps: ProxyDeps) {
   const app = new Hono<Env>();
   const log = deps.log.child({ mod: "proxy" });
+  const hostOf = deps.hostOf ?? ((req: Request) => req.headers.get("host"));
 
   app.all("*", async (c) => {
     const req = c.req.raw;
-    const id = previewIdFromHost(req.headers.get("host"), deps.domain);
+    const host = hostOf(req);
+    const id = previewIdFromHost(host, deps.domain);
     if (!id) return notFoundPage();
     let target = deps.lookup(id);
     if (!target) {
       try {
-        target = await deps.resolve(id, req.headers.get("host") ?? "");
+        target = await deps.resolve(id, host ?? "");
       } catch (err) {
         log.warn({ err, id }, "could not wake preview");
         return upstreamErrorPage();

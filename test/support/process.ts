@@ -41,13 +41,22 @@ export async function spawnDaemon(env: Record<string, string>, dataDir = mkdtemp
   };
   const proc = Bun.spawn([BUN, join(ROOT, "src/main.ts"), "serve"], {
     env: { ...process.env, ...full },
-    stdout: "ignore",
-    stderr: process.env.TEST_LOG_LEVEL ? "inherit" : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
   });
+  // Keep the last output, to say why a daemon that exits early did.
+  let tail = "";
+  const keep = async (s: ReadableStream<Uint8Array>) => {
+    for await (const chunk of s) tail = (tail + new TextDecoder().decode(chunk)).slice(-4000);
+  };
+  const drained = Promise.all([keep(proc.stdout), keep(proc.stderr)]);
   const apiPort = Number(full.PREVIEWD_API_PORT);
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode}`);
+    if (proc.exitCode !== null) {
+      await drained;
+      throw new Error(`daemon exited with ${proc.exitCode}:\n${tail}`);
+    }
     try {
       if ((await fetch(`http://127.0.0.1:${apiPort}/readyz`)).status === 200) break;
     } catch {}

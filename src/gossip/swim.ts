@@ -1,0 +1,318 @@
+// SWIM membership in the style of hashicorp/memberlist. Each round a node
+// pings one member (round-robin over a shuffled list); without an ack it
+// asks k others to ping on its behalf; still nothing, the member becomes a
+// suspect, and dead once the suspicion outlives a timeout scaled by
+// log(cluster size). A live node that hears it is suspected refutes with a
+// higher incarnation. State changes (and each node's capacity) ride as
+// rumours piggybacked on pings and acks, each retransmitted a bounded number
+// of times; a periodic full-state sync with one random member lets joiners
+// and healed partitions converge.
+import type { Logger } from "../log.ts";
+import { Envelope } from "./envelope.ts";
+import type { Profile } from "./profiles.ts";
+import type { Transport } from "./transport.ts";
+
+export interface Meta {
+  capacity: number;
+  running: number;
+  free: number;
+}
+
+export type MemberStatus = "alive" | "suspect" | "dead";
+
+export interface Member {
+  id: string;
+  addr: string;
+  incarnation: number;
+  state: MemberStatus;
+  meta: Meta;
+  /** When the state last changed (ms). */
+  since: number;
+}
+
+/** A rumour: one member's state at one incarnation. */
+type Update = { id: string; addr: string; inc: number; state: MemberStatus; meta: Meta };
+
+type Msg =
+  | { t: "ping"; seq: number; from: string; u: Update[] }
+  | { t: "ack"; seq: number; from: string; u: Update[] }
+  | { t: "ping-req"; seq: number; from: string; target: string; u: Update[] }
+  | { t: "sync"; from: string; members: Update[]; reply: boolean };
+
+export interface SwimOptions {
+  id: string;
+  transport: Transport;
+  secret: string;
+  seeds: string[];
+  profile: Profile;
+  meta: Meta;
+  log: Logger;
+  onChange?: (m: Member, before: MemberStatus | undefined) => void;
+}
+
+const MAX_PIGGYBACK = 6;
+
+export class Swim {
+  readonly envelope: Envelope;
+  private readonly members = new Map<string, Member>();
+  private readonly queue = new Map<string, { u: Update; sent: number }>();
+  private readonly pending = new Map<number, () => void>();
+  private readonly relays = new Map<number, { to: string; seq: number }>();
+  private readonly suspicions = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly timers: Array<ReturnType<typeof setInterval>> = [];
+  private order: string[] = [];
+  private next = 0;
+  private seq = 0;
+  private self: Member;
+  /** Datagrams sent, for the messages-per-second figure. */
+  sent = 0;
+
+  constructor(private readonly o: SwimOptions) {
+    this.envelope = new Envelope(o.secret);
+    // A restarted node starts above any incarnation it had before: its old death is refuted at once.
+    this.self = { id: o.id, addr: o.transport.addr, incarnation: Date.now(), state: "alive", meta: o.meta, since: Date.now() };
+    o.transport.onMessage((from, bytes) => this.receive(from, bytes));
+  }
+
+  start(): void {
+    this.enqueue(this.rumour(this.self));
+    this.syncWithSeeds();
+    this.timers.push(setInterval(() => void this.probe(), this.o.profile.probeIntervalMs));
+    this.timers.push(setInterval(() => this.pushPull(), this.o.profile.pushPullIntervalMs));
+    // Seeds that were not up at start are retried until they answer.
+    this.timers.push(setInterval(() => this.syncWithSeeds(), Math.min(1000, this.o.profile.pushPullIntervalMs)));
+  }
+
+  /** Leaves gracefully: the others hear "dead" from the node itself at once. */
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    for (const t of this.suspicions.values()) clearTimeout(t);
+    this.self.incarnation++;
+    const bye: Update = { ...this.rumour(this.self), state: "dead" };
+    for (const m of this.alive()) this.send(m.addr, { t: "ping", seq: 0, from: this.self.id, u: [bye] });
+    await this.o.transport.close();
+  }
+
+  /** Changes what this node tells about itself (capacity, room); spreads as a new incarnation. */
+  setMeta(meta: Meta): void {
+    const m = this.self.meta;
+    if (m.capacity === meta.capacity && m.running === meta.running && m.free === meta.free) return;
+    this.self.meta = meta;
+    this.self.incarnation++;
+    this.enqueue(this.rumour(this.self));
+  }
+
+  get id(): string {
+    return this.self.id;
+  }
+
+  /** This node and every member it knows (dead ones until reaped). */
+  view(): Member[] {
+    return [{ ...this.self }, ...[...this.members.values()].map((m) => ({ ...m }))];
+  }
+
+  private alive(): Member[] {
+    return [...this.members.values()].filter((m) => m.state !== "dead");
+  }
+
+  // ---- failure detection ------------------------------------------------------
+
+  private nextTarget(): Member | undefined {
+    const candidates = this.alive();
+    if (candidates.length === 0) return undefined;
+    if (this.next >= this.order.length) {
+      this.order = shuffle(candidates.map((m) => m.id));
+      this.next = 0;
+    }
+    const m = this.members.get(this.order[this.next++]!);
+    return m && m.state !== "dead" ? m : this.nextTarget();
+  }
+
+  private async probe(): Promise<void> {
+    this.reap();
+    const target = this.nextTarget();
+    if (!target) return;
+    const seq = ++this.seq;
+    const acked = this.awaitAck(seq, this.o.profile.probeIntervalMs);
+    this.send(target.addr, { t: "ping", seq, from: this.self.id, u: this.piggyback() });
+    if (await Promise.race([acked, Bun.sleep(this.o.profile.ackTimeoutMs).then(() => false)])) return;
+    const helpers = shuffle(this.alive().filter((m) => m.id !== target.id)).slice(0, this.o.profile.indirectChecks);
+    for (const h of helpers) this.send(h.addr, { t: "ping-req", seq, from: this.self.id, target: target.addr, u: this.piggyback() });
+    if (await acked) return;
+    const m = this.members.get(target.id);
+    if (m && m.state === "alive") this.apply({ ...this.rumour(m), state: "suspect" });
+  }
+
+  private awaitAck(seq: number, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(seq);
+        resolve(false);
+      }, ms);
+      this.pending.set(seq, () => {
+        clearTimeout(timer);
+        this.pending.delete(seq);
+        resolve(true);
+      });
+    });
+  }
+
+  private suspicionTimeoutMs(): number {
+    const n = this.members.size + 1;
+    return this.o.profile.suspicionMult * Math.max(1, Math.log10(n)) * this.o.profile.probeIntervalMs;
+  }
+
+  // ---- rumours ----------------------------------------------------------------
+
+  private rumour(m: Member): Update {
+    return { id: m.id, addr: m.addr, inc: m.incarnation, state: m.state, meta: m.meta };
+  }
+
+  private enqueue(u: Update): void {
+    this.queue.set(u.id, { u, sent: 0 }); // a newer rumour about a member replaces the older one
+  }
+
+  private piggyback(): Update[] {
+    const limit = this.o.profile.retransmitMult * Math.ceil(Math.log10(this.members.size + 2));
+    const items = [...this.queue.values()].sort((a, b) => a.sent - b.sent).slice(0, MAX_PIGGYBACK);
+    for (const item of items) if (++item.sent >= limit) this.queue.delete(item.u.id);
+    return items.map((i) => i.u);
+  }
+
+  /** Applies a rumour by the SWIM rules: a higher incarnation wins; at equal ones suspect beats alive and dead beats both. */
+  private apply(u: Update): void {
+    if (u.id === this.self.id) {
+      if (u.state !== "alive" && u.inc >= this.self.incarnation) {
+        this.self.incarnation = u.inc + 1; // refute: "I am alive, and newer than that"
+        this.enqueue(this.rumour(this.self));
+      }
+      return;
+    }
+    const m = this.members.get(u.id);
+    if (!m) {
+      if (u.state === "dead") return; // no news about strangers' deaths
+      this.members.set(u.id, { id: u.id, addr: u.addr, incarnation: u.inc, state: u.state, meta: u.meta, since: Date.now() });
+      this.enqueue(u);
+      if (u.state === "suspect") this.startSuspicion(u.id, u.inc);
+      this.o.onChange?.(this.members.get(u.id)!, undefined);
+      return;
+    }
+    const before = m.state;
+    const newer = u.inc > m.incarnation;
+    const same = u.inc === m.incarnation;
+    const wins =
+      (u.state === "alive" && newer) ||
+      (u.state === "suspect" && (newer || (same && m.state === "alive"))) ||
+      (u.state === "dead" && (newer || same) && m.state !== "dead");
+    if (!wins) return;
+    Object.assign(m, { addr: u.addr, incarnation: u.inc, state: u.state, meta: u.meta });
+    if (before !== u.state) m.since = Date.now();
+    if (u.state === "suspect") this.startSuspicion(u.id, u.inc);
+    else this.cancelSuspicion(u.id);
+    this.enqueue(u);
+    if (before !== u.state || u.state === "alive") this.o.onChange?.(m, before);
+  }
+
+  private startSuspicion(id: string, inc: number): void {
+    this.cancelSuspicion(id);
+    this.suspicions.set(
+      id,
+      setTimeout(() => {
+        this.suspicions.delete(id);
+        const m = this.members.get(id);
+        if (m && m.state === "suspect" && m.incarnation === inc) {
+          this.o.log.warn({ node: id }, "cluster member is dead");
+          this.apply({ ...this.rumour(m), state: "dead" });
+        }
+      }, this.suspicionTimeoutMs()),
+    );
+  }
+
+  private cancelSuspicion(id: string): void {
+    const t = this.suspicions.get(id);
+    if (t) clearTimeout(t);
+    this.suspicions.delete(id);
+  }
+
+  private reap(): void {
+    const cutoff = Date.now() - this.o.profile.reapAfterMs;
+    for (const m of this.members.values()) if (m.state === "dead" && m.since < cutoff) this.members.delete(m.id);
+  }
+
+  // ---- state sync ---------------------------------------------------------------
+
+  private fullState(): Update[] {
+    return [this.rumour(this.self), ...[...this.members.values()].map((m) => this.rumour(m))];
+  }
+
+  private pushPull(): void {
+    const peers = this.alive();
+    const m = peers[Math.floor(Math.random() * peers.length)];
+    if (m) this.send(m.addr, { t: "sync", from: this.self.id, members: this.fullState(), reply: true });
+  }
+
+  private syncWithSeeds(): void {
+    const known = new Set([...this.members.values()].filter((m) => m.state !== "dead").map((m) => m.addr));
+    for (const seed of this.o.seeds) {
+      if (seed === this.self.addr || known.has(seed)) continue;
+      this.send(seed, { t: "sync", from: this.self.id, members: this.fullState(), reply: true });
+    }
+  }
+
+  // ---- wire -----------------------------------------------------------------------
+
+  private send(addr: string, msg: Msg): void {
+    this.sent++;
+    this.o.transport.send(addr, this.envelope.seal(msg));
+  }
+
+  private receive(from: string, bytes: Uint8Array): void {
+    try {
+      this.handle(from, bytes);
+    } catch (err) {
+      this.o.log.warn({ err, from }, "malformed gossip message");
+    }
+  }
+
+  private handle(from: string, bytes: Uint8Array): void {
+    const msg = this.envelope.open(bytes) as Msg | undefined;
+    if (!msg || typeof msg !== "object") return;
+    switch (msg.t) {
+      case "ping":
+        msg.u.forEach((u) => this.apply(u));
+        if (msg.seq) this.send(from, { t: "ack", seq: msg.seq, from: this.self.id, u: this.piggyback() });
+        break;
+      case "ack": {
+        msg.u.forEach((u) => this.apply(u));
+        this.pending.get(msg.seq)?.();
+        const relay = this.relays.get(msg.seq);
+        if (relay) {
+          this.relays.delete(msg.seq);
+          this.send(relay.to, { t: "ack", seq: relay.seq, from: this.self.id, u: [] });
+        }
+        break;
+      }
+      case "ping-req": {
+        msg.u.forEach((u) => this.apply(u));
+        const seq = ++this.seq;
+        this.relays.set(seq, { to: from, seq: msg.seq });
+        setTimeout(() => this.relays.delete(seq), this.o.profile.probeIntervalMs * 2);
+        this.send(msg.target, { t: "ping", seq, from: this.self.id, u: this.piggyback() });
+        break;
+      }
+      case "sync":
+        msg.members.forEach((u) => this.apply(u));
+        if (msg.reply) this.send(from, { t: "sync", from: this.self.id, members: this.fullState(), reply: false });
+        break;
+    }
+  }
+}
+
+function shuffle<T>(xs: T[]): T[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}

@@ -1,0 +1,149 @@
+// Three real daemons as separate processes on loopback, one shared
+// PostgreSQL: a preview created on one node answers through all three (HTTP
+// and WebSocket); kill -9 of its node (and removal of its containers) gets it
+// marked dead and the preview answers again from another node; a node with a
+// wrong secret never joins.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { echoApp } from "../fixtures/apps.ts";
+import { ensureBaseImage, removeContainersByLabel } from "../support/docker.ts";
+import { testDatabaseUrl } from "../support/postgres.ts";
+import { freePort, spawnDaemon, type DaemonProcess } from "../support/process.ts";
+
+const SECRET = "cluster-test-secret-0123456789";
+const run = `c${process.pid}${Date.now().toString(36)}`;
+const nodes: DaemonProcess[] = [];
+let intruder: DaemonProcess | undefined;
+
+type ClusterBody = { nodes: Array<{ id: string; state: string; free: number; capacity: number }> };
+const clusterOf = async (d: DaemonProcess) => (await (await d.api("/v1/cluster")).json()) as ClusterBody;
+const alive = async (d: DaemonProcess) => (await clusterOf(d)).nodes.filter((n) => n.state === "alive").map((n) => n.id).sort();
+
+async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (ok(last)) return last;
+    } catch {}
+    await Bun.sleep(100);
+  }
+  throw new Error(`${what}: not within ${ms} ms (last: ${JSON.stringify(last)})`);
+}
+
+beforeAll(async () => {
+  const [databaseUrl, image] = await Promise.all([testDatabaseUrl(), ensureBaseImage()]);
+  const peerPorts = [await freePort(), await freePort(), await freePort()];
+  const seeds = peerPorts.map((p) => `127.0.0.1:${p}`).join(",");
+  for (let i = 0; i < 3; i++) {
+    nodes.push(
+      await spawnDaemon({
+        DATABASE_URL: databaseUrl, PREVIEWD_IMAGE: image, PREVIEWD_NODE_ID: `${run}-n${i}`,
+        PREVIEWD_PEER_PORT: String(peerPorts[i]), PREVIEWD_PEERS: seeds, PREVIEWD_CLUSTER_SECRET: SECRET,
+        PREVIEWD_CAPACITY: "5", PREVIEWD_WARM_POOL: "1", PREVIEWD_GOSSIP_PROFILE: "test",
+      }),
+    );
+  }
+  await Promise.all(nodes.map((n) => eventually("three alive", () => alive(n), (a) => a.length === 3, 20_000)));
+});
+
+afterAll(async () => {
+  for (const n of [...nodes, intruder]) {
+    if (!n) continue;
+    n.proc.kill("SIGKILL");
+    await removeContainersByLabel(`previewd.node=${n.env.PREVIEWD_NODE_ID}`);
+    rmSync(n.dataDir, { recursive: true, force: true });
+  }
+});
+
+test("every node sees the three nodes alive with their capacity", async () => {
+  for (const n of nodes) {
+    const body = await clusterOf(n);
+    expect(body.nodes.map((x) => x.id).sort()).toEqual(nodes.map((x) => x.env.PREVIEWD_NODE_ID!).sort());
+    for (const x of body.nodes) expect(x.capacity).toBe(5);
+  }
+});
+
+let id = "";
+let owner = -1;
+
+test("a preview created on one node answers through all three, HTTP and WebSocket", async () => {
+  const res = await nodes[0]!.api("/v1/previews?wait=1", { method: "POST", body: JSON.stringify({ files: echoApp }) });
+  expect(res.status).toBe(201);
+  const p = (await res.json()) as { id: string; node: string; status: string };
+  expect(p.status).toBe("running");
+  id = p.id;
+  owner = nodes.findIndex((n) => n.env.PREVIEWD_NODE_ID === p.node);
+  expect(owner).toBeGreaterThanOrEqual(0);
+  const counts: number[] = [];
+  for (const n of nodes) {
+    const r = await n.preview(id, "/counter");
+    expect(r.status).toBe(200);
+    counts.push(Number(await r.text()));
+  }
+  expect(counts).toEqual([1, 2, 3]); // one app, reached from every node
+  for (const n of nodes) {
+    const ws = new WebSocket(`ws://127.0.0.1:${n.proxyPort}/ws`, { headers: { host: `${id}.localhost` } } as never);
+    const echoed = await new Promise<string>((resolve, reject) => {
+      ws.onopen = () => ws.send(`via ${n.env.PREVIEWD_NODE_ID}`);
+      ws.onmessage = (ev) => resolve(String(ev.data));
+      ws.onerror = () => reject(new Error("ws error"));
+    });
+    expect(echoed).toBe(`via ${n.env.PREVIEWD_NODE_ID}`);
+    ws.close();
+  }
+  // every node lists it, and can act on it (here: read its logs through the owner)
+  for (const n of nodes) {
+    const list = (await (await n.api("/v1/previews")).json()) as { previews: Array<{ id: string }> };
+    expect(list.previews.map((x) => x.id)).toContain(id);
+    expect(await (await n.api(`/v1/previews/${id}/logs`)).text()).toContain("echo app listening");
+  }
+});
+
+test("a full node places creates on its siblings", async () => {
+  const ids: string[] = [];
+  const placed = new Set<string>();
+  for (let i = 0; i < 7; i++) {
+    const r = await nodes[1]!.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: echoApp }) });
+    expect(r.status).toBe(201);
+    const p = (await r.json()) as { id: string; node: string };
+    ids.push(p.id);
+    placed.add(p.node);
+  }
+  expect(placed.size).toBeGreaterThan(1);
+  for (const pid of ids) expect((await nodes[1]!.api(`/v1/previews/${pid}`, { method: "DELETE" })).status).toBe(204);
+});
+
+test("kill -9 of the owner: marked dead, and the preview answers again from another node", async () => {
+  const victim = nodes[owner]!;
+  const survivors = nodes.filter((_, i) => i !== owner);
+  victim.proc.kill("SIGKILL");
+  await removeContainersByLabel(`previewd.node=${victim.env.PREVIEWD_NODE_ID}`);
+  const t0 = performance.now();
+  for (const s of survivors) {
+    await eventually("victim dead", () => clusterOf(s), (b) => b.nodes.find((n) => n.id === victim.env.PREVIEWD_NODE_ID)?.state === "dead", 30_000);
+  }
+  const detected = performance.now() - t0;
+  for (const s of survivors) {
+    await eventually("preview back", () => s.preview(id, "/small").then((r) => r.status), (st) => st === 200, 30_000);
+  }
+  const back = performance.now() - t0;
+  console.log(`failure detected in ${detected.toFixed(0)} ms; preview answering again after ${back.toFixed(0)} ms`);
+  const view = (await (await survivors[0]!.api(`/v1/previews/${id}`)).json()) as { node: string; status: string };
+  expect(survivors.map((s) => s.env.PREVIEWD_NODE_ID)).toContain(view.node);
+});
+
+test("a node with a wrong secret never joins", async () => {
+  const live = nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null);
+  intruder = await spawnDaemon({
+    DATABASE_URL: await testDatabaseUrl(), PREVIEWD_IMAGE: await ensureBaseImage(), PREVIEWD_NODE_ID: `${run}-intruder`,
+    PREVIEWD_PEERS: live.map((n) => `127.0.0.1:${n.env.PREVIEWD_PEER_PORT}`).join(","),
+    PREVIEWD_CLUSTER_SECRET: "not-the-cluster-secret-at-all", PREVIEWD_WARM_POOL: "0", PREVIEWD_GOSSIP_PROFILE: "test",
+  });
+  await Bun.sleep(3000);
+  for (const n of live) expect((await clusterOf(n)).nodes.map((x) => x.id)).not.toContain(`${run}-intruder`);
+  expect(await alive(intruder)).toEqual([`${run}-intruder`]);
+  const metrics = await (await fetch(`http://127.0.0.1:${live[0]!.apiPort}/metrics`)).text();
+  expect(metrics).toMatch(/previewd_gossip_dropped\{reason="forged"\} [1-9]/);
+});
