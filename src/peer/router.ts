@@ -17,29 +17,45 @@ export interface RouterOptions {
   log: Logger;
   /** Deletes what is left of a preview whose node is gone (record, schema). */
   forget(id: string): Promise<void>;
+  /** How long a create waits for room to show up before 503 (default 3 s). */
+  placementPatienceMs?: number;
 }
 
 export class ClusterPreviews implements PreviewService {
   constructor(private readonly o: RouterOptions) {}
 
+  /**
+   * Places a create: the placement's pick, and if that node turns out full
+   * (its gossip was behind), the next pick. When no node seems to have room
+   * the router waits for gossip to catch up (a burst frees and fills slots
+   * faster than rumours travel) and only then answers 503.
+   */
   async create(spec: PreviewSpec, opts: { wait?: boolean }): Promise<PreviewView> {
-    const tried = new Set<string>();
-    // A sibling that filled up since its last gossip says 503: try the next best.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const slot = this.o.view.place();
-      if (!slot || tried.has(slot.node)) break;
-      tried.add(slot.node);
-      try {
-        if (slot.node === this.o.view.self) return await this.o.orch.create(spec, opts);
-        return await this.o.peers.json<PreviewView>(slot.node, "POST", `/v1/previews${opts.wait ? "?wait=1" : ""}`, { ...spec, tier: "container" });
-      } catch (err) {
-        if ((err as { code?: string }).code !== "no_capacity" && (err as { code?: string }).code !== "unavailable") throw err;
-        this.o.log.warn({ node: slot.node, err }, "placement target refused; trying another node");
-      } finally {
-        slot.release();
+    const deadline = Date.now() + (this.o.placementPatienceMs ?? 3000);
+    for (let round = 0; ; round++) {
+      const refused = new Set<string>();
+      for (;;) {
+        const slot = this.o.view.place();
+        if (!slot) break;
+        if (refused.has(slot.node)) {
+          slot.release();
+          break;
+        }
+        try {
+          if (slot.node === this.o.view.self) return await this.o.orch.create(spec, opts);
+          return await this.o.peers.json<PreviewView>(slot.node, "POST", `/v1/previews${opts.wait ? "?wait=1" : ""}`, { ...spec, tier: "container" });
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code !== "no_capacity" && code !== "unavailable") throw err;
+          refused.add(slot.node);
+          this.o.log.info({ node: slot.node, code }, "placement target refused; trying another node");
+        } finally {
+          slot.release();
+        }
       }
+      if (Date.now() >= deadline) throw noCapacity();
+      await Bun.sleep(Math.min(100 * 2 ** round, 800));
     }
-    throw noCapacity();
   }
 
   list(): Promise<PreviewView[]> {
