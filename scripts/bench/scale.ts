@@ -62,11 +62,16 @@ async function main() {
 
   // every preview through a random node
   let answerErrors = 0;
+  const answerDetails: string[] = [];
   await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
     for (let i = w; i < created.length; i += concurrency) {
       const via = nodes[Math.floor(Math.random() * nodeCount)]!;
-      const r = await via.preview(created[i]!.id, "/small").catch(() => undefined);
-      if (r?.status !== 200 || (await r.text()) !== "ok") answerErrors++;
+      const r = await via.preview(created[i]!.id, "/small").catch((e: Error) => e);
+      const body = r instanceof Response ? await r.text() : "";
+      if (!(r instanceof Response) || r.status !== 200 || body !== "ok") {
+        answerErrors++;
+        answerDetails.push(`${created[i]!.id} on ${created[i]!.node} via ${via.env.PREVIEWD_NODE_ID}: ${r instanceof Response ? `${r.status} ${body.slice(0, 80)}` : r.message}`);
+      }
     }
   }));
   await Bun.sleep(2000);
@@ -102,6 +107,7 @@ async function main() {
   ]);
   console.log("previews per node:", perNode);
   if (errors.length) console.log("first errors:", errors.slice(0, 5));
+  if (answerDetails.length) console.log("answer failures:", answerDetails.slice(0, 5));
   saveResults("scale", { nodes: nodeCount, previews: total, running: created.length, createErrors: errors.length, answerErrors, createSeconds: round(createMs / 1000), memoryPerPreviewMiB: round((memCluster - memFull) / Math.max(1, created.length)), ownNodeMs: direct, siblingHopMs: hop, perNode });
 }
 
