@@ -1,11 +1,10 @@
 // The public listener: `Host: {id}.{domain}` -> wherever the preview runs.
-// Hono routes it and hono/proxy does the header plumbing (hop-by-hop headers,
-// RFC 9110 §7.6.1); bodies stream both ways; WebSocket upgrades are relayed.
+// Hono routes it, forward.ts streams it (hop-by-hop headers per RFC 9110
+// §7.6.1), and WebSocket upgrades are relayed.
 import { Hono } from "hono";
-import { proxy } from "hono/proxy";
 import type { Server } from "bun";
 import type { Logger } from "../log.ts";
-import { PEER_HEADERS } from "../peer/signing.ts";
+import { forward } from "./forward.ts";
 import { previewIdFromHost } from "./host.ts";
 import { notFoundPage, upstreamErrorPage } from "./pages.ts";
 import { relayHandler, relayUpgrade, type RelayData } from "./websocket.ts";
@@ -52,10 +51,11 @@ export function createProxy(deps: ProxyDeps) {
     }
     if (!target) return notFoundPage();
 
-    const url = new URL(req.url);
+    // req.url is absolute (http://host/path?query); the path starts at the first "/" after the scheme.
+    const path = req.url.slice(req.url.indexOf("/", req.url.indexOf("//") + 2));
     const forwarded = forwardedHeaders(req, c.env?.requestIP?.(req)?.address);
     if (req.headers.get("upgrade")?.toLowerCase() === "websocket" && c.env) {
-      const wsUrl = `ws://${target.host}:${target.port}${url.pathname}${url.search}`;
+      const wsUrl = `ws://${target.host}:${target.port}${path}`;
       const res = await relayUpgrade(req, c.env, wsUrl, {
         previewId: id,
         onOpen: (pid) => deps.activity.socketOpened(pid),
@@ -65,17 +65,7 @@ export function createProxy(deps: ProxyDeps) {
       return res ?? new Response(null);
     }
     try {
-      const extra = { ...forwarded, ...target.headers };
-      return await proxy(`http://${target.host}:${target.port}${url.pathname}${url.search}`, {
-        raw: req,
-        redirect: "manual", // the browser follows redirects, not the proxy
-        // hono/proxy has already dropped the hop-by-hop headers from this copy.
-        customFetch: (upstream: Request) => {
-          for (const h of PEER_HEADERS) upstream.headers.delete(h); // node-to-node auth stays between nodes
-          for (const k in extra) upstream.headers.set(k, extra[k]!);
-          return fetch(upstream);
-        },
-      });
+      return await forward(req, `http://${target.host}:${target.port}${path}`, { ...forwarded, ...target.headers });
     } catch (err) {
       if (req.signal.aborted) return new Response(null, { status: 499 });
       log.warn({ err, id }, "upstream request failed");
