@@ -15,18 +15,18 @@ export class Placement {
   constructor(private readonly self: string, private readonly members: () => Member[], private readonly localMeta: () => Meta) {}
 
   private room(id: string, free: number): number {
+    // A sibling's gossiped room, less the slots handed out here that its gossip may not show yet.
     return free - (this.reserved.get(id) ?? 0);
   }
 
   place(): { node: string; release(): void } | null {
+    // This node's own count is exact (it includes creates in flight): no reservation on top.
+    if (this.localMeta().free > 0) return { node: this.self, release: () => {} };
     let best: { id: string; room: number } | undefined;
-    if (this.room(this.self, this.localMeta().free) > 0) best = { id: this.self, room: Infinity };
-    else {
-      for (const m of this.members()) {
-        if (m.id === this.self || m.state !== "alive") continue;
-        const room = this.room(m.id, m.meta.free);
-        if (room > 0 && (!best || room > best.room)) best = { id: m.id, room };
-      }
+    for (const m of this.members()) {
+      if (m.id === this.self || m.state !== "alive") continue;
+      const room = this.room(m.id, m.meta.free);
+      if (room > 0 && (!best || room > best.room)) best = { id: m.id, room };
     }
     if (!best) return null;
     const node = best.id;
@@ -37,10 +37,8 @@ export class Placement {
       release: () => {
         if (released) return;
         released = true;
-        // The local node's count is exact at once; a sibling's shows up with its next rumour.
-        const later = () => this.reserved.set(node, Math.max(0, (this.reserved.get(node) ?? 1) - 1));
-        if (node === this.self) later();
-        else setTimeout(later, LINGER_MS).unref?.();
+        // The sibling's own count shows the create with its next rumour; until then it still counts here.
+        setTimeout(() => this.reserved.set(node, Math.max(0, (this.reserved.get(node) ?? 1) - 1)), LINGER_MS).unref?.();
       },
     };
   }
