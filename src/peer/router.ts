@@ -17,7 +17,7 @@ export interface RouterOptions {
   log: Logger;
   /** Deletes what is left of a preview whose node is gone (record, schema). */
   forget(id: string): Promise<void>;
-  /** How long a create waits for room to show up before 503 (default 3 s). */
+  /** How long a create waits for room to show up before 503 (default 10 s). */
   placementPatienceMs?: number;
 }
 
@@ -31,7 +31,7 @@ export class ClusterPreviews implements PreviewService {
    * faster than rumours travel) and only then answers 503.
    */
   async create(spec: PreviewSpec, opts: { wait?: boolean }): Promise<PreviewView> {
-    const deadline = Date.now() + (this.o.placementPatienceMs ?? 3000);
+    const deadline = Date.now() + (this.o.placementPatienceMs ?? 10_000);
     for (let round = 0; ; round++) {
       const refused = new Set<string>();
       for (;;) {

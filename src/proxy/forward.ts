@@ -9,6 +9,7 @@
 import { PEER_HEADERS } from "../peer/signing.ts";
 
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export function stripHopByHop(h: Headers): void {
@@ -27,14 +28,17 @@ export async function forward(req: Request, url: string, extra: Record<string, s
   stripHopByHop(headers);
   for (const name of PEER_HEADERS) headers.delete(name); // node-to-node auth never reaches an app
   for (const name in extra) headers.set(name, extra[name]!);
-  const res = await fetch(url, {
-    method: req.method,
-    headers,
-    body: req.body,
-    redirect: "manual",
-    signal: req.signal,
-    decompress: false,
-  } as RequestInit);
+  const init = { method: req.method, headers, body: req.body, redirect: "manual", signal: req.signal, decompress: false } as RequestInit;
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (err) {
+    // A kept-alive upstream connection can close just as it is reused. A
+    // request without a body is safe to send once more (as nginx's
+    // proxy_next_upstream does for idempotent requests); others are not.
+    if (req.signal.aborted || !IDEMPOTENT.has(req.method)) throw err;
+    res = await fetch(url, init);
+  }
   stripHopByHop(res.headers);
   return res;
 }

@@ -33,3 +33,31 @@ test("a forwarded request drops hop-by-hop fields both ways, keeps the rest, and
   expect(res.headers.get("x-kept")).toBe("yes");
   expect(res.headers.get("content-encoding")).toBe("identity");
 });
+
+test("a GET whose kept-alive upstream connection drops is sent once more; a POST is not", async () => {
+  let calls = 0;
+  // A raw TCP upstream: the first connection is closed without an answer, later ones answer.
+  const server = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      data(socket) {
+        calls++;
+        if (calls === 1) return void socket.end();
+        socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        socket.end();
+      },
+    },
+  });
+  try {
+    const get = await forward(new Request("http://x.localhost/"), `http://127.0.0.1:${server.port}/`, {});
+    expect(await get.text()).toBe("ok");
+    expect(calls).toBe(2);
+    calls = 0;
+    const post = forward(new Request("http://x.localhost/", { method: "POST", body: "data" }), `http://127.0.0.1:${server.port}/`, {});
+    await expect(post).rejects.toThrow();
+    expect(calls).toBe(1);
+  } finally {
+    server.stop(true);
+  }
+});
