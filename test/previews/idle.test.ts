@@ -21,8 +21,11 @@ test("idle past the timeout: suspended (paused), then woken by a request with me
   const { id } = await createPreview(d, { files: echoApp });
   expect(await (await d.preview(id, "/counter")).text()).toBe("1");
   expect(await until(id, "suspended", 5000)).toBe("suspended");
-  const [c] = await new Docker().listContainers({ filters: { label: [`previewd.preview=${id}`] } });
-  expect(c!.State).toBe("paused");
+  // "suspended" shows as the pause begins (so no request is sent into a freezing app); Docker follows
+  const dockerState = async () => (await new Docker().listContainers({ filters: { label: [`previewd.preview=${id}`] } }))[0]!.State;
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline && (await dockerState()) !== "paused") await Bun.sleep(50);
+  expect(await dockerState()).toBe("paused");
   const t0 = performance.now();
   const res = await d.preview(id, "/counter");
   console.log(`wake from suspend: ${(performance.now() - t0).toFixed(1)} ms`);
