@@ -7,11 +7,11 @@
 // Then WebSocket echo messages/s through previewd vs direct, and the
 // daemon's RSS idle and under load.
 import Docker from "dockerode";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { echoApp } from "../../test/fixtures/apps.ts";
-import { ensureBaseImage, removeContainersByLabel } from "../../test/support/docker.ts";
+import { ensureBaseImage } from "../../test/support/docker.ts";
 import { testDatabaseUrl } from "../../test/support/postgres.ts";
-import { freePort, spawnDaemon, type DaemonProcess } from "../../test/support/process.ts";
+import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../../test/support/process.ts";
 import { round, printTable, saveResults } from "./lib.ts";
 import { startNginx } from "./nginx.ts";
 import { wrk, type WrkResult } from "./wrk.ts";
@@ -109,10 +109,6 @@ async function main() {
 try {
   await main();
 } finally {
-  for (const d of daemons) {
-    d.proc.kill("SIGKILL");
-    await removeContainersByLabel(`previewd.node=${d.env.PREVIEWD_NODE_ID}`);
-    rmSync(d.dataDir, { recursive: true, force: true });
-  }
+  await killDaemons(daemons);
   process.exit(0);
 }

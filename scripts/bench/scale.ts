@@ -4,12 +4,10 @@
 //   bun scripts/bench/scale.ts [previews=500] [nodes=5] [concurrency=25]
 // Reports total time, errors, host memory per preview, and the latency a
 // sibling hop adds (same preview, through its own node vs another node).
-import Docker from "dockerode";
-import { rmSync } from "node:fs";
 import { echoApp } from "../../test/fixtures/apps.ts";
-import { ensureBaseImage, removeContainersByLabel } from "../../test/support/docker.ts";
+import { ensureBaseImage } from "../../test/support/docker.ts";
 import { testDatabaseUrl } from "../../test/support/postgres.ts";
-import { freePort, spawnDaemon, type DaemonProcess } from "../../test/support/process.ts";
+import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../../test/support/process.ts";
 import { memAvailableMiB, printTable, round, saveResults, summary } from "./lib.ts";
 
 const total = Number(process.argv[2] ?? 500);
@@ -114,11 +112,6 @@ async function main() {
 try {
   await main();
 } finally {
-  for (const n of nodes) {
-    n.proc.kill("SIGKILL");
-    await removeContainersByLabel(`previewd.node=${n.env.PREVIEWD_NODE_ID}`);
-    rmSync(n.dataDir, { recursive: true, force: true });
-  }
-  void Docker;
+  await killDaemons(nodes);
   process.exit(0);
 }

@@ -4,11 +4,10 @@
 // marked dead and the preview answers again from another node; a node with a
 // wrong secret never joins.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
 import { echoApp } from "../fixtures/apps.ts";
 import { ensureBaseImage, removeContainersByLabel } from "../support/docker.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
-import { freePort, spawnDaemon, type DaemonProcess } from "../support/process.ts";
+import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
 
 const SECRET = "cluster-test-secret-0123456789";
 const run = `c${process.pid}${Date.now().toString(36)}`;
@@ -49,12 +48,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const n of [...nodes, intruder]) {
-    if (!n) continue;
-    n.proc.kill("SIGKILL");
-    await removeContainersByLabel(`previewd.node=${n.env.PREVIEWD_NODE_ID}`);
-    rmSync(n.dataDir, { recursive: true, force: true });
-  }
+  await killDaemons([...nodes, intruder]);
 });
 
 test("every node sees the three nodes alive with their capacity", async () => {

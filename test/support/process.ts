@@ -19,6 +19,18 @@ export interface DaemonProcess {
   preview(id: string, path?: string, init?: RequestInit): Promise<Response>;
 }
 
+/** kill -9 of daemons started by spawnDaemon, and removal of their containers and data dirs. */
+export async function killDaemons(daemons: Array<DaemonProcess | undefined>): Promise<void> {
+  const { removeContainersByLabel } = await import("./docker.ts");
+  const { rmSync } = await import("node:fs");
+  for (const d of daemons) {
+    if (!d) continue;
+    d.proc.kill("SIGKILL");
+    await removeContainersByLabel(`previewd.node=${d.env.PREVIEWD_NODE_ID}`);
+    rmSync(d.dataDir, { recursive: true, force: true });
+  }
+}
+
 export async function freePort(): Promise<number> {
   const s = Bun.serve({ port: 0, fetch: () => new Response() });
   const port = s.port!;
