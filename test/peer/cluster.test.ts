@@ -128,6 +128,23 @@ test("kill -9 of the owner: marked dead, and the preview answers again from anot
   expect(survivors.map((s) => s.env.PREVIEWD_NODE_ID)).toContain(view.node);
 });
 
+test("the dead node returns (same id, same data): it does not run the preview again", async () => {
+  const victim = nodes[owner]!;
+  const back = await spawnDaemon(victim.env, victim.dataDir);
+  nodes[owner] = back;
+  const live = nodes.filter((n) => n !== back);
+  await eventually("returned node alive", () => alive(live[0]!), (a) => a.includes(back.env.PREVIEWD_NODE_ID!), 20_000);
+  await Bun.sleep(1500); // a few recovery passes
+  const mine = (await (await back.api("/v1/previews")).json()) as { previews: Array<{ id: string; node: string }> };
+  const p = mine.previews.find((x) => x.id === id)!;
+  expect(p.node).not.toBe(back.env.PREVIEWD_NODE_ID);
+  const { default: Docker } = await import("dockerode");
+  const copies = await new Docker().listContainers({ all: true, filters: { label: [`previewd.preview=${id}`] } });
+  expect(copies).toHaveLength(1);
+  expect(copies[0]!.Labels["previewd.node"]).toBe(p.node);
+  expect((await back.preview(id, "/small")).status).toBe(200); // and it still routes to the new owner
+});
+
 test("a node with a wrong secret never joins", async () => {
   const live = nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null);
   intruder = await spawnDaemon({

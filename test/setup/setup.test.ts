@@ -57,6 +57,21 @@ test("dist/previewd answers --version and --help alone in an empty folder, and r
   }
 });
 
+test("the daemon's own Dockerfile builds here (on the local base) and its image answers --version", async () => {
+  const image = await ensureBaseImage();
+  const build = await sh(["scripts/build"]);
+  expect(build.code).toBe(0);
+  const tag = `previewd:test-${process.pid}`;
+  try {
+    const b = await sh(["docker", "build", "-q", "--build-arg", `BASE=${image}`, "-t", tag, "."]);
+    expect(b.code).toBe(0);
+    const r = await sh(["docker", "run", "--rm", "--label", "previewd.test=1", tag, "--version"]);
+    expect(r.out.trim()).toMatch(/^previewd \d+\.\d+\.\d+$/);
+  } finally {
+    await sh(["docker", "rmi", "-f", tag]);
+  }
+});
+
 test("the CI counts come from a real JUnit report: passed and failed told apart", async () => {
   const dir = mkdtempSync(join(tmpdir(), "previewd-junit-"));
   try {
