@@ -24,6 +24,8 @@ export interface PreviewSpec {
 export interface PreviewDatabase {
   schema: string;
   url: string;
+  /** The same with ?schema= for Prisma (shown in the preview object; PRISMA_DATABASE_URL in the app). */
+  prismaUrl?: string;
 }
 
 /** The durable record of a preview (one row in previewd.previews). */

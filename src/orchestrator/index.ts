@@ -9,6 +9,7 @@ import type { Logger } from "../log.ts";
 import { IdleClock, type ContainerState, type Runtime, type RuntimeEvent, WarmPool } from "../pool/index.ts";
 import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, PreviewView } from "../types.ts";
 import type { PreviewDatabases, PreviewStore, RecordPatch } from "./ports.ts";
+import { appEnv } from "./env.ts";
 import { waitUntilAnswering } from "./readiness.ts";
 import { toView } from "./view.ts";
 
@@ -178,7 +179,7 @@ export class Orchestrator {
       this.live.set(id, l);
       this.idle.touch(id);
       await this.o.runtime.putFiles(claimed.containerId, spec.files);
-      const env = { ...spec.env, ...(database ? { DATABASE_URL: database.url } : {}) };
+      const env = appEnv(spec.env, database);
       await this.o.runtime.startApp(claimed, { command: spec.command, port: spec.port, env });
       l.ready = this.watchReadiness(l);
       if (opts.wait) await l.ready;

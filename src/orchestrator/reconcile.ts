@@ -5,6 +5,7 @@
 // (kept if their runner still idles) or leftovers (removed).
 import type { ContainerState, Runtime } from "../pool/index.ts";
 import type { PreviewRecord, PreviewStatus } from "../types.ts";
+import { appEnv } from "./env.ts";
 import type { Orchestrator } from "./index.ts";
 import type { PreviewStore } from "./ports.ts";
 
@@ -60,7 +61,7 @@ export async function recreate(orch: Orchestrator, runtime: Runtime, store: Prev
   const files = await store.files(record.id);
   const c = await runtime.create(record.id);
   await runtime.putFiles(c.containerId, files);
-  const env = { ...record.spec.env, ...(record.database ? { DATABASE_URL: record.database.url } : {}) };
+  const env = appEnv(record.spec.env, record.database);
   await runtime.startApp(c, { command: record.spec.command, port: record.spec.port, env });
   orch.adopt({ ...record, status: "starting", spec: { ...record.spec, files: {} } }, c);
   await store.update(record.id, { status: "starting", containerId: c.containerId });

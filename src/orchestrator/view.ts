@@ -1,5 +1,6 @@
 // The public preview object of spec/api.md, from a record.
 import type { PreviewRecord, PreviewView } from "../types.ts";
+import { prismaUrl } from "./env.ts";
 
 export function toView(r: PreviewRecord, url: string): PreviewView {
   const view: PreviewView = {
@@ -11,7 +12,7 @@ export function toView(r: PreviewRecord, url: string): PreviewView {
     createdAt: r.createdAt.toISOString(),
     lastActiveAt: r.lastActiveAt.toISOString(),
   };
-  if (r.database) view.database = r.database;
+  if (r.database) view.database = { ...r.database, prismaUrl: prismaUrl(r.database) };
   if (r.failure) view.error = r.failure;
   return view;
 }

@@ -29,6 +29,11 @@ test("the app reads its seeded rows; the preview object shows its schema", async
   expect(p.status).toBe("running");
   expect(p.database!.schema).toBe(`preview_${p.id}`);
   expect(p.database!.url).toStartWith("postgres");
+  expect(new URL(p.database!.url).searchParams.get("schema")).toBeNull(); // postgres.js would send it to the server
+  expect(new URL(p.database!.prismaUrl).searchParams.get("schema")).toBe(p.database!.schema);
+  const env = (await (await d.preview(p.id, "/env")).json()) as Record<string, string>;
+  expect(env.DATABASE_URL).toBe(p.database!.url);
+  expect(env.PRISMA_DATABASE_URL).toBe(p.database!.prismaUrl);
   const res = await d.preview(p.id, "/items");
   expect(await res.json()).toEqual(["alpha", "beta"]);
   // the daemon's own tables are out of reach of the preview's role

@@ -52,7 +52,7 @@ export function wrap(d: Daemon, nodeId: string, dataDir: string): TestDaemon {
 }
 
 /** POST /v1/previews?wait=1 and return the preview object (throws on a non-201). */
-export async function createPreview(d: TestDaemon, body: object): Promise<{ id: string; status: string; url: string; error?: string; database?: { schema: string; url: string } }> {
+export async function createPreview(d: TestDaemon, body: object): Promise<{ id: string; status: string; url: string; error?: string; database?: { schema: string; url: string; prismaUrl: string } }> {
   const res = await d.api("/v1/previews?wait=1", { method: "POST", body: JSON.stringify(body) });
   const json = (await res.json()) as never;
   if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(json)}`);

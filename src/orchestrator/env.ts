@@ -1,0 +1,20 @@
+// The environment an app starts with: its own variables, then ours (which win).
+import type { PreviewDatabase } from "../types.ts";
+
+/**
+ * Prisma qualifies tables with a schema (default public) and reads it from
+ * the URL's `schema` parameter; postgres.js would send that parameter to the
+ * server, which refuses it. So DATABASE_URL stays plain (postgres.js,
+ * node-postgres, Drizzle, Knex: the role's search_path finds the tables) and
+ * Prisma gets its own URL.
+ */
+export function prismaUrl(db: PreviewDatabase): string {
+  const u = new URL(db.url);
+  u.searchParams.set("schema", db.schema);
+  return u.toString();
+}
+
+export function appEnv(env: Record<string, string>, db: PreviewDatabase | undefined): Record<string, string> {
+  if (!db) return { ...env };
+  return { ...env, DATABASE_URL: db.url, PRISMA_DATABASE_URL: prismaUrl(db) };
+}
