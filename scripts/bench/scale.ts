@@ -105,7 +105,10 @@ async function main() {
   ]);
   console.log("previews per node:", perNode);
   if (errors.length) console.log("first errors:", errors.slice(0, 5));
-  if (answerDetails.length) console.log("answer failures:", answerDetails.slice(0, 5));
+  if (answerDetails.length) {
+    console.log("answer failures:", answerDetails.slice(0, 5));
+    for (const n of nodes) for (const line of n.output().split("\n")) if (line.includes("upstream request failed") || line.includes("could not wake")) console.log(n.env.PREVIEWD_NODE_ID, line.slice(0, 600));
+  }
   saveResults("scale", { nodes: nodeCount, previews: total, running: created.length, createErrors: errors.length, answerErrors, createSeconds: round(createMs / 1000), memoryPerPreviewMiB: round((memCluster - memFull) / Math.max(1, created.length)), ownNodeMs: direct, siblingHopMs: hop, perNode });
 }
 

@@ -33,11 +33,13 @@ export async function forward(req: Request, url: string, extra: Record<string, s
   try {
     res = await fetch(url, init);
   } catch (err) {
-    // A kept-alive upstream connection can close just as it is reused. A
-    // request without a body is safe to send once more (as nginx's
-    // proxy_next_upstream does for idempotent requests); others are not.
+    // A kept-alive upstream connection can close just as it is reused (Node
+    // servers close idle ones after 5 s). A request without a body is safe to
+    // send once more (as nginx's proxy_next_upstream does for idempotent
+    // requests); others are not.
+    // On a fresh connection: the pool may hold more connections the app closed.
     if (req.signal.aborted || !IDEMPOTENT.has(req.method)) throw err;
-    res = await fetch(url, init);
+    res = await fetch(url, { ...init, keepalive: false });
   }
   stripHopByHop(res.headers);
   return res;

@@ -17,6 +17,8 @@ export interface DaemonProcess {
   env: Record<string, string>;
   api(path: string, init?: RequestInit): Promise<Response>;
   preview(id: string, path?: string, init?: RequestInit): Promise<Response>;
+  /** The last few KB the daemon printed (its log lines). */
+  output(): string;
 }
 
 /** kill -9 of daemons started by spawnDaemon, and removal of their containers and data dirs. */
@@ -59,7 +61,7 @@ export async function spawnDaemon(env: Record<string, string>, dataDir = mkdtemp
   // Keep the last output, to say why a daemon that exits early did.
   let tail = "";
   const keep = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s) tail = (tail + new TextDecoder().decode(chunk)).slice(-4000);
+    for await (const chunk of s) tail = (tail + new TextDecoder().decode(chunk)).slice(-16000);
   };
   const drained = Promise.all([keep(proc.stdout), keep(proc.stderr)]);
   const apiPort = Number(full.PREVIEWD_API_PORT);
@@ -79,6 +81,7 @@ export async function spawnDaemon(env: Record<string, string>, dataDir = mkdtemp
   const proxyPort = Number(full.PREVIEWD_PROXY_PORT);
   return {
     proc, apiPort, proxyPort, token, nodeId: full.PREVIEWD_NODE_ID ?? "", dataDir, env: full,
+    output: () => tail,
     api: (path, init = {}) =>
       fetch(`http://127.0.0.1:${apiPort}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...(init.headers as Record<string, string>) } }),
     preview: (id, path = "/", init = {}) =>
