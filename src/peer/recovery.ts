@@ -63,7 +63,10 @@ export class Recovery {
     const records = await store.list();
     const owner = new Map(records.map((r) => [r.id, r.node]));
     for (const id of orch.localIds()) {
-      if (owner.get(id) !== view.self) await orch.evict(id);
+      if (owner.get(id) === view.self) continue;
+      // The list is a snapshot: a preview created here since then is not in it. Ask again for this one.
+      const now = await store.get(id);
+      if (!now || now.node !== view.self) await orch.evict(id);
     }
     if (Date.now() - this.startedAt < this.o.graceMs) return;
     const candidates = view.nodes().filter((n) => n.state === "alive" && n.free > 0).map((n) => n.id);
