@@ -167,6 +167,17 @@ describe("errors", () => {
     expect(((await wrong.json()) as { error: { message: string } }).error.message).toContain("body.port");
   });
 
+  test("a tier this node cannot run is refused, not silently run as a container", async () => {
+    const browser = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: echoApp, tier: "browser" }) });
+    expect(browser.status).toBe(400);
+    expect(((await browser.json()) as { error: { code: string } }).error.code).toBe("tier_unavailable");
+    const fly = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: echoApp, tier: "fly" }) });
+    expect(fly.status).toBe(503);
+    const bogus = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: echoApp, tier: "moon" }) });
+    expect(bogus.status).toBe(400);
+    expect(((await bogus.json()) as { error: { message: string } }).error.message).toContain("body.tier");
+  });
+
   test("too many files: 413", async () => {
     const files = Object.fromEntries(Array.from({ length: 5001 }, (_, i) => [`f${i}.txt`, "x"]));
     const res = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files }) });
