@@ -213,6 +213,17 @@ describe("errors", () => {
     expect(logs).toContain("about to crash: boom");
   });
 
+  test("a request to a preview that is still starting is held until the app answers", async () => {
+    const res = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: { ...echoApp, "server.js": `setTimeout(() => { ${echoApp["server.js"]} }, 700);` } }) });
+    const p = (await res.json()) as { id: string; status: string };
+    expect(p.status).toBe("starting");
+    const t0 = performance.now();
+    const first = await d.preview(p.id, "/small");
+    expect(first.status).toBe(200);
+    expect(await first.text()).toBe("ok");
+    expect(performance.now() - t0).toBeGreaterThan(300); // it waited for the app, it was not refused
+  });
+
   test("a deleted preview's URL answers 404 and its container is gone", async () => {
     const p = await createPreview(d, { files: echoApp });
     expect((await d.preview(p.id, "/small")).status).toBe(200);
