@@ -1,0 +1,71 @@
+// Bodies stream through the proxy both ways: a 100 MB upload and a 100 MB
+// download (read slowly) pass without the daemon holding them in memory.
+// The daemon runs as its own process so its RSS is its own.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { echoApp } from "../fixtures/apps.ts";
+import { ensureBaseImage } from "../support/docker.ts";
+import { testDatabaseUrl } from "../support/postgres.ts";
+import { killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
+
+const MB = 1024 * 1024;
+let d: DaemonProcess;
+let id: string;
+
+beforeAll(async () => {
+  const [db, image] = await Promise.all([testDatabaseUrl(), ensureBaseImage()]);
+  d = await spawnDaemon({ DATABASE_URL: db, PREVIEWD_IMAGE: image, PREVIEWD_NODE_ID: `stream-${process.pid}`, PREVIEWD_WARM_POOL: "0" });
+  id = ((await (await d.api("/v1/previews?wait=1", { method: "POST", body: JSON.stringify({ files: echoApp }) })).json()) as { id: string }).id;
+});
+afterAll(() => killDaemons([d]));
+
+/** Runs `fn` while sampling the daemon's RSS; returns how much it grew at most (MiB). */
+async function peakGrowth(fn: () => Promise<void>): Promise<number> {
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${d.proc.pid}/status`, "utf8"))![1]) / 1024;
+  const before = rss();
+  let peak = before;
+  const timer = setInterval(() => (peak = Math.max(peak, rss())), 10);
+  try {
+    await fn();
+  } finally {
+    clearInterval(timer);
+  }
+  return Math.max(peak, rss()) - before;
+}
+
+test("a 100 MB upload streams through intact, without the daemon buffering it", async () => {
+  const chunk = new Uint8Array(MB).fill(7);
+  const hash = createHash("sha256");
+  let sent = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(ctrl) {
+      if (sent === 100) return ctrl.close();
+      sent++;
+      hash.update(chunk);
+      ctrl.enqueue(chunk);
+    },
+  });
+  let got = { length: 0, sha256: "" };
+  const grew = await peakGrowth(async () => {
+    got = (await (await d.preview(id, "/upload", { method: "POST", body, duplex: "half" } as RequestInit)).json()) as typeof got;
+  });
+  expect(got.length).toBe(100 * MB);
+  expect(got.sha256).toBe(hash.digest("hex"));
+  expect(grew).toBeLessThan(40);
+});
+
+test("a 100 MB download read slowly streams through intact, with backpressure", async () => {
+  let total = 0;
+  const grew = await peakGrowth(async () => {
+    const reader = (await d.preview(id, `/bytes?n=${100 * MB}`)).body!.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      total += value.length;
+      await Bun.sleep(1); // a slow client: the daemon must not read ahead into memory
+    }
+  });
+  expect(total).toBe(100 * MB);
+  expect(grew).toBeLessThan(40);
+});
