@@ -58,6 +58,7 @@ ensure_docker() {
 
 # The preview base image (skipped when present with the same inputs).
 ensure_base_image() {
+  command -v busybox >/dev/null 2>&1 || apt_install busybox-static
   "$PREVIEWD_ROOT/scripts/build-base-image" >/dev/null
 }
 
