@@ -96,12 +96,6 @@ export class PreviewStore implements StorePort {
     return rows.length === 1;
   }
 
-  /** Nodes that have previews recorded, with how many. */
-  async nodes(): Promise<Array<{ node: string; previews: number }>> {
-    return this.sql<Array<{ node: string; previews: number }>>`
-      SELECT node, count(*)::int AS previews FROM previewd.previews GROUP BY node ORDER BY node`;
-  }
-
   /** Removes the record and its files. */
   async remove(id: string): Promise<void> {
     await this.sql`DELETE FROM previewd.previews WHERE id = ${id}`;

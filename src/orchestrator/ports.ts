@@ -24,7 +24,6 @@ export interface PreviewStore {
   remove(id: string): Promise<void>;
   /** Moves a preview off a dead node; true for the one caller that won. */
   claim(id: string, from: string, to: string): Promise<boolean>;
-  nodes(): Promise<Array<{ node: string; previews: number }>>;
 }
 
 /** Per-preview database space (schema + role). */

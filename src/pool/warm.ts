@@ -53,10 +53,6 @@ export class WarmPool {
     return i >= 0;
   }
 
-  has(previewId: string): boolean {
-    return this.ready.some((s) => s.previewId === previewId);
-  }
-
   refill(): void {
     const max = this.o.concurrency ?? 2;
     while (!this.stopped && this.filling < max && this.ready.length + this.filling < this.o.size) {

@@ -4,7 +4,6 @@
 import Docker from "dockerode";
 import { join } from "node:path";
 
-export const TEST_LABEL = "previewd.test";
 const ROOT = join(import.meta.dir, "..", "..");
 let image: Promise<string> | undefined;
 
