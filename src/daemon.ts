@@ -78,8 +78,24 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     resolve: (id) => orchestrator.resolve(id), // this node's previews only: one hop, never two
     hostOf: (req) => req.headers.get(PEER_HOST_HEADER),
   });
+  // What both control APIs share (the public one and the peer listener's own).
+  let ready = false;
+  const apiBase = {
+    token, log,
+    limits: { maxFiles: config.maxFiles, maxBytes: config.maxBytes },
+    cluster: { view: () => ({ nodes: view.nodes(), overflow: { fly: false } }) },
+    ready: () => ready,
+    metrics: () => renderMetrics([
+      ...Object.entries(orchestrator.counts()).map(([status, value]) => ({ name: "previewd_previews", help: "Previews on this node by status.", value, labels: { status } })),
+      { name: "previewd_capacity", help: "Previews this node may hold.", value: capacity },
+      { name: "previewd_warm_available", help: "Warm containers ready to claim.", value: orchestrator.pool.available },
+      ...Object.entries(verifier.refused).map(([reason, value]) => ({ name: "previewd_peer_refused", help: "Peer calls refused, by reason.", value, labels: { reason } })),
+      ...Object.entries(gossipDropped()).map(([reason, value]) => ({ name: "previewd_gossip_dropped", help: "Gossip datagrams dropped, by reason.", value, labels: { reason } })),
+      { name: "previewd_cluster_alive_nodes", help: "Nodes this node sees alive.", value: view.nodes().filter((n) => n.state === "alive").length },
+    ]),
+  };
   if (config.clusterSecret) {
-    const localApi = createApi({ ...apiDeps(), previews: orchestrator, auth: async (_c, next) => next() });
+    const localApi = createApi({ ...apiBase, previews: orchestrator, auth: async (_c, next) => next() });
     peerServer = startPeerServer({ host: config.host, port: config.peerPort, verifier, api: localApi, proxy: localProxy as never, log });
     const membership = await startMembership({ config, peerPort: peerServer.port!, capacity, running: local.running, log });
     view = membership.view;
@@ -112,24 +128,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   }) as Server<unknown>;
   boundProxyPort = proxyServer.port!;
 
-  let ready = false;
-  function apiDeps() {
-    return {
-      token, log, previews: undefined as never,
-      limits: { maxFiles: config.maxFiles, maxBytes: config.maxBytes },
-      cluster: { view: () => ({ nodes: view.nodes(), overflow: { fly: false } }) },
-      ready: () => ready,
-      metrics: () => renderMetrics([
-        ...Object.entries(orchestrator.counts()).map(([status, value]) => ({ name: "previewd_previews", help: "Previews on this node by status.", value, labels: { status } })),
-        { name: "previewd_capacity", help: "Previews this node may hold.", value: capacity },
-        { name: "previewd_warm_available", help: "Warm containers ready to claim.", value: orchestrator.pool.available },
-        ...Object.entries(verifier.refused).map(([reason, value]) => ({ name: "previewd_peer_refused", help: "Peer calls refused, by reason.", value, labels: { reason } })),
-        ...Object.entries(gossipDropped()).map(([reason, value]) => ({ name: "previewd_gossip_dropped", help: "Gossip datagrams dropped, by reason.", value, labels: { reason } })),
-        { name: "previewd_cluster_alive_nodes", help: "Nodes this node sees alive.", value: view.nodes().filter((n) => n.state === "alive").length },
-      ]),
-    };
-  }
-  const api = createApi({ ...apiDeps(), previews });
+  const api = createApi({ ...apiBase, previews });
   const apiServer = Bun.serve({ hostname: config.host, port: config.apiPort, fetch: api.fetch, idleTimeout: 0, maxRequestBodySize: config.maxBytes * 2 + 2 * 1024 * 1024 });
   ready = true;
 
