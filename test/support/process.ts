@@ -25,12 +25,15 @@ export interface DaemonProcess {
 export async function killDaemons(daemons: Array<DaemonProcess | undefined>): Promise<void> {
   const { removeContainersByLabel } = await import("./docker.ts");
   const { rmSync } = await import("node:fs");
-  for (const d of daemons) {
-    if (!d) continue;
-    d.proc.kill("SIGKILL");
-    await removeContainersByLabel(`previewd.node=${d.env.PREVIEWD_NODE_ID}`);
-    rmSync(d.dataDir, { recursive: true, force: true });
+  const live = daemons.filter((d): d is DaemonProcess => d !== undefined);
+  for (const d of live) d.proc.kill("SIGKILL");
+  await Promise.all(live.map((d) => d.proc.exited));
+  // A container create the daemon had asked for may still complete in dockerd after the kill: sweep twice.
+  for (const pass of [0, 1]) {
+    if (pass) await Bun.sleep(1000);
+    for (const d of live) await removeContainersByLabel(`previewd.node=${d.env.PREVIEWD_NODE_ID}`);
   }
+  for (const d of live) rmSync(d.dataDir, { recursive: true, force: true });
 }
 
 export async function freePort(): Promise<number> {
