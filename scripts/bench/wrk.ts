@@ -4,6 +4,8 @@ export interface WrkResult {
   p50: number;
   p99: number;
   errors: number;
+  /** Requests completed in the run. */
+  requests: number;
 }
 
 const toMs = (v: string): number => {
@@ -27,5 +29,6 @@ export async function wrk(url: string, opts: { host?: string; seconds?: number; 
   const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
   if (!Number.isFinite(rps)) throw new Error(`wrk gave no result for ${url}:\n${out}`);
-  return { rps, p50, p99, errors };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  return { rps, p50, p99, errors, requests };
 }
