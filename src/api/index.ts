@@ -4,9 +4,10 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { AppError, badRequest, isAppError, tooLarge } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { isGzip, readArchive } from "./archive.ts";
 import { bearerAuth } from "./auth.ts";
 import { dashboardPage } from "./dashboard.ts";
-import { CreateBody, LogsQuery, PatchFilesBody, checkFiles, parse, toSpec, type FileLimits } from "./schemas.ts";
+import { CreateBody, CreateOptions, LogsQuery, PatchFilesBody, PatchOptions, checkFiles, parse, toSpec, type FileLimits } from "./schemas.ts";
 import type { ClusterService, PreviewService } from "./service.ts";
 
 export type { ClusterService, PreviewService } from "./service.ts";
@@ -45,8 +46,13 @@ export function createApi(deps: ApiDeps): Hono {
   const maxBody = deps.limits.maxBytes * 2 + 1024 * 1024;
   v1.use("*", bodyLimit({ maxSize: maxBody, onError: () => { throw tooLarge(`Request body is larger than ${maxBody} bytes.`); } }));
 
+  // A gzipped tar body is the whole project; the other fields then come from
+  // the X-Previewd-Options header (JSON) and, for the simple ones, the query.
   v1.post("/previews", async (c) => {
-    const body = parse(CreateBody, await json(c.req.raw));
+    const req = c.req.raw;
+    const body = isGzip(req.headers.get("content-type"))
+      ? { ...parse(CreateOptions, archiveOptions(req, createQuery(c.req.query())), "options"), files: await readArchive(req.body ?? [], deps.limits) }
+      : parse(CreateBody, await json(req));
     checkFiles(body.files, deps.limits);
     // Only the container tier runs here yet: say so rather than run it elsewhere than asked.
     if (body.tier === "browser") throw new AppError("tier_unavailable", 400, "The browser tier is not available on this node yet; use tier auto or container.");
@@ -57,7 +63,11 @@ export function createApi(deps: ApiDeps): Hono {
   v1.get("/previews", async (c) => c.json({ previews: await deps.previews.list() }));
   v1.get("/previews/:id", async (c) => c.json(await deps.previews.get(c.req.param("id"))));
   v1.patch("/previews/:id/files", async (c) => {
-    const body = parse(PatchFilesBody, await json(c.req.raw));
+    const req = c.req.raw;
+    // An archive PATCH keeps its folders as they are (no top-folder strip): it may hold just src/.
+    const body = isGzip(req.headers.get("content-type"))
+      ? { ...parse(PatchOptions, archiveOptions(req, {}), "options"), files: await readArchive(req.body ?? [], deps.limits, { stripTopFolder: false }) }
+      : parse(PatchFilesBody, await json(req));
     checkFiles(body.files, deps.limits, body.delete);
     return c.json(await deps.previews.updateFiles(c.req.param("id"), body.files, body.delete));
   });
@@ -87,6 +97,36 @@ export function createApi(deps: ApiDeps): Hono {
 
   app.route("/v1", v1);
   return app;
+}
+
+const OPTIONS_HEADER = "x-previewd-options";
+
+/** Create options of an archive upload from the query: the simple ones only (`command`, `env` need the header). */
+function createQuery(q: Record<string, string>): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const [k, val] of Object.entries(q)) {
+    if (k === "wait") continue;
+    else if (k === "port") o.port = /^\d{1,5}$/.test(val) ? Number(val) : val;
+    else if (k === "tier") o.tier = val;
+    else if (k === "database") o.database = ["1", "true"].includes(val) ? true : ["0", "false"].includes(val) ? false : val;
+    else throw badRequest(`Query parameter ${JSON.stringify(k)} is not an option; the query takes port, tier, database and wait, anything else goes in the X-Previewd-Options header as JSON.`);
+  }
+  return o;
+}
+
+/** Query options, overridden by the X-Previewd-Options header's JSON object. */
+function archiveOptions(req: Request, fromQuery: Record<string, unknown>): Record<string, unknown> {
+  const header = req.headers.get(OPTIONS_HEADER);
+  if (!header) return fromQuery;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(header);
+  } catch (e) {
+    throw badRequest(`The X-Previewd-Options header is not valid JSON: ${(e as Error).message}.`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw badRequest("The X-Previewd-Options header must be a JSON object.");
+  if ("files" in parsed) throw badRequest("The X-Previewd-Options header may not hold files; they come from the archive.");
+  return { ...fromQuery, ...parsed };
 }
 
 async function json(req: Request): Promise<unknown> {

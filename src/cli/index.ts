@@ -1,9 +1,10 @@
 // `previewd create|ls|logs|rm|deploy`: thin clients of the control API at
 // PREVIEWD_API_URL with PREVIEWD_API_TOKEN (else the token file in the data dir).
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative, sep } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import * as v from "valibot";
 import { describeSettings } from "../config.ts";
+import { packDir } from "./pack.ts";
 
 export function usage(version: string): string {
   const settings = describeSettings().map((s) => `  ${s.env.padEnd(26)} ${s.def || "(unset)"}`).join("\n");
@@ -12,7 +13,9 @@ export function usage(version: string): string {
 Usage:
   previewd serve                 run the daemon (settings from the environment)
   previewd create DIR [--wait] [--db]
-                                 upload DIR's files as a new preview, print its URL
+                                 upload DIR as a new preview (one .tar.gz: binary files
+                                 as they are, .gitignore honoured, never node_modules
+                                 or .git), print its URL
   previewd ls                    list previews of the whole cluster
   previewd logs ID [--follow] [--tail N]
   previewd rm ID                 delete a preview (container, schema and role)
@@ -29,7 +32,6 @@ ${settings}
 
 const Id = v.pipe(v.string("a preview id is required"), v.regex(/^[a-z0-9]{12,64}$/, "a preview id is 12-64 characters of a-z and 0-9"));
 const Tail = v.pipe(v.string(), v.regex(/^\d{1,5}$/, "--tail takes a number of lines"));
-const SKIP = new Set(["node_modules", ".git", ".next", "dist", ".previewd"]);
 
 function client() {
   const base = (process.env.PREVIEWD_API_URL ?? "http://127.0.0.1:8081").replace(/\/$/, "");
@@ -38,22 +40,6 @@ function client() {
   if (!token && existsSync(tokenFile)) token = readFileSync(tokenFile, "utf8").trim();
   return (path: string, init: RequestInit = {}) =>
     fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...(init.headers as object) } });
-}
-
-/** Reads a directory's text files as a FileMap (skipping dependencies and VCS data). */
-export function readDir(dir: string): Record<string, string> {
-  const files: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      if (SKIP.has(name)) continue;
-      const full = join(d, name);
-      const st = statSync(full);
-      if (st.isDirectory()) walk(full);
-      else if (st.isFile()) files[relative(dir, full).split(sep).join("/")] = readFileSync(full, "utf8");
-    }
-  };
-  walk(dir);
-  return files;
 }
 
 async function check(res: Response): Promise<Response> {
@@ -75,8 +61,11 @@ export async function runCli(command: string, args: string[]): Promise<number> {
       case "create": {
         const dir = positional[0];
         if (!dir || !existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`create needs a directory; ${JSON.stringify(dir ?? "")} is not one`);
-        const body = { files: readDir(dir), ...(flags.has("--db") ? { database: true } : {}) };
-        const res = await check(await api(`/v1/previews${flags.has("--wait") ? "?wait=1" : ""}`, { method: "POST", body: JSON.stringify(body) }));
+        const query = new URLSearchParams();
+        if (flags.has("--wait")) query.set("wait", "1");
+        if (flags.has("--db")) query.set("database", "1");
+        const q = query.size ? `?${query}` : "";
+        const res = await check(await api(`/v1/previews${q}`, { method: "POST", body: await packDir(dir), headers: { "content-type": "application/gzip" } }));
         const p = (await res.json()) as { id: string; url: string; status: string };
         console.log(`${p.url}  (${p.id}, ${p.status})`);
         return p.status === "failed" ? 1 : 0;

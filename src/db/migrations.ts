@@ -2,10 +2,14 @@
 // imported as text so `bun build --compile` carries them inside the binary.
 // Add a file there, then a line here; never edit one that has shipped.
 import m001 from "../../sql/001_init.sql" with { type: "text" };
+import m002 from "../../sql/002_binary_files.sql" with { type: "text" };
 
 export interface Migration {
   version: string;
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [{ version: "001_init", sql: m001 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: "001_init", sql: m001 },
+  { version: "002_binary_files", sql: m002 },
+];

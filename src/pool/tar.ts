@@ -1,7 +1,9 @@
-// Packs a FileMap into a tar stream for Docker's putArchive. Paths are already
-// validated (relative, no `..`), and entries are owned by the container's
-// non-root user so the app can rewrite its own files.
+// Packs a FileMap into a tar stream for Docker's putArchive; text and base64
+// contents alike are written as their bytes. Paths are already validated
+// (relative, no `..`), and entries are owned by the container's non-root user
+// so the app can rewrite its own files.
 import { pack } from "tar-stream";
+import { contentBytes } from "../files.ts";
 import type { FileMap } from "../types.ts";
 
 export const APP_UID = 1000;
@@ -15,7 +17,7 @@ export async function tarFiles(files: FileMap): Promise<Buffer> {
     p.on("end", resolve);
     p.on("error", reject);
   });
-  for (const [path, text] of Object.entries(files)) {
+  for (const [path, content] of Object.entries(files)) {
     // Parent directories first, so they are created with our owner, not root.
     const parts = path.split("/");
     for (let i = 1; i < parts.length; i++) {
@@ -24,7 +26,7 @@ export async function tarFiles(files: FileMap): Promise<Buffer> {
       dirs.add(dir);
       p.entry({ name: dir, type: "directory", mode: 0o755, uid: APP_UID, gid: APP_UID });
     }
-    p.entry({ name: path, mode: 0o644, uid: APP_UID, gid: APP_UID }, Buffer.from(text, "utf8"));
+    p.entry({ name: path, mode: 0o644, uid: APP_UID, gid: APP_UID }, contentBytes(content));
   }
   p.finalize();
   await done;

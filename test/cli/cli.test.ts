@@ -1,10 +1,12 @@
 // The CLI against a real daemon: create a directory as a preview, list it,
 // read its logs, remove it; bad arguments get one clear line and exit 1/2.
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { echoAppSource } from "../fixtures/apps.ts";
+import { pngBytes, staticAppSource } from "../fixtures/static-app.ts";
 import { startTestDaemon, type TestDaemon } from "../support/daemon.ts";
 
 const MAIN = join(import.meta.dir, "..", "..", "src/main.ts");
@@ -52,6 +54,44 @@ test("create, ls, logs, rm", async () => {
   const rm = await cli("rm", id);
   expect(rm.out.trim()).toBe(`deleted ${id}`);
   expect((await d.api(`/v1/previews/${id}`)).status).toBe(404);
+});
+
+test("create DIR sends a .tar.gz: .gitignore honoured, node_modules left home, binary files intact", async () => {
+  const app = mkdtempSync(join(tmpdir(), "previewd-cli-static-"));
+  try {
+    const png = pngBytes();
+    const files: Record<string, string | Buffer> = {
+      "package.json": JSON.stringify({ scripts: { start: "node static.js" } }),
+      "static.js": staticAppSource,
+      ".gitignore": "secret.txt\n*.log\n/build/\n!keep.log\n",
+      "secret.txt": "do not send",
+      "debug.log": "do not send",
+      "keep.log": "sent",
+      "build/out.js": "do not send",
+      "img/logo.png": png,
+      "src/.gitignore": "generated/\n",
+      "src/generated/x.js": "do not send",
+      "src/app.js": "sent",
+      "node_modules/dep/index.js": "do not send",
+    };
+    for (const [path, body] of Object.entries(files)) {
+      mkdirSync(join(app, path, ".."), { recursive: true });
+      writeFileSync(join(app, path), body);
+    }
+    const created = await cli("create", app, "--wait");
+    expect(created.err).toBe("");
+    expect(created.code).toBe(0);
+    const id = /\((\w+), running\)/.exec(created.out)![1]!;
+    const logo = Buffer.from(await (await d.preview(id, "/img/logo.png")).arrayBuffer());
+    expect(createHash("sha256").update(logo).digest("hex")).toBe(createHash("sha256").update(png).digest("hex"));
+    for (const sent of ["keep.log", "src/app.js", ".gitignore", "src/.gitignore"]) expect((await d.preview(id, `/${sent}`)).status).toBe(200);
+    for (const kept of ["secret.txt", "debug.log", "build/out.js", "src/generated/x.js", "node_modules/dep/index.js"]) {
+      expect({ kept, status: (await d.preview(id, `/${kept}`)).status }).toEqual({ kept, status: 404 });
+    }
+    await cli("rm", id);
+  } finally {
+    rmSync(app, { recursive: true, force: true });
+  }
 });
 
 test("bad arguments and API errors get one clear line", async () => {

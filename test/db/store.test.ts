@@ -32,6 +32,19 @@ describe("migrate", () => {
     }
   });
 
+  test("002 keeps the text files a 001 database already holds", async () => {
+    const sql = connect(await freshDatabase());
+    try {
+      await migrate(sql, MIGRATIONS.slice(0, 1));
+      await sql`insert into previewd.previews (id, node, tier, status, spec) values ('old', 'n', 'container', 'running', '{}')`;
+      await sql`insert into previewd.preview_files (preview_id, path, content) values ('old', 'a.js', 'x')`;
+      expect(await migrate(sql)).toEqual(["002_binary_files"]);
+      expect(await new PreviewStore(sql).files("old")).toEqual({ "a.js": "x" });
+    } finally {
+      await sql.end();
+    }
+  });
+
   test("PUBLIC gets nothing in the previewd schema", async () => {
     const url = await freshDatabase();
     const sql = connect(url);
@@ -109,6 +122,30 @@ describe("PreviewStore", () => {
     await store.remove(r.id);
     expect(await store.get(r.id)).toBeUndefined();
     expect(await store.files(r.id)).toEqual({});
+  });
+
+  test("binary files survive byte for byte in a bytea column; text stays readable text", async () => {
+    const r = record();
+    await store.insert(r);
+    const all = Buffer.from(Array.from({ length: 512 }, (_, i) => i & 0xff));
+    const files = { "logo.png": { base64: all.toString("base64") }, "a.txt": "plain ü", "nul.txt": "a\0b", "unpadded.bin": { base64: "QQ" }, "empty.bin": { base64: "" } };
+    await store.putFiles(r.id, files);
+    expect(await store.files(r.id)).toEqual({
+      "a.txt": "plain ü",
+      "empty.bin": { base64: "" },
+      "logo.png": { base64: all.toString("base64") },
+      // a NUL cannot be in a PostgreSQL text: kept as bytes, the same bytes
+      "nul.txt": { base64: Buffer.from("a\0b").toString("base64") },
+      "unpadded.bin": { base64: "QQ==" },
+    });
+    const rows = await sql`select path, content, data from previewd.preview_files where preview_id = ${r.id} order by path`;
+    expect(rows.find((x) => x.path === "a.txt")).toEqual({ path: "a.txt", content: "plain ü", data: null });
+    expect(Buffer.from(rows.find((x) => x.path === "logo.png")!.data).equals(all)).toBe(true);
+    // overwriting switches the column: binary becomes text and back
+    await store.putFiles(r.id, { "logo.png": "now text", "a.txt": { base64: "AAEC" } });
+    const again = await store.files(r.id);
+    expect(again["logo.png"]).toBe("now text");
+    expect(again["a.txt"]).toEqual({ base64: "AAEC" });
   });
 
   test("putFiles takes thousands of files in one call", async () => {
