@@ -25,7 +25,7 @@ async function main() {
     nodes.push(await spawnDaemon({
       DATABASE_URL: databaseUrl, PREVIEWD_IMAGE: image, PREVIEWD_NODE_ID: `${run}-n${i}`, PREVIEWD_PEER_PORT: String(ports[i]),
       PREVIEWD_PEERS: seeds, PREVIEWD_CLUSTER_SECRET: "scale-run-secret-0123456789", PREVIEWD_CAPACITY: String(Math.ceil(total / nodeCount)),
-      PREVIEWD_WARM_POOL: "4", PREVIEWD_GOSSIP_PROFILE: "test", PREVIEWD_START_TIMEOUT: "300",
+      PREVIEWD_WARM_POOL: "4", PREVIEWD_GOSSIP_PROFILE: "local", PREVIEWD_START_TIMEOUT: "300",
     }));
   }
   // wait for the cluster to form

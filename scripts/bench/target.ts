@@ -52,7 +52,7 @@ export async function startTarget(opts: TargetOptions = {}): Promise<BenchTarget
         daemons.push(await spawnDaemon({
           ...common, PREVIEWD_NODE_ID: `${run}-${i}`, PREVIEWD_PEER_PORT: String(peerPorts[i]),
           PREVIEWD_PEERS: peerPorts.map((p) => `127.0.0.1:${p}`).join(","), PREVIEWD_CLUSTER_SECRET: "bench-cluster-secret-0123456789",
-          PREVIEWD_GOSSIP_PROFILE: "test",
+          PREVIEWD_GOSSIP_PROFILE: "local",
           // the sibling must not place the preview on itself or run containers of its own
           ...(i === 1 ? { PREVIEWD_WARM_POOL: "0" } : {}),
         }));

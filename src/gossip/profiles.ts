@@ -39,3 +39,20 @@ export const testProfile: Profile = {
   pushPullIntervalMs: 1000,
   reapAfterMs: 60_000,
 };
+
+/**
+ * Several real daemons on one machine (loopback clusters, the test suite):
+ * between LAN and test. Separate processes on a busy 2-core machine stall for
+ * hundreds of milliseconds (a container start, a GC, an install next door);
+ * the test profile's 50 ms ack and ~0.3 s suspicion then declare live nodes
+ * dead. Here a node must miss acks for about 2 s before it is dead.
+ */
+export const localProfile: Profile = {
+  probeIntervalMs: 300,
+  ackTimeoutMs: 300,
+  indirectChecks: 3,
+  suspicionMult: 5,
+  retransmitMult: 4,
+  pushPullIntervalMs: 2000,
+  reapAfterMs: 60_000,
+};

@@ -3,7 +3,7 @@
 // metadata, and placement with reservations.
 import { networkInterfaces } from "node:os";
 import type { Config } from "../config.ts";
-import { lanProfile, testProfile } from "../gossip/profiles.ts";
+import { lanProfile, localProfile, testProfile } from "../gossip/profiles.ts";
 import { Swim } from "../gossip/swim.ts";
 import { udpTransport } from "../gossip/udp.ts";
 import type { Logger } from "../log.ts";
@@ -19,7 +19,7 @@ export interface MembershipHandle {
 }
 
 export async function startMembership(o: { config: Config; peerPort: number; capacity: number; running: () => number; log: Logger }): Promise<MembershipHandle> {
-  const profile = o.config.gossipProfile === "test" ? testProfile : lanProfile;
+  const profile = { lan: lanProfile, local: localProfile, test: testProfile }[o.config.gossipProfile];
   const transport = await udpTransport(o.config.host, o.peerPort, advertiseHost(o.config.host));
   const meta = () => {
     const running = o.running();

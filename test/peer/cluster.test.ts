@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { echoApp } from "../fixtures/apps.ts";
 import { ensureBaseImage, removeContainersByLabel } from "../support/docker.ts";
-import { testDatabaseUrl } from "../support/postgres.ts";
+import { freshDatabase } from "../support/postgres.ts";
 import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
 
 const SECRET = "cluster-test-secret-0123456789";
@@ -32,7 +32,10 @@ async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: T) => b
 }
 
 beforeAll(async () => {
-  const [databaseUrl, image] = await Promise.all([testDatabaseUrl(), ensureBaseImage()]);
+  // A database of its own: every node sharing a store is one cluster, and the
+  // suite's shared database holds previews of daemons that are gone, which
+  // this cluster's recovery would otherwise take over as orphans.
+  const [databaseUrl, image] = await Promise.all([freshDatabase(), ensureBaseImage()]);
   const peerPorts = [await freePort(), await freePort(), await freePort()];
   const seeds = peerPorts.map((p) => `127.0.0.1:${p}`).join(",");
   for (let i = 0; i < 3; i++) {
@@ -40,7 +43,7 @@ beforeAll(async () => {
       await spawnDaemon({
         DATABASE_URL: databaseUrl, PREVIEWD_IMAGE: image, PREVIEWD_NODE_ID: `${run}-n${i}`,
         PREVIEWD_PEER_PORT: String(peerPorts[i]), PREVIEWD_PEERS: seeds, PREVIEWD_CLUSTER_SECRET: SECRET,
-        PREVIEWD_CAPACITY: "5", PREVIEWD_WARM_POOL: "1", PREVIEWD_GOSSIP_PROFILE: "test",
+        PREVIEWD_CAPACITY: "5", PREVIEWD_WARM_POOL: "1", PREVIEWD_GOSSIP_PROFILE: "local",
       }),
     );
   }
@@ -148,9 +151,9 @@ test("the dead node returns (same id, same data): it does not run the preview ag
 test("a node with a wrong secret never joins", async () => {
   const live = nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null);
   intruder = await spawnDaemon({
-    DATABASE_URL: await testDatabaseUrl(), PREVIEWD_IMAGE: await ensureBaseImage(), PREVIEWD_NODE_ID: `${run}-intruder`,
+    DATABASE_URL: await freshDatabase(), PREVIEWD_IMAGE: await ensureBaseImage(), PREVIEWD_NODE_ID: `${run}-intruder`,
     PREVIEWD_PEERS: live.map((n) => `127.0.0.1:${n.env.PREVIEWD_PEER_PORT}`).join(","),
-    PREVIEWD_CLUSTER_SECRET: "not-the-cluster-secret-at-all", PREVIEWD_WARM_POOL: "0", PREVIEWD_GOSSIP_PROFILE: "test",
+    PREVIEWD_CLUSTER_SECRET: "not-the-cluster-secret-at-all", PREVIEWD_WARM_POOL: "0", PREVIEWD_GOSSIP_PROFILE: "local",
   });
   await Bun.sleep(3000);
   for (const n of live) expect((await clusterOf(n)).nodes.map((x) => x.id)).not.toContain(`${run}-intruder`);
