@@ -2,6 +2,7 @@
 // environment here and nowhere else, each validated with valibot. A bad value
 // is a ConfigError naming the setting, the value and what is expected; main.ts
 // prints that one line and exits with code 2.
+import { existsSync } from "node:fs";
 import { hostname, totalmem } from "node:os";
 import * as v from "valibot";
 
@@ -15,6 +16,8 @@ const posNumber = (expected: string) =>
 const nonEmpty = (expected: string) => v.pipe(v.string(), v.trim(), v.minLength(1, expected));
 const dnsName = "a DNS name such as preview.example.com (letters, digits, dots and dashes)";
 const httpUrl = "an http(s) URL";
+
+const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
 /** One entry per setting: the env name, its default, and how to read it. */
 const settings = {
@@ -35,7 +38,7 @@ const settings = {
       v.check((l) => l.every((p) => /^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/.test(p)), "a comma-separated list of host:peerPort"),
     ),
   },
-  gossipProfile: { env: "PREVIEWD_GOSSIP_PROFILE", def: "lan", schema: v.picklist(["lan", "test"], "lan (production) or test (10x faster timers, loopback clusters)") },
+  gossipProfile: { env: "PREVIEWD_GOSSIP_PROFILE", def: "lan", schema: v.picklist(["lan", "local", "test"], "lan (production), local (several daemons on one machine) or test (10x faster timers, in-process clusters)") },
   nodeId: { env: "PREVIEWD_NODE_ID", def: hostname(), schema: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a node name of letters, digits, dots, dashes or underscores (1-63)")) },
   dataDir: { env: "PREVIEWD_DATA_DIR", def: "./data", schema: nonEmpty("a directory path") },
   databaseUrl: { env: "DATABASE_URL", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^postgres(ql)?:\/\//.test(s), "a postgres:// or postgresql:// URL")) },
@@ -50,6 +53,21 @@ const settings = {
   startTimeout: { env: "PREVIEWD_START_TIMEOUT", def: "60", schema: posInt("a number of seconds to wait for an app to answer") },
   maxFiles: { env: "PREVIEWD_MAX_FILES", def: "5000", schema: posInt("a maximum number of files per preview") },
   maxBytes: { env: "PREVIEWD_MAX_BYTES", def: "52428800", schema: posInt("a maximum total size of a preview's files in bytes") },
+  depsDir: { env: "PREVIEWD_DEPS_DIR", def: "", schema: v.string() },
+  depsCacheMb: { env: "PREVIEWD_DEPS_CACHE_MB", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^[1-9]\d*$/.test(s), "a positive number of megabytes for the dependency cache")) },
+  installTimeout: { env: "PREVIEWD_INSTALL_TIMEOUT", def: "300", schema: posInt("a number of seconds a dependency install may take") },
+  boostCpus: { env: "PREVIEWD_BOOST_CPUS", def: "1", schema: posNumber("CPUs a preview gets while it installs and starts, such as 1") },
+  caBundle: { env: "PREVIEWD_CA_BUNDLE", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || s === "none" || s.startsWith("/"), "an absolute path to a PEM bundle, or none")) },
+  prewarm: {
+    env: "PREVIEWD_PREWARM",
+    def: "",
+    schema: v.pipe(
+      v.string(),
+      v.transform((s) => s.split(",").map((p) => p.trim()).filter(Boolean)),
+      v.check((l) => l.every((p) => p.startsWith("/") && existsSync(`${p}/package.json`)), "a comma-separated list of absolute paths of folders that hold a package.json (and its lockfile)"),
+    ),
+  },
+  npmRegistry: { env: "PREVIEWD_NPM_REGISTRY", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^https?:\/\//.test(s), httpUrl)) },
   dbHostForContainers: { env: "PREVIEWD_DB_HOST", def: "host.docker.internal", schema: nonEmpty("the host name preview containers use to reach PostgreSQL") },
   dbRetention: { env: "PREVIEWD_DB_RETENTION", def: "3600", schema: posInt("seconds an orphaned preview schema is kept before cleanup", 0) },
   flyApiToken: { env: "FLY_API_TOKEN", def: "", schema: v.string() },
@@ -90,6 +108,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 export function effectiveCapacity(config: Config): number {
   if (config.capacity) return Number(config.capacity);
   return Math.max(1, Math.floor(totalmem() / (80 * 1024 * 1024)));
+}
+
+/** The CA bundle containers trust: the setting, else the host's system bundle when it has one. */
+export function effectiveCaBundle(config: Config): string | undefined {
+  if (config.caBundle === "none") return undefined;
+  if (config.caBundle) return config.caBundle;
+  return existsSync(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : undefined;
 }
 
 /** The public URL of a preview. */

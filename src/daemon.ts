@@ -2,9 +2,10 @@
 // orchestrator -> cluster -> listeners; drains on SIGTERM. Only this file
 // builds concrete adapters (Docker, PostgreSQL, gossip transport).
 import type { Server } from "bun";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createApi } from "./api/index.ts";
-import { effectiveCapacity, previewUrl, type Config } from "./config.ts";
+import { effectiveCaBundle, effectiveCapacity, previewUrl, type Config } from "./config.ts";
+import { DepsCache, defaultCapBytes, prewarm, sandboxInstaller } from "./deps/index.ts";
 import { connect, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
 import type { Logger } from "./log.ts";
 import { renderMetrics } from "./metrics.ts";
@@ -47,16 +48,26 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const stoppers: Array<() => unknown> = [];
 
   // ---- this node's previews
+  const depsRoot = resolve(config.depsDir || join(config.dataDir, "deps"));
   const runtime = new DockerRuntime({
     nodeId: config.nodeId, image: config.image, memoryMb: config.memoryMb, cpus: config.cpus, pidsLimit: config.pidsLimit,
     log: log.child({ mod: "docker" }), labels: opts.labels,
+    depsDir: join(depsRoot, "entries"), caBundle: effectiveCaBundle(config), boostCpus: Math.max(config.boostCpus, config.cpus),
   });
+  const deps = new DepsCache({
+    root: depsRoot,
+    capBytes: config.depsCacheMb ? Number(config.depsCacheMb) * 1024 * 1024 : defaultCapBytes(depsRoot),
+    installer: sandboxInstaller(runtime, { timeoutMs: config.installTimeout * 1000, registry: config.npmRegistry || undefined }),
+    log: log.child({ mod: "deps" }),
+  });
+  deps.init();
   const store = new PreviewStore(sql);
   const databases = new PreviewDatabases({ sql, adminUrl: databaseUrl, containerHost: config.dbHostForContainers, log: log.child({ mod: "db" }) });
   const capacity = effectiveCapacity(config);
   let boundProxyPort = config.proxyPort;
   const orchestrator = new Orchestrator({
-    nodeId: config.nodeId, runtime, store, databases, log,
+    nodeId: config.nodeId, runtime, store, databases, log, deps,
+    cpus: config.cpus, boostCpus: Math.max(config.boostCpus, config.cpus),
     warmPoolSize: config.warmPool, capacity,
     idleTimeoutMs: config.idleTimeout * 1000, stopAfterMs: config.stopAfter * 1000, startTimeoutMs: config.startTimeout * 1000,
     // The bound port, not the setting (0 picks a free one).
@@ -64,6 +75,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   });
   await orchestrator.start();
   stoppers.push(() => orchestrator.stop());
+  if (config.prewarm.length) void prewarm(config.prewarm, deps, orchestrator.imageIdentity, log.child({ mod: "prewarm" }));
   stoppers.push(scheduleCleanup(config, store, databases, log));
 
   // ---- the cluster: a single node without a secret; gossip and a peer listener with one
@@ -89,6 +101,12 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       ...Object.entries(orchestrator.counts()).map(([status, value]) => ({ name: "previewd_previews", help: "Previews on this node by status.", value, labels: { status } })),
       { name: "previewd_capacity", help: "Previews this node may hold.", value: capacity },
       { name: "previewd_warm_available", help: "Warm containers ready to claim.", value: orchestrator.pool.available },
+      { name: "previewd_deps_installs_total", help: "Dependency installs that ran (cache misses that succeeded).", value: deps.counters.installs },
+      { name: "previewd_deps_install_failures_total", help: "Dependency installs that failed.", value: deps.counters.failures },
+      { name: "previewd_deps_cache_hits_total", help: "Previews that got their dependencies from the cache.", value: deps.counters.hits },
+      { name: "previewd_deps_cache_evictions_total", help: "Cache entries removed to stay under the cap.", value: deps.counters.evictions },
+      { name: "previewd_deps_cache_entries", help: "Sealed dependency cache entries.", value: deps.size },
+      { name: "previewd_deps_cache_bytes", help: "Disk used by the dependency cache.", value: deps.bytes },
       ...Object.entries(verifier.refused).map(([reason, value]) => ({ name: "previewd_peer_refused", help: "Peer calls refused, by reason.", value, labels: { reason } })),
       ...Object.entries(gossipDropped()).map(([reason, value]) => ({ name: "previewd_gossip_dropped", help: "Gossip datagrams dropped, by reason.", value, labels: { reason } })),
       { name: "previewd_cluster_alive_nodes", help: "Nodes this node sees alive.", value: view.nodes().filter((n) => n.state === "alive").length },

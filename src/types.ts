@@ -1,10 +1,16 @@
 // Shared domain types. This file imports nothing: every module may depend on it.
 
-export type PreviewStatus = "starting" | "running" | "suspended" | "stopped" | "failed" | "deleted";
+export type PreviewStatus = "installing" | "starting" | "running" | "suspended" | "stopped" | "failed" | "deleted";
 export type Tier = "browser" | "container" | "fly";
 
-/** App files: relative POSIX path -> UTF-8 text. Paths are validated at the edge. */
-export type FileMap = Record<string, string>;
+/**
+ * A file's content: UTF-8 text as a string, or any bytes as {base64}.
+ * Helpers to turn either into bytes are in files.ts (this file stays a leaf).
+ */
+export type FileContent = string | { base64: string };
+
+/** App files: relative POSIX path -> content. Paths are validated at the edge. */
+export type FileMap = Record<string, FileContent>;
 
 export interface DatabaseRequest {
   migrations: string[];
@@ -15,10 +21,13 @@ export interface DatabaseRequest {
 export interface PreviewSpec {
   files: FileMap;
   command?: string[];
-  port: number;
+  /** The port to route to; unset: the port the app is seen listening on. */
+  port?: number;
   env: Record<string, string>;
   database?: DatabaseRequest;
   tier: "auto" | Tier;
+  /** Set by the daemon: the dependency cache entry the app uses (kept so eviction spares it after a restart). */
+  deps?: { key: string; manager: string };
 }
 
 export interface PreviewDatabase {
@@ -52,6 +61,8 @@ export interface PreviewView {
   lastActiveAt: string;
   database?: PreviewDatabase;
   error?: string;
+  /** What it is doing now, for progress displays ("installing dependencies (npm ci, 143 packages)"). */
+  phase?: string;
 }
 
 /** Where to send bytes for a preview: an address the proxy can connect to. */

@@ -6,17 +6,32 @@
 // without the daemon. The app's stdout/stderr are this process's, so
 // `docker logs` shows them. When the app exits, the runner exits with the
 // app's code and Docker's restart policy (bounded backoff) takes over.
+//
+// Besides starting the app, the runner answers three questions and one order
+// on the control port (the app shares this network namespace and may call
+// them too; nothing here gives it more than it already has):
+//   GET  /health   idle or running, and the Node.js/platform the image has;
+//   GET  /status   which port the app serves on (see ports.mjs) — a port the
+//                  app bound only on loopback (Vite's localhost:5173) gets a
+//                  relay on the container's own address so the proxy reaches it;
+//   POST /restart  a new order (dependencies changed): the app restarts in place.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { appPort, ensureRelay } from "./ports.mjs";
 
 const APP = "/app";
 const ORDER = `${APP}/.previewd/start.json`;
 const CONTROL_PORT = Number(process.env.PREVIEWD_CONTROL_PORT ?? 7070);
 
+let child;
+let order;
+let startedAt = 0;
+let restarting = false;
+
 /** The command to run: the order's command, else package.json's dev, else start. */
-function resolveCommand(order) {
-  if (Array.isArray(order.command) && order.command.length > 0) return order.command;
+function resolveCommand(o) {
+  if (Array.isArray(o.command) && o.command.length > 0) return o.command;
   let scripts = {};
   try {
     scripts = JSON.parse(readFileSync(`${APP}/package.json`, "utf8")).scripts ?? {};
@@ -27,52 +42,144 @@ function resolveCommand(order) {
   return ["node", existsSync(`${APP}/server.js`) ? "server.js" : "index.js"];
 }
 
-function runApp(order) {
+/**
+ * Gives the app the sealed cache entry's packages: /app/node_modules is the
+ * container's own directory holding one symlink per top-level package into
+ * the read-only entry (/deps/<key>/node_modules). The packages cannot be
+ * changed, and tools that write next to them (Vite's .vite and .vite-temp,
+ * babel's .cache) write into the preview's own directory, as they expect.
+ */
+function linkDependencies(deps) {
+  if (!deps?.key) return;
+  const dir = `${APP}/node_modules`;
+  const marker = `${dir}/.previewd-deps`;
+  try {
+    if (readFileSync(marker, "utf8") === deps.key) return; // a restart with the same dependencies keeps tool caches
+  } catch {}
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  const entry = `/deps/${deps.key}/node_modules`;
+  for (const name of readdirSync(entry)) symlinkSync(`${entry}/${name}`, `${dir}/${name}`);
+  writeFileSync(marker, deps.key);
+}
+
+function runApp() {
+  linkDependencies(order.deps);
   const [cmd, ...args] = resolveCommand(order);
   const env = {
     ...process.env,
     ...order.env,
-    PORT: String(order.port),
+    PORT: String(order.port ?? order.portHint ?? 3000),
     PATH: `${APP}/node_modules/.bin:${process.env.PATH}`,
   };
   delete env.PREVIEWD_CONTROL_PORT;
-  const child = spawn(cmd, args, { cwd: APP, env, stdio: "inherit" });
-  child.on("error", (e) => {
+  startedAt = Date.now();
+  // Its own process group, so a restart stops every process the dev script started (concurrently, watchers).
+  const c = spawn(cmd, args, { cwd: APP, env, stdio: "inherit", detached: true });
+  child = c;
+  c.on("error", (e) => {
     console.error(`[previewd] cannot start ${cmd}: ${e.message}`);
-    process.exit(127);
+    if (!restarting) process.exit(127);
   });
-  child.on("exit", (code, signal) => {
+  c.on("exit", (code, signal) => {
+    if (c !== child || restarting) return;
     console.error(`[previewd] app exited with ${signal ? `signal ${signal}` : `code ${code}`}`);
     process.exit(code ?? 1);
   });
-  // Forward termination so `docker stop` stops the app cleanly.
-  for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => child.kill(sig));
+}
+
+/** Stops the app's whole process group: TERM, then KILL after 3 s. */
+async function stopApp() {
+  const c = child;
+  if (!c || c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise((resolve) => c.once("exit", resolve));
+  const kill = (sig) => {
+    try {
+      process.kill(-c.pid, sig);
+    } catch {}
+  };
+  kill("SIGTERM");
+  const timer = setTimeout(() => kill("SIGKILL"), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function saveOrder(o) {
+  mkdirSync(`${APP}/.previewd`, { recursive: true });
+  writeFileSync(ORDER, JSON.stringify(o));
+  order = o;
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    let body = "";
+    req.on("data", (c) => {
+      body += c;
+      if (body.length > 1 << 20) req.destroy();
+    });
+    req.on("end", () => {
+      try {
+        resolve(JSON.parse(body));
+      } catch (e) {
+        reject(e);
+      }
+    });
+    req.on("error", reject);
+  });
+}
+
+function reply(res, status, body) {
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
+const server = createServer(async (req, res) => {
+  try {
+    if (req.method === "GET" && req.url === "/health") {
+      return reply(res, 200, { state: order ? "running" : "idle", node: process.version, arch: process.arch });
+    }
+    if (req.method === "GET" && req.url === "/status") {
+      if (!order) return reply(res, 200, { state: "idle" });
+      const found = appPort(order, startedAt, CONTROL_PORT);
+      if (found?.loopbackOnly) await ensureRelay(found.port, found.loopbackHost);
+      return reply(res, 200, { state: "running", port: found?.port ?? null, waitingFor: found ? undefined : "a listening port" });
+    }
+    if (req.method === "POST" && req.url === "/start") {
+      if (order) return reply(res, 409, { error: "already started" });
+      saveOrder(await readBody(req));
+      reply(res, 200, { state: "running" });
+      runApp();
+      return;
+    }
+    if (req.method === "POST" && req.url === "/restart") {
+      if (!order) return reply(res, 409, { error: "not started" });
+      const next = await readBody(req);
+      restarting = true;
+      await stopApp();
+      saveOrder(next);
+      restarting = false;
+      runApp();
+      return reply(res, 200, { state: "running" });
+    }
+    reply(res, 404, { error: "no such route" });
+  } catch (e) {
+    reply(res, 400, { error: String(e?.message ?? e) });
+  }
+});
+server.listen(CONTROL_PORT, "0.0.0.0");
+
+for (const sig of ["SIGTERM", "SIGINT"]) {
+  process.on(sig, () => {
+    if (!child) process.exit(0);
+    // Forward termination so `docker stop` stops the app cleanly; its exit ends the runner.
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      process.exit(0);
+    }
+  });
 }
 
 if (existsSync(ORDER)) {
-  runApp(JSON.parse(readFileSync(ORDER, "utf8")));
-} else {
-  const server = createServer((req, res) => {
-    if (req.method === "GET" && req.url === "/health") return void res.end("idle");
-    if (req.method !== "POST" || req.url !== "/start") return void res.writeHead(404).end();
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      let order;
-      try {
-        order = JSON.parse(body);
-      } catch {
-        return void res.writeHead(400).end("bad order");
-      }
-      mkdirSync(`${APP}/.previewd`, { recursive: true });
-      writeFileSync(ORDER, JSON.stringify(order));
-      res.end("started");
-      // The control port closes for good: the app may not re-order its runner.
-      server.close();
-      server.closeAllConnections?.();
-      runApp(order);
-    });
-  });
-  server.listen(CONTROL_PORT, "0.0.0.0");
-  for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => process.exit(0));
+  order = JSON.parse(readFileSync(ORDER, "utf8"));
+  runApp();
 }

@@ -56,9 +56,11 @@ ensure_docker() {
   die "dockerd did not come up in 20 s; see /var/log/previewd-dockerd.log"
 }
 
-# The preview base image (skipped when present with the same inputs).
+# The preview base image (skipped when present with the same inputs). Its
+# Debian root filesystem is made by mmdebstrap; not root, the script says what
+# to do only when that stage really has to be built.
 ensure_base_image() {
-  command -v busybox >/dev/null 2>&1 || apt_install busybox-static
+  command -v mmdebstrap >/dev/null 2>&1 || ! can_apt || apt_install mmdebstrap
   "$PREVIEWD_ROOT/scripts/build-base-image" >/dev/null
 }
 
@@ -66,6 +68,13 @@ ensure_base_image() {
 ensure_pg_client() {
   command -v pg_dump >/dev/null 2>&1 && command -v psql >/dev/null 2>&1 && return
   apt_install postgresql-client
+}
+
+# Headless Chromium for the tests that look at preview pages as a person
+# would (Debian's package, driven by the npm package playwright-core).
+ensure_browser() {
+  command -v chromium >/dev/null 2>&1 && return
+  apt_install chromium
 }
 
 ensure_runtime() {

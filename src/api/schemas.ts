@@ -2,16 +2,45 @@
 // schema is the documentation: every field's rule and default is here.
 import * as v from "valibot";
 import { badRequest, tooLarge } from "../errors.ts";
+import { byteLength } from "../files.ts";
 import type { DatabaseRequest, FileMap, PreviewSpec } from "../types.ts";
 import { checkPath } from "./paths.ts";
 
-const Files = v.record(v.string(), v.string("each file's content must be a string of text"));
+// Standard alphabet; padding optional, but a length of 4n+1 is never base64.
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Why a file's content is not a string or {"base64": "..."}; undefined when it is fine. */
+export function contentProblem(c: unknown): string | undefined {
+  if (typeof c === "string") return undefined;
+  if (typeof c !== "object" || c === null || Array.isArray(c)) return 'must be a string of text or {"base64": "..."}';
+  const keys = Object.keys(c);
+  if (keys.length !== 1 || keys[0] !== "base64") return `must be {"base64": "..."} with no other key (got ${keys.slice(0, 3).join(", ") || "no key"})`;
+  const b = (c as { base64: unknown }).base64;
+  if (typeof b !== "string") return "base64 must be a string";
+  const padded = b.endsWith("=");
+  if (!BASE64.test(b) || (padded ? b.length % 4 !== 0 : b.length % 4 === 1)) return "is not valid base64 (A-Z a-z 0-9 + /, then = padding)";
+  return undefined;
+}
+
+// A record checked entry by entry, so each message names the file's path
+// (valibot's own union error would only say "invalid type").
+const Files = v.pipe(
+  v.record(v.string(), v.unknown()),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    for (const [path, content] of Object.entries(dataset.value)) {
+      const why = contentProblem(content);
+      if (why) addIssue({ message: `file ${JSON.stringify(path)}: content ${why}` });
+    }
+  }),
+  v.transform((files) => files as FileMap),
+);
 const EnvName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "environment variable names are letters, digits and _"));
 
 export const CreateBody = v.strictObject({
   files: Files,
   command: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1, "command words may not be empty"))), v.minLength(1, "command needs at least one word"), v.maxLength(256))),
-  port: v.optional(v.pipe(v.number("port must be a number"), v.integer("port must be an integer"), v.minValue(1, "port must be 1-65535"), v.maxValue(65535, "port must be 1-65535")), 3000),
+  port: v.optional(v.pipe(v.number("port must be a number"), v.integer("port must be an integer"), v.minValue(1, "port must be 1-65535"), v.maxValue(65535, "port must be 1-65535"))),
   env: v.optional(v.pipe(v.record(EnvName, v.pipe(v.string("env values must be strings"), v.maxLength(32768))), v.check((e) => Object.keys(e).length <= 256, "at most 256 env variables")), {}),
   database: v.optional(
     v.union([
@@ -29,6 +58,10 @@ export const PatchFilesBody = v.strictObject({
   files: v.optional(Files, {}),
   delete: v.optional(v.pipe(v.array(v.string()), v.maxLength(10000)), []),
 });
+
+/** An archive upload's other fields (the archive is the files). */
+export const CreateOptions = v.omit(CreateBody, ["files"]);
+export const PatchOptions = v.omit(PatchFilesBody, ["files"]);
 
 export const LogsQuery = v.object({
   tail: v.optional(v.pipe(v.string(), v.regex(/^\d{1,5}$/, "tail must be a number of lines up to 99999"), v.transform(Number)), "200"),
@@ -54,7 +87,7 @@ export function checkFiles(files: FileMap, limits: FileLimits, extraPaths: strin
   for (const p of [...paths, ...extraPaths]) checkPath(p);
   if (paths.length > limits.maxFiles) throw tooLarge(`${paths.length} files is more than the limit of ${limits.maxFiles}.`, { files: paths.length, limit: limits.maxFiles });
   let bytes = 0;
-  for (const p of paths) bytes += Buffer.byteLength(files[p]!, "utf8");
+  for (const p of paths) bytes += byteLength(files[p]!); // decoded bytes, not base64 characters
   if (bytes > limits.maxBytes) throw tooLarge(`${bytes} bytes of files is more than the limit of ${limits.maxBytes}.`, { bytes, limit: limits.maxBytes });
 }
 

@@ -1,5 +1,6 @@
 // The durable record of previews: previewd.previews and preview_files.
 // Shared by every node of a cluster when they share DATABASE_URL.
+import { contentBytes } from "../files.ts";
 import type { PreviewStore as StorePort, RecordPatch } from "../orchestrator/ports.ts";
 import type { FileMap, PreviewRecord, PreviewSpec, PreviewStatus, Tier } from "../types.ts";
 import type { Sql } from "./client.ts";
@@ -40,6 +41,10 @@ export class PreviewStore implements StorePort {
     if (patch.failure !== undefined) set.failure = patch.failure;
     if (patch.containerId !== undefined) set.container_id = patch.containerId;
     if (patch.lastActiveAt !== undefined) set.last_active_at = patch.lastActiveAt;
+    if (patch.spec !== undefined) {
+      const { files: _files, ...spec } = patch.spec;
+      set.spec = this.sql.json(spec as never);
+    }
     if (patch.database !== undefined) {
       set.db_schema = patch.database.schema;
       set.db_url = patch.database.url;
@@ -63,24 +68,38 @@ export class PreviewStore implements StorePort {
     return rows.map(toRecord);
   }
 
+  /** Text comes back as a string, bytes (the `data` column) as {base64}. */
   async files(id: string): Promise<FileMap> {
-    const rows = await this.sql<{ path: string; content: string }[]>`
-      SELECT path, content FROM previewd.preview_files WHERE preview_id = ${id} ORDER BY path`;
-    return Object.fromEntries(rows.map((r) => [r.path, r.content]));
+    const rows = await this.sql<{ path: string; content: string | null; data: Buffer | null }[]>`
+      SELECT path, content, data FROM previewd.preview_files WHERE preview_id = ${id} ORDER BY path`;
+    return Object.fromEntries(rows.map((r) => [r.path, r.content ?? { base64: r.data!.toString("base64") }]));
   }
 
-  /** Upserts files and deletes paths, in one transaction. Two array parameters, however many files. */
+  /**
+   * Upserts files and deletes paths, in one transaction. Three array
+   * parameters, however many files: text goes to `content`, anything else
+   * (base64, or text with a NUL that PostgreSQL text cannot hold) to `data`,
+   * sent as canonical base64 and decoded by the server.
+   */
   async putFiles(id: string, files: FileMap, deletePaths: string[] = []): Promise<void> {
     const paths = Object.keys(files);
+    const texts: (string | null)[] = [];
+    const blobs: (string | null)[] = [];
+    for (const p of paths) {
+      const c = files[p]!;
+      const asText = typeof c === "string" && !c.includes("\0");
+      texts.push(asText ? c : null);
+      blobs.push(asText ? null : contentBytes(c).toString("base64"));
+    }
     await this.sql.begin(async (tx) => {
       if (deletePaths.length) {
         await tx`DELETE FROM previewd.preview_files WHERE preview_id = ${id} AND path = ANY(${deletePaths}::text[])`;
       }
       if (paths.length) {
         await tx`
-          INSERT INTO previewd.preview_files (preview_id, path, content)
-          SELECT ${id}, p, c FROM unnest(${paths}::text[], ${paths.map((p) => files[p]!)}::text[]) AS f(p, c)
-          ON CONFLICT (preview_id, path) DO UPDATE SET content = EXCLUDED.content`;
+          INSERT INTO previewd.preview_files (preview_id, path, content, data)
+          SELECT ${id}, p, c, decode(b, 'base64') FROM unnest(${paths}::text[], ${texts}::text[], ${blobs}::text[]) AS f(p, c, b)
+          ON CONFLICT (preview_id, path) DO UPDATE SET content = EXCLUDED.content, data = EXCLUDED.data`;
       }
     });
   }

@@ -4,13 +4,16 @@
 // what previews exist and where; Docker for what runs; this object's `live`
 // map for the fast path (endpoint, idle clock, readiness).
 import { customAlphabet } from "nanoid";
-import { conflict, isAppError, noCapacity, notFound, unavailable } from "../errors.ts";
+import type { DepsCache, InstallPlan } from "../deps/index.ts";
+import { INSTALL_INPUTS, PlanError } from "../deps/index.ts";
+import { badRequest, conflict, isAppError, noCapacity, notFound, unavailable } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { IdleClock, type ContainerState, type Runtime, type RuntimeEvent, WarmPool } from "../pool/index.ts";
 import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, PreviewView } from "../types.ts";
+import { BringUp, DEFAULT_PORT } from "./bringup.ts";
+import { serially, type Live } from "./live.ts";
+import { followLogs } from "./logs.ts";
 import type { PreviewDatabases, PreviewStore, RecordPatch } from "./ports.ts";
-import { appEnv } from "./env.ts";
-import { waitUntilAnswering } from "./readiness.ts";
 import { toView } from "./view.ts";
 
 export type { PreviewDatabases, PreviewStore, RecordPatch } from "./ports.ts";
@@ -30,28 +33,19 @@ export interface OrchestratorOptions {
   stopAfterMs: number;
   startTimeoutMs: number;
   previewUrl: (id: string) => string;
-}
-
-interface Live {
-  record: PreviewRecord;
-  container?: ContainerState;
-  /** Settles once the app answers or is given up on. */
-  ready?: Promise<void>;
-  /** A resume or restart in flight, shared by all requests that wait on it. */
-  waking?: Promise<void>;
-  /** The last lifecycle change (pause, wake, stop) queued on this preview: they run one at a time. */
-  busy?: Promise<unknown>;
-}
-
-/** Runs `fn` after the preview's previous lifecycle change has finished. */
-function serially<T>(l: Live, fn: () => Promise<T>): Promise<T> {
-  const run = (l.busy ?? Promise.resolve()).catch(() => {}).then(fn);
-  l.busy = run;
-  return run;
+  /** The dependency cache; without it, apps get no install step. */
+  deps?: DepsCache;
+  /** The CPU limit of a running preview (containers start boosted). */
+  cpus: number;
+  /** CPUs while installing and starting (startup boost). */
+  boostCpus?: number;
 }
 
 /** Occupy a slot on this node (memory is held while suspended). */
-const OCCUPYING: PreviewStatus[] = ["starting", "running", "suspended"];
+const OCCUPYING: PreviewStatus[] = ["installing", "starting", "running", "suspended"];
+
+/** Files whose change means the dependencies must be installed again. */
+const DEPENDENCY_FILES = new Set(INSTALL_INPUTS);
 
 export class Orchestrator {
   readonly idle = new IdleClock();
@@ -60,9 +54,23 @@ export class Orchestrator {
   private readonly timers: Array<ReturnType<typeof setInterval>> = [];
   private stopWatching?: () => void;
   private reserved = 0;
+  private image = "";
+  private readonly bringUp: BringUp;
 
   constructor(private readonly o: OrchestratorOptions) {
     this.pool = new WarmPool({ runtime: o.runtime, size: o.warmPoolSize, newId: newPreviewId, log: o.log.child({ mod: "pool" }) });
+    this.bringUp = new BringUp({
+      runtime: o.runtime, store: o.store, deps: o.deps, log: o.log, cpus: o.cpus, startTimeoutMs: o.startTimeoutMs,
+      previewHost: (id) => new URL(o.previewUrl(id)).hostname,
+      setStatus: (l, status, failure) => this.setStatus(l, status, failure),
+      isLive: (id) => this.live.has(id),
+      tail: (l, n) => this.tail(l, n),
+    });
+  }
+
+  /** What identifies the image's Node.js build (part of dependency cache keys). */
+  get imageIdentity(): string {
+    return this.image;
   }
 
   get log(): Logger {
@@ -81,19 +89,22 @@ export class Orchestrator {
   }
 
   counts(): Record<PreviewStatus, number> {
-    const c: Record<PreviewStatus, number> = { starting: 0, running: 0, suspended: 0, stopped: 0, failed: 0, deleted: 0 };
+    const c: Record<PreviewStatus, number> = { installing: 0, starting: 0, running: 0, suspended: 0, stopped: 0, failed: 0, deleted: 0 };
     for (const l of this.live.values()) c[l.record.status]++;
     return c;
   }
 
-  view(r: PreviewRecord): PreviewView {
-    return toView(r, this.o.previewUrl(r.id));
+  view(r: PreviewRecord, phase?: string): PreviewView {
+    const v = toView(r, this.o.previewUrl(r.id));
+    if (phase) v.phase = phase;
+    return v;
   }
 
   // ---- start-up and shutdown ------------------------------------------------
 
   /** Adopts this node's containers and records (after a restart or a crash), then starts the pool and timers. */
   async start(): Promise<void> {
+    this.image = await this.o.runtime.imageIdentity();
     this.stopWatching = await this.o.runtime.watch((e) => void this.onRuntimeEvent(e).catch((err) => this.o.log.error({ err, e }, "event handling failed")));
     const { reconcile } = await import("./reconcile.ts");
     await reconcile(this, this.o.runtime, this.o.store, this.o.nodeId);
@@ -113,16 +124,39 @@ export class Orchestrator {
 
   /** Registers a preview found at start-up (used by reconcile). */
   adopt(record: PreviewRecord, container?: ContainerState): Live {
-    const l: Live = { record, container };
+    const l: Live = { record, container, port: record.spec.port };
     this.live.set(record.id, l);
     this.idle.touch(record.id);
+    if (record.spec.deps) this.o.deps?.acquire(record.id, record.spec.deps.key);
     return l;
   }
 
   /** Watches a (re)started preview until it answers; does not wait for it. */
   async resumeReadiness(id: string): Promise<void> {
     const l = this.need(id);
-    l.ready = this.watchReadiness(l);
+    l.ready = this.bringUp.watchReadiness(l);
+  }
+
+  /** Installs and starts a recreated preview's app from its stored files (reconcile, take-over). */
+  restartFromFiles(id: string, files: FileMap): void {
+    const l = this.need(id);
+    let plan: InstallPlan | undefined;
+    try {
+      plan = this.planFor(files);
+    } catch (err) {
+      l.ready = this.setStatus(l, "failed", (err as Error).message);
+      return;
+    }
+    l.ready = this.bringUp.start(l, plan);
+  }
+
+  private planFor(files: FileMap): InstallPlan | undefined {
+    try {
+      return this.bringUp.plan(files, this.image);
+    } catch (err) {
+      if (err instanceof PlanError) throw badRequest(err.message);
+      throw err;
+    }
   }
 
   /** Runs here a preview moved from a dead node (the store already says it is ours). */
@@ -141,8 +175,7 @@ export class Orchestrator {
   async evict(id: string): Promise<void> {
     const l = this.live.get(id);
     if (!l) return;
-    this.live.delete(id);
-    this.idle.forget(id);
+    this.forgetLive(l);
     if (l.container) await this.o.runtime.remove(l.container.containerId);
     this.o.log.warn({ id }, "evicted a preview this node no longer owns");
   }
@@ -155,6 +188,7 @@ export class Orchestrator {
 
   async create(spec: PreviewSpec, opts: { wait?: boolean } = {}): Promise<PreviewView> {
     if (this.occupied >= this.o.capacity) throw noCapacity(`Node ${this.o.nodeId} is full (${this.o.capacity} previews).`);
+    const plan = this.planFor(spec.files); // a broken package.json is a 400 before anything is claimed
     this.reserved++;
     let claimed: ContainerState | undefined;
     let id: string | undefined;
@@ -172,18 +206,19 @@ export class Orchestrator {
       }
       const now = new Date();
       // Files live in the store and the container, not in this process's memory.
-      const record: PreviewRecord = { id, node: this.o.nodeId, tier: "container", status: "starting", spec: { ...spec, files: {} }, database, createdAt: now, lastActiveAt: now };
+      const installing = plan !== undefined && !this.o.deps!.has(plan.key);
+      const deps = plan && { key: plan.key, manager: plan.manager };
+      const record: PreviewRecord = { id, node: this.o.nodeId, tier: "container", status: installing ? "installing" : "starting", spec: { ...spec, files: {}, deps }, database, createdAt: now, lastActiveAt: now };
       await this.o.store.insert({ ...record, containerId: claimed.containerId });
       await this.o.store.putFiles(id, spec.files);
-      const l: Live = { record, container: claimed };
+      const l: Live = { record, container: claimed, port: spec.port };
+      if (installing) l.phase = `installing dependencies (${plan.label})`;
       this.live.set(id, l);
       this.idle.touch(id);
       await this.o.runtime.putFiles(claimed.containerId, spec.files);
-      const env = appEnv(spec.env, database);
-      await this.o.runtime.startApp(claimed, { command: spec.command, port: spec.port, env });
-      l.ready = this.watchReadiness(l);
+      l.ready = this.bringUp.start(l, plan);
       if (opts.wait) await l.ready;
-      return this.view(l.record);
+      return this.view(l.record, l.phase);
     } catch (err) {
       if (id && claimed) await this.undoCreate(id, claimed, err);
       if (isAppError(err)) throw err;
@@ -196,26 +231,11 @@ export class Orchestrator {
   /** A create that failed before the app ran leaves nothing behind. */
   private async undoCreate(id: string, c: ContainerState, err: unknown): Promise<void> {
     this.o.log.warn({ id, err }, "create failed, cleaning up");
-    this.live.delete(id);
-    this.idle.forget(id);
+    const l = this.live.get(id);
+    if (l) this.forgetLive(l);
     await this.o.runtime.remove(c.containerId).catch(() => {});
     await this.o.store.remove(id).catch(() => {});
     await this.o.databases?.drop(id).catch(() => {});
-  }
-
-  /** Marks the preview running once it answers, or failed with the reason and its last log lines. */
-  private async watchReadiness(l: Live): Promise<void> {
-    const id = l.record.id;
-    const outcome = await waitUntilAnswering(
-      () => (l.container ? this.o.runtime.endpoint(l.container, l.record.spec.port) : undefined),
-      () => l.record.status === "failed" || !this.live.has(id),
-      this.o.startTimeoutMs,
-    );
-    if (outcome === "up" && l.record.status === "starting") await this.setStatus(l, "running");
-    if (outcome === "timeout" && l.record.status === "starting") {
-      const logs = await this.tail(l, 20);
-      await this.setStatus(l, "failed", `The app did not answer HTTP on port ${l.record.spec.port} within ${this.o.startTimeoutMs / 1000} s. Last log lines:\n${logs}`);
-    }
   }
 
   private async setStatus(l: Live, status: PreviewStatus, failure?: string): Promise<void> {
@@ -243,6 +263,14 @@ export class Orchestrator {
 
   // ---- reads ----------------------------------------------------------------
 
+  /** Drops a preview from this node's memory: no idle clock, no install wait, its cache entry released. */
+  private forgetLive(l: Live): void {
+    this.live.delete(l.record.id);
+    this.idle.forget(l.record.id);
+    l.abort?.abort();
+    this.o.deps?.release(l.record.id);
+  }
+
   private need(id: string): Live {
     const l = this.live.get(id);
     if (!l) throw notFound("preview", id);
@@ -257,7 +285,7 @@ export class Orchestrator {
     const l = this.need(id);
     const t = this.idle.lastActiveAt(id);
     if (t) l.record.lastActiveAt = new Date(t);
-    return this.view(l.record);
+    return this.view(l.record, l.phase);
   }
 
   /** A preview of this node (live view) or of any node (stored record). */
@@ -277,7 +305,7 @@ export class Orchestrator {
   async logs(id: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): Promise<ReadableStream<Uint8Array>> {
     const l = this.need(id);
     if (!l.container) return new Response("").body!;
-    return this.o.runtime.logs(l.container.containerId, opts);
+    return followLogs(l, this.o.runtime, opts);
   }
 
   async exportDatabase(id: string): Promise<string> {
@@ -291,12 +319,29 @@ export class Orchestrator {
   async updateFiles(id: string, files: FileMap, remove: string[]): Promise<PreviewView> {
     const l = this.need(id);
     if (!l.container || l.record.status === "failed") throw conflict(`Preview ${id} is ${l.record.status}; its files cannot change in place.`);
+    if (l.record.status === "installing") throw conflict(`Preview ${id} is installing its dependencies; change its files once it runs.`);
     await this.wake(l); // a paused container takes no archive and no exec
     await this.o.store.putFiles(id, files, remove);
     await this.o.runtime.putFiles(l.container.containerId, files);
     await this.o.runtime.deleteFiles(l.container.containerId, remove);
     this.idle.touch(id);
-    return this.view(l.record);
+    if ([...Object.keys(files), ...remove].some((p) => DEPENDENCY_FILES.has(p))) await this.reinstall(l);
+    return this.view(l.record, l.phase);
+  }
+
+  /**
+   * Dependencies changed: install the new set (cache first) and restart the
+   * app in place. Any other change leaves the app running: its own watcher
+   * reloads it.
+   */
+  private async reinstall(l: Live): Promise<void> {
+    const plan = this.planFor(await this.o.store.files(l.record.id));
+    if (plan?.key === l.record.spec.deps?.key) return;
+    l.record.spec.deps = plan && { key: plan.key, manager: plan.manager };
+    await this.o.store.update(l.record.id, { spec: l.record.spec });
+    l.ready = this.bringUp.start(l, plan, true);
+    // The status the caller sees: installing (cache miss) or starting, set before the answer.
+    await Promise.race([l.ready, Bun.sleep(0)]);
   }
 
   async suspend(id: string): Promise<PreviewView> {
@@ -316,8 +361,7 @@ export class Orchestrator {
 
   async delete(id: string): Promise<void> {
     const l = this.need(id);
-    this.live.delete(id);
-    this.idle.forget(id);
+    this.forgetLive(l);
     l.record.status = "deleted";
     if (l.container) await this.o.runtime.remove(l.container.containerId);
     if (l.record.database) await this.o.databases?.drop(id);
@@ -362,7 +406,7 @@ export class Orchestrator {
    * restarts its app from the files on its disk.
    */
   private wake(l: Live): Promise<void> {
-    if (l.record.status === "running" || l.record.status === "starting") return l.ready ?? Promise.resolve();
+    if (l.record.status === "running" || l.record.status === "starting" || l.record.status === "installing") return l.ready ?? Promise.resolve();
     l.waking ??= serially(l, async () => {
       const c = l.container;
       if (!c) throw unavailable(`Preview ${l.record.id} has no container on this node.`);
@@ -370,10 +414,12 @@ export class Orchestrator {
         await this.o.runtime.unpause(c.containerId);
         await this.setStatus(l, "running");
       } else if (l.record.status === "stopped") {
+        await this.o.runtime.setCpus(c.containerId, this.o.boostCpus ?? this.o.cpus).catch(() => {});
         await this.o.runtime.start(c.containerId);
         l.container = (await this.o.runtime.inspect(c.containerId)) ?? c;
+        if (!l.record.spec.port) l.port = undefined;
         await this.setStatus(l, "starting");
-        l.ready = this.watchReadiness(l);
+        l.ready = this.bringUp.watchReadiness(l);
         await l.ready;
       }
     }).finally(() => (l.waking = undefined));
@@ -392,17 +438,19 @@ export class Orchestrator {
     if (l.record.status !== "running") {
       if (l.record.status === "failed") return undefined;
       await this.wake(l);
-      if (l.record.status === "starting") await l.ready;
+      if (l.record.status === "starting" || l.record.status === "installing") await l.ready;
     }
-    return this.o.runtime.endpoint(l.container, l.record.spec.port);
+    // Adopted after a restart, or woken: ask the runner where the app listens.
+    l.port ??= await this.o.runtime.appPort(l.container);
+    return this.o.runtime.endpoint(l.container, l.port ?? DEFAULT_PORT);
   }
 
   /** The fast path for a running preview: no promise, no allocation beyond the endpoint. */
   endpointIfRunning(id: string): Endpoint | undefined {
     const l = this.live.get(id);
-    if (!l || l.record.status !== "running" || !l.container) return undefined;
+    if (!l || l.record.status !== "running" || !l.container || l.port === undefined) return undefined;
     this.idle.touch(id);
-    return this.o.runtime.endpoint(l.container, l.record.spec.port);
+    return this.o.runtime.endpoint(l.container, l.port);
   }
 
   // ---- background -------------------------------------------------------------
@@ -457,8 +505,9 @@ export class Orchestrator {
       // Docker restarted a crashed app: its address may have changed.
       l.container = (await this.o.runtime.inspect(e.containerId)) ?? l.container;
       if (l.record.status === "running") {
+        if (!l.record.spec.port) l.port = undefined;
         await this.setStatus(l, "starting");
-        l.ready = this.watchReadiness(l);
+        l.ready = this.bringUp.watchReadiness(l);
       }
     }
     if (e.action === "die" && (l.record.status === "running" || l.record.status === "starting")) {

@@ -1,7 +1,7 @@
 // What the orchestrator needs from the outside world. The core owns these
 // interfaces; db/ and pool/docker.ts implement them, and only the composition
 // root (daemon.ts) wires concrete ones in.
-import type { DatabaseRequest, FileMap, PreviewDatabase, PreviewRecord, PreviewStatus } from "../types.ts";
+import type { DatabaseRequest, FileMap, PreviewDatabase, PreviewRecord, PreviewSpec, PreviewStatus } from "../types.ts";
 
 export interface RecordPatch {
   status?: PreviewStatus;
@@ -10,6 +10,8 @@ export interface RecordPatch {
   containerId?: string | null;
   lastActiveAt?: Date;
   database?: PreviewDatabase;
+  /** The spec without its files (they have their own table). */
+  spec?: PreviewSpec;
 }
 
 /** The durable record of previews (PostgreSQL in production). */

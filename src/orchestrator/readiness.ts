@@ -22,14 +22,14 @@ export async function answersHttp(ep: Endpoint, timeoutMs = 1000): Promise<boole
  * good, or the preview was deleted), or the deadline passes.
  */
 export async function waitUntilAnswering(
-  endpoint: () => Endpoint | undefined,
+  endpoint: () => Endpoint | undefined | Promise<Endpoint | undefined>,
   gaveUp: () => boolean,
   timeoutMs: number,
 ): Promise<"up" | "gave_up" | "timeout"> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (gaveUp()) return "gave_up";
-    const ep = endpoint();
+    const ep = await endpoint();
     if (ep && ep.host && (await answersHttp(ep, 500))) return gaveUp() ? "gave_up" : "up";
     await Bun.sleep(20);
   }

@@ -5,7 +5,6 @@
 // (kept if their runner still idles) or leftovers (removed).
 import type { ContainerState, Runtime } from "../pool/index.ts";
 import type { PreviewRecord, PreviewStatus } from "../types.ts";
-import { appEnv } from "./env.ts";
 import type { Orchestrator } from "./index.ts";
 import type { PreviewStore } from "./ports.ts";
 
@@ -41,6 +40,13 @@ export async function reconcile(orch: Orchestrator, runtime: Runtime, store: Pre
 
 /** Maps what Docker says onto the record; a preview that was running keeps running. */
 async function adoptContainer(orch: Orchestrator, runtime: Runtime, store: PreviewStore, record: PreviewRecord, c: ContainerState) {
+  record.spec.files = {}; // files stay in the store; the live map needs none
+  if (record.status === "installing" && c.status === "running") {
+    // Stopped mid-install (the install container went with the daemon): install again (the cache may have it by now), then start.
+    orch.adopt(record, c);
+    orch.restartFromFiles(record.id, await store.files(record.id));
+    return;
+  }
   let status: PreviewStatus = record.status;
   if (c.status === "paused") status = "suspended";
   else if (c.status === "running" || c.status === "restarting") status = record.status === "starting" ? "starting" : "running";
@@ -50,7 +56,6 @@ async function adoptContainer(orch: Orchestrator, runtime: Runtime, store: Previ
     c = (await runtime.inspect(c.containerId)) ?? c;
     status = "starting";
   }
-  record.spec.files = {}; // files stay in the store; the live map needs none
   const live = orch.adopt({ ...record, status }, c);
   if (status !== record.status) await store.update(record.id, { status });
   if (status === "starting") await orch.resumeReadiness(live.record.id);
@@ -61,9 +66,7 @@ export async function recreate(orch: Orchestrator, runtime: Runtime, store: Prev
   const files = await store.files(record.id);
   const c = await runtime.create(record.id);
   await runtime.putFiles(c.containerId, files);
-  const env = appEnv(record.spec.env, record.database);
-  await runtime.startApp(c, { command: record.spec.command, port: record.spec.port, env });
   orch.adopt({ ...record, status: "starting", spec: { ...record.spec, files: {} } }, c);
   await store.update(record.id, { status: "starting", containerId: c.containerId });
-  await orch.resumeReadiness(record.id);
+  orch.restartFromFiles(record.id, files);
 }

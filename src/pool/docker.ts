@@ -6,7 +6,7 @@ import Docker from "dockerode";
 import { PassThrough, Readable } from "node:stream";
 import type { Logger } from "../log.ts";
 import type { Endpoint, FileMap } from "../types.ts";
-import type { ContainerState, Runtime, RuntimeEvent, StartOrder } from "./runtime.ts";
+import type { ContainerState, JobOutcome, JobSpec, Runtime, RuntimeEvent, StartOrder } from "./runtime.ts";
 import { APP_UID, tarFiles } from "./tar.ts";
 
 export const CONTROL_PORT = 7070;
@@ -27,7 +27,16 @@ export interface DockerRuntimeOptions {
   docker?: Docker;
   /** Crashes Docker itself restarts (with its doubling back-off) before the preview is failed. */
   maxRestarts?: number;
+  /** The dependency cache's entries directory, mounted read-only at /deps in every preview. */
+  depsDir?: string;
+  /** A CA bundle the containers trust on top of Node's own (a TLS-inspecting proxy's CA). */
+  caBundle?: string;
+  /** CPUs a container gets while it installs and starts (startup boost); the app drops to `cpus` once it answers. */
+  boostCpus?: number;
 }
+
+/** Where the CA bundle appears inside containers. */
+const CA_PATH = "/etc/previewd/ca.pem";
 
 export class DockerRuntime implements Runtime {
   readonly docker: Docker;
@@ -64,16 +73,18 @@ export class DockerRuntime implements Runtime {
       name: `previewd-${this.o.nodeId}-${previewId}`,
       Image: this.o.image,
       Labels: { ...this.o.labels, "previewd.node": this.o.nodeId, "previewd.preview": previewId },
-      Env: [`PREVIEWD_CONTROL_PORT=${CONTROL_PORT}`],
+      Env: [`PREVIEWD_CONTROL_PORT=${CONTROL_PORT}`, ...this.caEnv()],
       ExposedPorts: { [`${PUBLISHED_PORT}/tcp`]: {} },
       HostConfig: {
         Memory: memory,
         MemorySwap: memory, // no swap: the limit is the limit
-        NanoCpus: Math.round(this.o.cpus * 1e9),
+        // Boosted until the app answers (orchestrator), so an install or a dev server's boot is not 4x slower.
+        NanoCpus: Math.round((this.o.boostCpus ?? this.o.cpus) * 1e9),
         PidsLimit: this.o.pidsLimit,
         CapDrop: ["ALL"],
         SecurityOpt: ["no-new-privileges"],
         NetworkMode: this.network,
+        Binds: this.binds(this.o.depsDir ? [`${this.o.depsDir}:/deps:ro`] : []),
         ExtraHosts: ["host.docker.internal:host-gateway"],
         PortBindings: { [`${PUBLISHED_PORT}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: "" }] },
         RestartPolicy: { Name: "on-failure", MaximumRetryCount: this.o.maxRestarts ?? 4 },
@@ -85,6 +96,25 @@ export class DockerRuntime implements Runtime {
     if (!state) throw new Error(`container ${container.id} vanished right after start`);
     await this.waitForRunner(state);
     return state;
+  }
+
+  private caEnv(): string[] {
+    if (!this.o.caBundle) return [];
+    return [`NODE_EXTRA_CA_CERTS=${CA_PATH}`, `GIT_SSL_CAINFO=${CA_PATH}`, `SSL_CERT_FILE=${CA_PATH}`];
+  }
+
+  private binds(extra: string[]): string[] {
+    return [...extra, ...(this.o.caBundle ? [`${this.o.caBundle}:${CA_PATH}:ro`] : [])];
+  }
+
+  /** The image's identity for cache keys: its root filesystem's hash (Node.js build, platform), else its id. */
+  async imageIdentity(): Promise<string> {
+    const info = await this.docker.getImage(this.o.image).inspect();
+    return info.Config?.Labels?.["previewd.rootfs-hash"] ?? info.Id;
+  }
+
+  async setCpus(containerId: string, cpus: number): Promise<void> {
+    await this.docker.getContainer(containerId).update({ NanoCpus: Math.round(cpus * 1e9) });
   }
 
   /** The runner answers its control port once node has started (~100 ms). */
@@ -100,7 +130,7 @@ export class DockerRuntime implements Runtime {
   async isIdle(state: ContainerState): Promise<boolean> {
     try {
       const res = await fetch(`http://${state.ip}:${CONTROL_PORT}/health`, { signal: AbortSignal.timeout(500) });
-      return res.ok && (await res.text()) === "idle";
+      return res.ok && ((await res.json()) as { state?: string }).state === "idle";
     } catch {
       return false;
     }
@@ -134,6 +164,75 @@ export class DockerRuntime implements Runtime {
       signal: AbortSignal.timeout(5000),
     });
     if (!res.ok) throw new Error(`runner refused the start order: ${res.status} ${await res.text()}`);
+  }
+
+  /** Asks the runner which port the app serves on (undefined while none yet). */
+  async appPort(state: ContainerState): Promise<number | undefined> {
+    try {
+      const res = await fetch(`http://${state.ip}:${CONTROL_PORT}/status`, { signal: AbortSignal.timeout(1000) });
+      const body = (await res.json()) as { port?: number | null };
+      return typeof body.port === "number" ? body.port : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A new start order for a running app (its dependencies changed): the runner restarts it in place. */
+  async restartApp(state: ContainerState, order: StartOrder): Promise<void> {
+    const res = await fetch(`http://${state.ip}:${CONTROL_PORT}/restart`, { method: "POST", body: JSON.stringify(order), signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new Error(`runner refused the restart: ${res.status} ${await res.text()}`);
+  }
+
+  /**
+   * Runs a one-off job (a dependency install) in a container with the same
+   * confinement as a preview (uid 1000, no capabilities, memory/pids limits,
+   * the preview network: registry yes, other containers no), at boost CPUs.
+   * Output goes to `onOutput` live; the container is removed afterwards.
+   */
+  async runJob(job: JobSpec): Promise<JobOutcome> {
+    await this.ensureNetwork();
+    const memory = this.o.memoryMb * 1024 * 1024;
+    const container = await this.docker.createContainer({
+      Image: this.o.image,
+      Cmd: job.cmd,
+      WorkingDir: job.workdir,
+      User: `${APP_UID}:${APP_UID}`,
+      Env: [...this.caEnv(), ...Object.entries(job.env).map(([k, v]) => `${k}=${v}`)],
+      Labels: { ...this.o.labels, "previewd.node": this.o.nodeId, "previewd.role": job.role },
+      HostConfig: {
+        Memory: memory,
+        MemorySwap: memory,
+        NanoCpus: Math.round((this.o.boostCpus ?? this.o.cpus) * 1e9),
+        PidsLimit: this.o.pidsLimit,
+        CapDrop: ["ALL"],
+        SecurityOpt: ["no-new-privileges"],
+        NetworkMode: this.network,
+        Binds: this.binds(job.binds),
+        LogConfig: { Type: "json-file", Config: { "max-size": "5m", "max-file": "1" } },
+      },
+    });
+    let timedOut = false;
+    const kill = () => void container.kill().catch(() => {});
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, job.timeoutMs);
+    job.signal.addEventListener("abort", kill, { once: true });
+    try {
+      const raw = await container.attach({ stream: true, stdout: true, stderr: true });
+      const out = new PassThrough();
+      out.on("data", (c: Buffer) => job.onOutput(c.toString("utf8")));
+      this.docker.modem.demuxStream(raw, out, out);
+      const exited = container.wait({ condition: "next-exit" });
+      await container.start();
+      const { StatusCode } = (await exited) as { StatusCode: number };
+      const info = await container.inspect();
+      return { exitCode: StatusCode, oomKilled: info.State.OOMKilled, timedOut };
+    } finally {
+      clearTimeout(timer);
+      job.signal.removeEventListener("abort", kill);
+      await container.remove({ force: true }).catch(() => {});
+    }
   }
 
   async inspect(containerId: string): Promise<ContainerState | undefined> {

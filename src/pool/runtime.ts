@@ -16,8 +16,32 @@ export interface ContainerState {
 /** What the runner inside the container needs to start the app. */
 export interface StartOrder {
   command?: string[];
-  port: number;
+  /** The port asked for; unset: the runner finds the one the app listens on. */
+  port?: number;
+  /** The PORT the app is given (a hint dev servers may ignore). */
+  portHint: number;
   env: Record<string, string>;
+  /** The dependency cache entry /app/node_modules points at. */
+  deps?: { key: string };
+}
+
+/** A one-off job in a confined container (dependency installs). */
+export interface JobSpec {
+  role: string;
+  cmd: string[];
+  workdir: string;
+  env: Record<string, string>;
+  /** host:container[:ro] bind mounts. */
+  binds: string[];
+  timeoutMs: number;
+  onOutput: (text: string) => void;
+  signal: AbortSignal;
+}
+
+export interface JobOutcome {
+  exitCode: number;
+  oomKilled: boolean;
+  timedOut: boolean;
 }
 
 export type RuntimeEvent = { previewId: string; containerId: string; action: "start" | "die" | "pause" | "unpause" | "destroy" | "oom" };
@@ -30,6 +54,15 @@ export interface Runtime {
   deleteFiles(containerId: string, paths: string[]): Promise<void>;
   /** Gives the idle runner its start order (once). */
   startApp(state: ContainerState, order: StartOrder): Promise<void>;
+  /** A new order for a running app: it restarts in place (same container, same address). */
+  restartApp(state: ContainerState, order: StartOrder): Promise<void>;
+  /** The port the app serves on, as the runner sees it; undefined while there is none. */
+  appPort(state: ContainerState): Promise<number | undefined>;
+  /** Changes a container's CPU quota (startup boost, then the preview's limit). */
+  setCpus(containerId: string, cpus: number): Promise<void>;
+  runJob(job: JobSpec): Promise<JobOutcome>;
+  /** What identifies the image's Node.js build and platform (part of dependency cache keys). */
+  imageIdentity(): Promise<string>;
   /** True while the runner waits for a start order (a warm container). */
   isIdle(state: ContainerState): Promise<boolean>;
   inspect(containerId: string): Promise<ContainerState | undefined>;

@@ -1,0 +1,288 @@
+// The content-addressed dependency cache, on the host's disk:
+//
+//   <root>/entries/<key>/node_modules   sealed installs; mounted read-only at
+//                                        /deps in every preview container
+//   <root>/staging/<key>.<rand>/         an install in progress (its own mount)
+//   <root>/meta/<key>.json               size and last use, outside the mount
+//
+// An entry appears only by renaming a finished, successful install into
+// entries/ (atomic on one filesystem), so no preview ever sees half an
+// install; it never changes afterwards (previews see it through a read-only
+// bind mount). entries/ is mode 0711: a preview can open the entry whose key
+// it was given but cannot list the others (keys are unguessable hashes of
+// lockfiles). One install per key at a time: later callers wait for the
+// first and see its output. Past the size cap, the least recently used
+// entries that no preview uses are removed.
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { contentBytes } from "../files.ts";
+import type { Logger } from "../log.ts";
+import { OutputLog } from "./output.ts";
+import type { InstallPlan } from "./plan.ts";
+
+/** Runs one install in the sandbox (the Docker adapter runs a confined container). */
+export interface Installer {
+  run(job: { plan: InstallPlan; hostDir: string; onOutput: (text: string) => void; signal: AbortSignal }): Promise<InstallOutcome>;
+}
+
+export interface InstallOutcome {
+  exitCode: number;
+  oomKilled: boolean;
+  timedOut: boolean;
+}
+
+export class InstallError extends Error {
+  constructor(message: string, readonly lastLines: string) {
+    super(lastLines ? `${message} Last lines:\n${lastLines}` : message);
+  }
+}
+
+const STALE_STAGING_MS = 3600_000;
+
+interface EntryMeta {
+  key: string;
+  manager: string;
+  bytes: number;
+  createdAt: string;
+  lastUsedAt: number;
+}
+
+interface InFlight {
+  done: Promise<void>;
+  output: OutputLog;
+  waiters: number;
+  abort: AbortController;
+}
+
+export interface DepsCacheOptions {
+  root: string;
+  /** Size cap in bytes (entries in use are never evicted, so the cap can be passed for a while). */
+  capBytes: number;
+  installer: Installer;
+  log: Logger;
+}
+
+export interface EnsureResult {
+  /** True when the entry was already there (no install ran for this caller). */
+  hit: boolean;
+  /** The lockfile the install wrote (npm install without one), to give back to the app. */
+  writtenLockfile?: string;
+}
+
+export class DepsCache {
+  readonly entriesDir: string;
+  private readonly stagingDir: string;
+  private readonly metaDir: string;
+  private readonly entries = new Map<string, EntryMeta>();
+  private readonly inflight = new Map<string, InFlight>();
+  /** previewId -> key it uses: those entries are never evicted. */
+  private readonly users = new Map<string, string>();
+  readonly counters = { installs: 0, failures: 0, hits: 0, evictions: 0 };
+
+  constructor(private readonly o: DepsCacheOptions) {
+    this.entriesDir = join(o.root, "entries");
+    this.stagingDir = join(o.root, "staging");
+    this.metaDir = join(o.root, "meta");
+  }
+
+  /** Creates the layout and loads what a previous run left (the cache survives restarts). */
+  init(): void {
+    for (const d of [this.entriesDir, this.stagingDir, this.metaDir]) mkdirSync(d, { recursive: true });
+    chmodSync(this.entriesDir, 0o711);
+    // An install that was running when a daemon died is not an entry. By age:
+    // another daemon sharing this disk may be installing right now.
+    for (const name of readdirSync(this.stagingDir)) {
+      const p = join(this.stagingDir, name);
+      if (Date.now() - lstatSync(p).mtimeMs > STALE_STAGING_MS) rmSync(p, { recursive: true, force: true });
+    }
+    for (const key of readdirSync(this.entriesDir)) this.load(key);
+  }
+
+  private load(key: string): EntryMeta {
+    const meta = this.readMeta(key) ?? this.writeMeta({ key, manager: "unknown", bytes: diskUsage(join(this.entriesDir, key)), createdAt: new Date().toISOString(), lastUsedAt: Date.now() });
+    this.entries.set(key, meta);
+    return meta;
+  }
+
+  get bytes(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.bytes;
+    return n;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** True when the entry is sealed (by this daemon, or by another one sharing the disk). */
+  has(key: string): boolean {
+    if (this.entries.has(key)) return true;
+    if (!/^[0-9a-f]{40}$/.test(key) || !existsSync(join(this.entriesDir, key))) return false;
+    this.load(key);
+    return true;
+  }
+
+  /** Marks an entry used by a preview (and touches its LRU time). */
+  acquire(previewId: string, key: string): void {
+    this.users.set(previewId, key);
+    const e = this.entries.get(key);
+    if (e) {
+      e.lastUsedAt = Date.now();
+      this.writeMeta(e);
+    }
+  }
+
+  release(previewId: string): void {
+    this.users.delete(previewId);
+  }
+
+  /**
+   * Makes sure the entry for `plan` exists: at once when cached, else by one
+   * install shared with every concurrent caller of the same key. `onOutput`
+   * gets the install's output live; `signal` withdraws this caller (the
+   * install is cancelled when no caller is left).
+   */
+  async ensure(plan: InstallPlan, onOutput: (text: string) => void, signal?: AbortSignal): Promise<EnsureResult> {
+    if (this.has(plan.key)) {
+      this.counters.hits++;
+      return { hit: true };
+    }
+    let job = this.inflight.get(plan.key);
+    const first = !job;
+    if (!job) job = this.startInstall(plan);
+    job.waiters++;
+    const unsubscribe = job.output.subscribe(onOutput);
+    const withdraw = () => {
+      if (--job.waiters === 0) job.abort.abort();
+    };
+    signal?.addEventListener("abort", withdraw, { once: true });
+    try {
+      await job.done;
+    } finally {
+      unsubscribe();
+      signal?.removeEventListener("abort", withdraw);
+      if (!signal?.aborted) job.waiters--;
+    }
+    if (!first) this.counters.hits++;
+    return { hit: !first, writtenLockfile: plan.lockfile ? undefined : this.readWrittenLockfile(plan.key) };
+  }
+
+  private startInstall(plan: InstallPlan): InFlight {
+    const abort = new AbortController();
+    const output = new OutputLog();
+    const job: InFlight = { output, waiters: 0, abort, done: Promise.resolve() };
+    job.done = this.install(plan, output, abort.signal).finally(() => this.inflight.delete(plan.key));
+    this.inflight.set(plan.key, job);
+    return job;
+  }
+
+  private async install(plan: InstallPlan, output: OutputLog, signal: AbortSignal): Promise<void> {
+    const staging = join(this.stagingDir, `${plan.key}.${randomBytes(4).toString("hex")}`);
+    mkdirSync(staging);
+    chmodSync(staging, 0o777); // the sandbox user (uid 1000) installs into it
+    for (const [name, content] of Object.entries(plan.inputs)) writeFileSync(join(staging, name), contentBytes(content));
+    const started = Date.now();
+    output.write(`[previewd] installing dependencies (${plan.label})\n`);
+    try {
+      const r = await this.o.installer.run({ plan, hostDir: staging, onOutput: (t) => output.write(t), signal });
+      if (signal.aborted) throw new InstallError("The install was cancelled (no preview waits for it any more).", "");
+      if (r.timedOut) throw new InstallError(`The dependency install (${plan.label}) did not finish in time and was stopped.`, output.tail(20));
+      if (r.oomKilled) throw new InstallError(`The dependency install (${plan.label}) ran out of memory and was killed.`, output.tail(20));
+      if (r.exitCode !== 0) throw new InstallError(`The dependency install (${plan.command.slice(0, 2).join(" ")}) failed with exit code ${r.exitCode}.`, output.errorExcerpt(25));
+      this.publish(plan, staging);
+      this.counters.installs++;
+      output.write(`[previewd] dependencies installed in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+      this.o.log.info({ key: plan.key, label: plan.label, ms: Date.now() - started }, "dependencies installed");
+    } catch (err) {
+      this.counters.failures++;
+      throw err;
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+    this.evict();
+  }
+
+  /** Seals a finished install as an entry, with one rename. */
+  private publish(plan: InstallPlan, staging: string): void {
+    mkdirSync(join(staging, "node_modules"), { recursive: true }); // an app with no dependencies after all
+    chmodSync(staging, 0o755);
+    const entry = join(this.entriesDir, plan.key);
+    if (existsSync(entry)) {
+      this.load(plan.key); // another daemon on this disk sealed the same key first
+      return;
+    }
+    const bytes = diskUsage(staging);
+    renameSync(staging, entry);
+    this.entries.set(plan.key, this.writeMeta({ key: plan.key, manager: plan.manager, bytes, createdAt: new Date().toISOString(), lastUsedAt: Date.now() }));
+  }
+
+  private readWrittenLockfile(key: string): string | undefined {
+    const p = join(this.entriesDir, key, "package-lock.json");
+    return existsSync(p) ? readFileSync(p, "utf8") : undefined;
+  }
+
+  /** Removes least recently used entries no preview uses until the cache fits its cap. */
+  evict(): void {
+    let total = this.bytes;
+    if (total <= this.o.capBytes) return;
+    const inUse = new Set(this.users.values());
+    const candidates = [...this.entries.values()].filter((e) => !inUse.has(e.key) && !this.inflight.has(e.key)).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+    for (const e of candidates) {
+      if (total <= this.o.capBytes) break;
+      this.entries.delete(e.key);
+      // Renamed out first: a lookup never finds a half-deleted entry.
+      const doomed = join(this.stagingDir, `evicted-${e.key}.${randomBytes(4).toString("hex")}`);
+      renameSync(join(this.entriesDir, e.key), doomed);
+      rmSync(doomed, { recursive: true, force: true });
+      rmSync(join(this.metaDir, `${e.key}.json`), { force: true });
+      total -= e.bytes;
+      this.counters.evictions++;
+      this.o.log.info({ key: e.key, bytes: e.bytes }, "evicted a dependency cache entry");
+    }
+  }
+
+  private readMeta(key: string): EntryMeta | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.metaDir, `${key}.json`), "utf8")) as EntryMeta;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private writeMeta(meta: EntryMeta): EntryMeta {
+    writeFileSync(join(this.metaDir, `${meta.key}.json`), JSON.stringify(meta));
+    return meta;
+  }
+}
+
+/** Bytes on disk under a directory (hard links counted once, symlinks not followed). */
+export function diskUsage(dir: string): number {
+  const seen = new Set<number>();
+  let bytes = 0;
+  const walk = (d: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      if (seen.has(st.ino)) continue;
+      seen.add(st.ino);
+      bytes += st.blocks * 512;
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return bytes;
+}
+
+/** A default cap: a tenth of the disk that holds the cache, at least 2 GiB. */
+export function defaultCapBytes(root: string): number {
+  mkdirSync(root, { recursive: true });
+  const fs = statfsSync(root);
+  return Math.max(2 * 1024 ** 3, Math.floor((fs.blocks * fs.bsize) / 10));
+}

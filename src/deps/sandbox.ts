@@ -1,0 +1,41 @@
+// The Installer that runs installs in the sandbox: a container with the
+// preview's confinement (uid 1000, no capabilities, memory and pids limits,
+// the preview network), never on the host and never in the daemon. Its only
+// writable mount is its own staging directory, seen at the same path
+// (/deps/<key>) the previews later see the sealed entry at, so absolute
+// paths a package manager writes (pnpm's .bin shims) stay valid.
+import type { Runtime } from "../pool/index.ts";
+import type { Installer } from "./cache.ts";
+
+export interface SandboxInstallerOptions {
+  timeoutMs: number;
+  /** A registry to use instead of the lockfile's (a mirror); unset: the lockfile's. */
+  registry?: string;
+}
+
+export function sandboxInstaller(runtime: Runtime, o: SandboxInstallerOptions): Installer {
+  const env: Record<string, string> = {
+    HOME: "/tmp/home",
+    npm_config_cache: "/tmp/npm-cache",
+    npm_config_update_notifier: "false",
+    // npm's default back-off (10 s to 60 s) makes an unreachable registry a 75 s wait; fail in ~6 s.
+    npm_config_fetch_retry_mintimeout: "1000",
+    npm_config_fetch_retry_maxtimeout: "5000",
+    // Non-interactive everywhere (pnpm and yarn ask questions otherwise).
+    CI: "true",
+  };
+  if (o.registry) Object.assign(env, { npm_config_registry: o.registry, YARN_REGISTRY: o.registry, NPM_CONFIG_REGISTRY: o.registry });
+  return {
+    run: ({ plan, hostDir, onOutput, signal }) =>
+      runtime.runJob({
+        role: "install",
+        cmd: plan.command,
+        workdir: `/deps/${plan.key}`,
+        binds: [`${hostDir}:/deps/${plan.key}`],
+        env,
+        timeoutMs: o.timeoutMs,
+        onOutput,
+        signal,
+      }),
+  };
+}

@@ -1,0 +1,76 @@
+// Real dev servers through the preview URL, in a real browser: Vite + React
+// (listens on localhost:5173 whatever PORT says; rejects unknown hosts; HMR
+// over a WebSocket back to the page's host) and a full-stack app whose one
+// `dev` script starts Vite and an Express API.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Browser } from "playwright-core";
+import { loadApp } from "../fixtures/apps/index.ts";
+import { launchBrowser } from "../support/browser.ts";
+import { createPreview, startTestDaemon, type TestDaemon } from "../support/daemon.ts";
+import { testDepsDir } from "../support/deps.ts";
+
+let d: TestDaemon;
+let browser: Browser;
+
+beforeAll(async () => {
+  [d, browser] = await Promise.all([startTestDaemon({ PREVIEWD_DEPS_DIR: testDepsDir(), PREVIEWD_START_TIMEOUT: "90" }), launchBrowser()]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await d?.cleanup();
+});
+
+describe("dev servers people build with", () => {
+  test("Vite + React renders in the browser through the preview URL, and an edit arrives by HMR without a reload", async () => {
+    const files = loadApp("vite-react");
+    const p = await createPreview(d, { files });
+    expect(p.error).toBeUndefined();
+    expect(p.status).toBe("running");
+
+    // The HTML and its modules come through the proxy from Vite on the container's loopback.
+    const html = await (await d.preview(p.id, "/")).text();
+    expect(html).toContain('<div id="root"></div>');
+    expect(html).toContain("/@vite/client");
+    const mod = await d.preview(p.id, "/src/main.jsx");
+    expect(mod.status).toBe(200);
+    expect(mod.headers.get("content-type")).toContain("javascript");
+
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://${p.id}.localhost:${d.proxyPort}/`);
+      await page.waitForSelector("#title");
+      expect(await page.textContent("#title")).toBe("Hello from Vite + React");
+      await page.click("#count");
+      expect(await page.textContent("#count")).toBe("count is 1");
+      // A marker a full reload would wipe; React Fast Refresh keeps the counter's state too.
+      await page.evaluate("window.marker = 42");
+
+      const edited = files["src/App.jsx"]!.replace("Hello from Vite + React", "Edited through previewd");
+      const started = Date.now();
+      const res = await d.api(`/v1/previews/${p.id}/files`, { method: "PATCH", body: JSON.stringify({ files: { "src/App.jsx": edited } }) });
+      expect(res.status).toBe(200);
+      await page.waitForFunction(`document.querySelector("#title")?.textContent === "Edited through previewd"`, undefined, { timeout: 15_000 });
+      const hmrMs = Date.now() - started;
+      expect(await page.evaluate("window.marker")).toBe(42);
+      expect(await page.textContent("#count")).toBe("count is 1");
+      console.log(`HMR: PATCH to the page updated in ${hmrMs} ms`);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("a full-stack app (Vite + Express from one dev script): the page is Vite's and its API calls reach Express", async () => {
+    const p = await createPreview(d, { files: loadApp("fullstack") });
+    expect(p.error).toBeUndefined();
+    expect(p.status).toBe("running");
+    // Vite proxies /api to the Express server on the container's 127.0.0.1:3001.
+    expect(await (await d.preview(p.id, "/api/message")).json()).toEqual({ message: "hello from the api" });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://${p.id}.localhost:${d.proxyPort}/`);
+      await page.waitForFunction(`document.querySelector("#message")?.textContent?.includes("hello from the api")`, undefined, { timeout: 15_000 });
+    } finally {
+      await page.close();
+    }
+  });
+});

@@ -1,0 +1,49 @@
+// Traffic goes to the port the app actually listens on, on any address inside
+// the container (loopback too), unless the request names one; and the
+// startup CPU boost ends once the app answers.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import Docker from "dockerode";
+import { createPreview, startTestDaemon, type TestDaemon } from "../support/daemon.ts";
+
+let d: TestDaemon;
+beforeAll(async () => {
+  d = await startTestDaemon({ PREVIEWD_CPUS: "0.25", PREVIEWD_BOOST_CPUS: "1" });
+});
+afterAll(async () => {
+  await d?.cleanup();
+});
+
+const listen = (port: number, host: string, body: string) =>
+  `require("http").createServer((q, s) => s.end(${JSON.stringify(body)} + " " + process.env.PORT)).listen(${port}, ${JSON.stringify(host)});`;
+
+test("an app that ignores PORT and listens on loopback only is reached through the runner's relay", async () => {
+  const p = await createPreview(d, { files: { "server.js": listen(4321, "127.0.0.1", "loopback app") }, command: ["node", "server.js"] });
+  expect(p.error).toBeUndefined();
+  expect(p.status).toBe("running");
+  expect(await (await d.preview(p.id, "/")).text()).toBe("loopback app 3000");
+});
+
+test("PORT wins over another port the app opened first", async () => {
+  const server = `${listen(9229, "127.0.0.1", "debug")}\nsetTimeout(() => { ${listen(0, "0.0.0.0", "x").replace("listen(0", "listen(process.env.PORT")} }, 500);`;
+  const p = await createPreview(d, { files: { "server.js": server.replace('"x"', '"main"') }, command: ["node", "server.js"] });
+  expect(p.status).toBe("running");
+  expect(await (await d.preview(p.id, "/")).text()).toBe("main 3000");
+});
+
+test("an explicit port is used and given as PORT", async () => {
+  const server = `${listen(3000, "0.0.0.0", "not this one")}\n${listen(8000, "0.0.0.0", "asked for")}`;
+  const p = await createPreview(d, { files: { "server.js": server.replace("listen(8000", "listen(Number(process.env.PORT)") }, command: ["node", "server.js"], port: 8000 });
+  expect(p.status).toBe("running");
+  expect(await (await d.preview(p.id, "/")).text()).toBe("asked for 8000");
+});
+
+test("the startup CPU boost ends when the app answers", async () => {
+  const p = await createPreview(d, { files: { "server.js": listen(3000, "0.0.0.0", "ok") }, command: ["node", "server.js"] });
+  expect(p.status).toBe("running");
+  const [c] = await new Docker().listContainers({ filters: { label: [`previewd.preview=${p.id}`] } });
+  const info = await new Docker().getContainer(c!.Id).inspect();
+  expect(info.HostConfig.NanoCpus).toBe(0.25e9);
+  // Warm containers wait at the boost, ready for the next install and start.
+  const spare = (await new Docker().listContainers({ filters: { label: [`previewd.node=${d.nodeId}`] } })).find((x) => !x.Labels["previewd.preview"] || x.Id !== c!.Id);
+  expect((await new Docker().getContainer(spare!.Id).inspect()).HostConfig.NanoCpus).toBe(1e9);
+});
