@@ -46,9 +46,12 @@ export class BringUp {
     return this.run(l, plan, restart).catch((err) => this.o.log.warn({ id: l.record.id, err }, "bring-up could not finish"));
   }
 
-  /** Watches until the app answers (see start); never rejects. */
+  /** Watches until the app answers (see start); one watch at a time, joined by later callers; never rejects. */
   watchReadiness(l: Live): Promise<void> {
-    return this.readiness(l).catch((err) => this.o.log.warn({ id: l.record.id, err }, "readiness could not finish"));
+    l.watching ??= this.readiness(l)
+      .catch((err) => this.o.log.warn({ id: l.record.id, err }, "readiness could not finish"))
+      .finally(() => (l.watching = undefined));
+    return l.watching;
   }
 
   private async run(l: Live, plan: InstallPlan | undefined, restart: boolean): Promise<void> {
@@ -70,7 +73,7 @@ export class BringUp {
       await this.dropBoost(l);
       return;
     }
-    await this.readiness(l);
+    await this.watchReadiness(l);
   }
 
   /** The runner's order: command, ports, env (ours win), and the dependency entry to link. */

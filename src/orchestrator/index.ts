@@ -482,6 +482,13 @@ export class Orchestrator {
     }
   }
 
+  /** The app restarted: find its port again and watch until it answers (one watch at a time). */
+  private async rearmReadiness(l: Live): Promise<void> {
+    if (!l.record.spec.port) l.port = undefined;
+    if (l.record.status === "running") await this.setStatus(l, "starting");
+    l.ready = this.bringUp.watchReadiness(l);
+  }
+
   /** After a die, Docker needs a moment to mark the container "restarting" (or leave it exited for good). */
   private async settledState(containerId: string): Promise<ContainerState | undefined> {
     let state: ContainerState | undefined;
@@ -502,13 +509,11 @@ export class Orchestrator {
     }
     if (e.action === "oom") this.o.log.warn({ id: e.previewId }, "preview hit its memory limit");
     if (e.action === "start" && l.container) {
-      // Docker restarted a crashed app: its address may have changed.
+      // Docker restarted a crashed app: its address may have changed, and it
+      // is not up until it answers again, whatever the status said (a crash
+      // while starting, or a die handled as "starting" just before).
       l.container = (await this.o.runtime.inspect(e.containerId)) ?? l.container;
-      if (l.record.status === "running") {
-        if (!l.record.spec.port) l.port = undefined;
-        await this.setStatus(l, "starting");
-        l.ready = this.bringUp.watchReadiness(l);
-      }
+      if (l.record.status === "running" || l.record.status === "starting") await this.rearmReadiness(l);
     }
     if (e.action === "die" && (l.record.status === "running" || l.record.status === "starting")) {
       const state = await this.settledState(e.containerId);
@@ -517,8 +522,8 @@ export class Orchestrator {
         const restarts = state?.restartCount ?? 0;
         await this.setStatus(l, "failed", `The app exited with code ${state?.exitCode ?? "?"} after ${restarts} restart(s). Last log lines:\n${logs}`);
         this.o.log.warn({ id: l.record.id, exitCode: state?.exitCode, restarts }, "preview failed");
-      } else if (l.record.status === "running") {
-        await this.setStatus(l, "starting");
+      } else {
+        await this.rearmReadiness(l); // Docker restarts it (its back-off): answering again makes it running
       }
     }
   }

@@ -18,6 +18,8 @@ export interface Live {
   abort?: AbortController;
   /** Settles once the app answers or is given up on. */
   ready?: Promise<void>;
+  /** The readiness watch in flight: at most one per preview, joined by every restart that asks. */
+  watching?: Promise<void>;
   /** A resume or restart in flight, shared by all requests that wait on it. */
   waking?: Promise<void>;
   /** The last lifecycle change (pause, wake, stop) queued on this preview: they run one at a time. */

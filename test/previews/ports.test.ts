@@ -47,3 +47,21 @@ test("the startup CPU boost ends when the app answers", async () => {
   const spare = (await new Docker().listContainers({ filters: { label: [`previewd.node=${d.nodeId}`] } })).find((x) => !x.Labels["previewd.preview"] || x.Id !== c!.Id);
   expect((await new Docker().getContainer(spare!.Id).inspect()).HostConfig.NanoCpus).toBe(1e9);
 });
+
+test("a running app that crashes is restarted by Docker and its status comes back to running (readiness re-armed)", async () => {
+  const server = `let n = 0; require("http").createServer((q, s) => { if (q.url === "/crash") process.exit(1); s.end("up " + ++n); }).listen(process.env.PORT, "0.0.0.0");`;
+  const p = await createPreview(d, { files: { "server.js": server }, command: ["node", "server.js"] });
+  expect(p.status).toBe("running");
+  await d.preview(p.id, "/crash").catch(() => {});
+  // Restarted with its memory gone: the counter starts again.
+  const deadline = Date.now() + 30_000;
+  let status = "";
+  while (Date.now() < deadline) {
+    status = ((await (await d.api(`/v1/previews/${p.id}`)).json()) as { status: string }).status;
+    if (status === "running" && (await (await d.preview(p.id, "/")).text()).startsWith("up ")) break;
+    await Bun.sleep(100);
+  }
+  expect(status).toBe("running");
+  const [c] = await new Docker().listContainers({ filters: { label: [`previewd.preview=${p.id}`] } });
+  expect((await new Docker().getContainer(c!.Id).inspect()).RestartCount).toBeGreaterThanOrEqual(1);
+});
