@@ -73,4 +73,18 @@ describe("dev servers people build with", () => {
       await page.close();
     }
   });
+
+  test("Vite accepts the preview's host on a real domain (no config change): previewd tells it the host", async () => {
+    // Vite answers 403 "Blocked request" to Host names it does not know, except localhost ones.
+    const onDomain = await startTestDaemon({ PREVIEWD_DEPS_DIR: testDepsDir(), PREVIEWD_START_TIMEOUT: "90", PREVIEWD_DOMAIN: "preview.example.com" });
+    try {
+      const p = await createPreview(onDomain, { files: loadApp("vite-react") });
+      expect(p.status).toBe("running");
+      const res = await fetch(`http://127.0.0.1:${onDomain.proxyPort}/`, { headers: { host: `${p.id}.preview.example.com:${onDomain.proxyPort}` } });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain("/@vite/client");
+    } finally {
+      await onDomain.cleanup();
+    }
+  });
 });

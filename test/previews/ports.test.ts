@@ -65,3 +65,14 @@ test("a running app that crashes is restarted by Docker and its status comes bac
   const [c] = await new Docker().listContainers({ filters: { label: [`previewd.preview=${p.id}`] } });
   expect((await new Docker().getContainer(c!.Id).inspect()).RestartCount).toBeGreaterThanOrEqual(1);
 });
+
+test("containers trust the host's CA bundle (a TLS-inspecting proxy's CA): mounted read-only, named by NODE_EXTRA_CA_CERTS", async () => {
+  const host = "/etc/ssl/certs/ca-certificates.crt";
+  const server = `const fs = require("fs"); require("http").createServer((q, s) => { const p = process.env.NODE_EXTRA_CA_CERTS; let w = "ok"; try { fs.appendFileSync(p, "x"); } catch (e) { w = e.code; } s.end(JSON.stringify({ p, git: process.env.GIT_SSL_CAINFO, sha: require("crypto").createHash("sha256").update(fs.readFileSync(p)).digest("hex"), write: w })); }).listen(process.env.PORT, "0.0.0.0");`;
+  const p = await createPreview(d, { files: { "server.js": server }, command: ["node", "server.js"] });
+  expect(p.status).toBe("running");
+  const seen = (await (await d.preview(p.id, "/")).json()) as { p: string; git: string; sha: string; write: string };
+  const sha = new Bun.CryptoHasher("sha256").update(await Bun.file(host).arrayBuffer()).digest("hex");
+  expect(seen).toMatchObject({ p: "/etc/previewd/ca.pem", git: "/etc/previewd/ca.pem", sha });
+  expect(["EROFS", "EACCES"]).toContain(seen.write); // the app cannot swap in a CA of its own for other previews
+});
