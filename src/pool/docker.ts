@@ -4,6 +4,7 @@
 // several daemons can share one engine.
 import Docker from "dockerode";
 import { PassThrough, Readable } from "node:stream";
+import { AppError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Endpoint, FileMap } from "../types.ts";
 import type { ContainerState, JobOutcome, JobSpec, Runtime, RuntimeEvent, StartOrder } from "./runtime.ts";
@@ -81,6 +82,8 @@ export class DockerRuntime implements Runtime {
         // Boosted until the app answers (orchestrator), so an install or a dev server's boot is not 4x slower.
         NanoCpus: Math.round((this.o.boostCpus ?? this.o.cpus) * 1e9),
         PidsLimit: this.o.pidsLimit,
+        // Docker's init (tini) as PID 1 reaps orphans: an app's background children would otherwise stay zombies and fill the pids limit.
+        Init: true,
         CapDrop: ["ALL"],
         SecurityOpt: ["no-new-privileges"],
         NetworkMode: this.network,
@@ -136,25 +139,50 @@ export class DockerRuntime implements Runtime {
     }
   }
 
+  /**
+   * Writes files into /app by running tar inside the container as the app's
+   * user, not by Docker's archive extraction (root): an app that swaps a
+   * directory for a symlink to /etc mid-write (issue 10's race) can then lead
+   * a write only where it could write itself, never into root-owned files.
+   */
   async putFiles(containerId: string, files: FileMap): Promise<void> {
     if (Object.keys(files).length === 0) return;
-    await this.docker.getContainer(containerId).putArchive(await tarFiles(files), { path: "/app" });
+    const r = await this.execAsApp(containerId, ["tar", "-x", "--no-same-owner", "-m", "-C", "/app"], await tarFiles(files));
+    if (r.exitCode !== 0) throw filesNotWritten(`Files could not be written (tar exited with ${r.exitCode}): ${r.output.trim().slice(-500)}`);
   }
 
   async deleteFiles(containerId: string, paths: string[]): Promise<void> {
     if (paths.length === 0) return;
+    const r = await this.execAsApp(containerId, ["rm", "-rf", "--", ...paths.map((p) => `/app/${p}`)]);
+    if (r.exitCode !== 0) throw filesNotWritten(`Files could not be deleted (rm exited with ${r.exitCode}): ${r.output.trim().slice(-500)}`);
+  }
+
+  /** Runs a command in the container as uid 1000 in /app, feeding `stdin`; its exit code and output. */
+  private async execAsApp(containerId: string, cmd: string[], stdin?: Buffer): Promise<{ exitCode: number; output: string }> {
     const exec = await this.docker.getContainer(containerId).exec({
-      Cmd: ["rm", "-rf", "--", ...paths.map((p) => `/app/${p}`)],
+      Cmd: cmd,
       User: `${APP_UID}:${APP_UID}`,
+      WorkingDir: "/app",
+      AttachStdin: stdin !== undefined,
       AttachStdout: true,
       AttachStderr: true,
     });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    await new Promise<void>((resolve) => {
+    const stream = await exec.start({ hijack: true, stdin: stdin !== undefined });
+    let output = "";
+    const out = new PassThrough();
+    out.on("data", (c: Buffer) => {
+      if (output.length < 64 * 1024) output += c.toString("utf8");
+    });
+    this.docker.modem.demuxStream(stream, out, out);
+    const ended = new Promise<void>((resolve) => {
       stream.on("end", resolve);
       stream.on("close", resolve);
-      stream.resume();
+      stream.on("error", () => resolve());
     });
+    if (stdin !== undefined) stream.end(stdin); // half-close: EOF on the command's stdin
+    await ended;
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? -1, output };
   }
 
   async startApp(state: ContainerState, order: StartOrder): Promise<void> {
@@ -334,6 +362,9 @@ export class DockerRuntime implements Runtime {
     return { host: state.ip, port };
   }
 }
+
+/** A write or delete in the container failed: the app changed the path under it, or its disk is full. */
+const filesNotWritten = (message: string) => new AppError("files_not_written", 409, message);
 
 function ignoreStatus(...codes: number[]) {
   return (e: unknown) => {
