@@ -89,6 +89,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: (id) => orchestrator.resolve(id), // this node's previews only: one hop, never two
     hostOf: (req) => req.headers.get(PEER_HOST_HEADER),
+    trustsForwarded: () => true, // a signed sibling hop: it set them for its own client
   });
   // What both control APIs share (the public one and the peer listener's own).
   let ready = false;
@@ -133,11 +134,13 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   });
 
   // ---- public listeners
+  const trustedProxies = new Set(config.trustedProxies);
   const proxy = createProxy({
     domain: config.domain, log,
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: createLocator({ orch: orchestrator, store, peers, self: config.nodeId }),
     activity: orchestrator.idle,
+    trustsForwarded: (ip) => ip !== undefined && trustedProxies.has(ip.replace(/^::ffff:/, "")),
   });
   const proxyServer = Bun.serve({
     hostname: config.host, port: config.proxyPort,
@@ -147,7 +150,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   boundProxyPort = proxyServer.port!;
 
   const api = createApi({ ...apiBase, previews });
-  const apiServer = Bun.serve({ hostname: config.host, port: config.apiPort, fetch: api.fetch, idleTimeout: 0, maxRequestBodySize: config.maxBytes * 2 + 2 * 1024 * 1024 });
+  // The API's own bodyLimit (hono, after auth) is the limit, and answers 413 in the spec's error shape; Bun's must never cut in first with a bare 413.
+  const apiServer = Bun.serve({ hostname: config.host, port: config.apiPort, fetch: api.fetch, idleTimeout: 0, maxRequestBodySize: 2 ** 40 });
   ready = true;
 
   const d: Daemon = {

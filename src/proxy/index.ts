@@ -26,6 +26,12 @@ export interface ProxyDeps {
   activity: { touch(id: string): void; socketOpened(id: string): void; socketClosed(id: string): void };
   /** The preview host a request is for; by default its Host header (the peer listener passes the signed one). */
   hostOf?: (req: Request) => string | null;
+  /**
+   * Whether the X-Forwarded-* / Forwarded headers a request arrives with may
+   * be kept (a signed sibling hop, a configured TLS terminator). Otherwise
+   * they are replaced: apps build links (password resets) from them.
+   */
+  trustsForwarded?: (clientIp: string | undefined) => boolean;
 }
 
 type Env = { Bindings: Server<RelayData> };
@@ -53,7 +59,8 @@ export function createProxy(deps: ProxyDeps) {
 
     // req.url is absolute (http://host/path?query); the path starts at the first "/" after the scheme.
     const path = req.url.slice(req.url.indexOf("/", req.url.indexOf("//") + 2));
-    const forwarded = forwardedHeaders(req, c.env?.requestIP?.(req)?.address);
+    const clientIp = c.env?.requestIP?.(req)?.address;
+    const forwarded = forwardedHeaders(req, clientIp, deps.trustsForwarded?.(clientIp) ?? false);
     if (req.headers.get("upgrade")?.toLowerCase() === "websocket" && c.env) {
       const wsUrl = `ws://${target.host}:${target.port}${path}`;
       const res = await relayUpgrade(req, c.env, wsUrl, {
@@ -76,13 +83,25 @@ export function createProxy(deps: ProxyDeps) {
   return { app, fetch: app.fetch, websocket: relayHandler };
 }
 
-/** X-Forwarded-* (de facto standard; RFC 7239's Forwarded is rarely read by dev servers). */
-function forwardedHeaders(req: Request, clientIp: string | undefined): Record<string, string> {
-  const prior = req.headers.get("x-forwarded-for");
+/**
+ * X-Forwarded-* (de facto standard), RFC 7239's Forwarded and X-Real-IP, for
+ * the app. From an untrusted client they are ours alone (what it sent is
+ * dropped); from a trusted hop, the client address is appended to its chain
+ * and the host and scheme it saw are kept.
+ */
+function forwardedHeaders(req: Request, clientIp: string | undefined, trusted: boolean): Record<string, string> {
   const ip = clientIp ?? "unknown";
+  const h = req.headers;
+  const prior = trusted ? h.get("x-forwarded-for") : null;
+  const host = (trusted && h.get("x-forwarded-host")) || h.get("host") || "";
+  const proto = (trusted && h.get("x-forwarded-proto")) || "http";
+  const forwardedFor = prior ? `${prior}, ${ip}` : ip;
+  const node = ip.includes(":") ? `"[${ip}]"` : ip;
   return {
-    "x-forwarded-for": prior ? `${prior}, ${ip}` : ip,
-    "x-forwarded-host": req.headers.get("x-forwarded-host") ?? req.headers.get("host") ?? "",
-    "x-forwarded-proto": req.headers.get("x-forwarded-proto") ?? "http",
+    "x-forwarded-for": forwardedFor,
+    "x-forwarded-host": host,
+    "x-forwarded-proto": proto,
+    "x-real-ip": (trusted && h.get("x-real-ip")) || ip,
+    forwarded: (trusted && h.get("forwarded")) || `for=${node};host="${host}";proto=${proto}`,
   };
 }
