@@ -40,6 +40,16 @@ export async function applyAsRole(login: RoleLogin, req: DatabaseRequest, timeou
     onnotice: () => {},
     connection: { application_name: "previewd-migrate" },
   });
+  // The script can SET its own statement_timeout (to 0), so the deadline is
+  // also the daemon's: past it the running statement is cancelled and no
+  // further statement starts.
+  let running: { cancel(): void } | undefined;
+  let late = false;
+  const deadline = setTimeout(() => {
+    late = true;
+    running?.cancel();
+  }, timeoutMs + 500);
+  const lateMessage = `migrations and seed did not finish within ${Math.round(timeoutMs / 1000)} s; the statement was cancelled`;
   try {
     await sql.begin(async (tx) => {
       // The role's own statement_timeout is for the app; migrations and a
@@ -49,15 +59,20 @@ export async function applyAsRole(login: RoleLogin, req: DatabaseRequest, timeou
         if (TX_ROLLBACK.test(stmt)) {
           throw migrationFailed(stmt, "ROLLBACK is not allowed here: migrations and seed run in one transaction that previewd commits");
         }
+        if (late) throw migrationFailed(stmt, lateMessage);
         try {
-          await tx.unsafe(stmt);
+          const q = tx.unsafe(stmt);
+          running = q;
+          await q;
         } catch (e) {
+          if (late) throw migrationFailed(stmt, lateMessage);
           if (isPgError(e)) throw migrationFailed(stmt, e.message);
           throw e;
         }
       }
     });
   } finally {
+    clearTimeout(deadline);
     await sql.end({ timeout: 5 });
   }
 }

@@ -349,3 +349,23 @@ describe("cleanup", () => {
     }
   });
 });
+
+describe("a migration that disables its own timeout", () => {
+  test("is cancelled at the daemon's deadline; the create fails naming the statement and leaves nothing", async () => {
+    const f = await fixture({ migrationTimeoutMs: 1500 });
+    try {
+      const id = newId();
+      const started = Date.now();
+      const err = await f.dbs.create(id, { migrations: ["SET statement_timeout = 0", "SELECT pg_sleep(600)"] }).catch((e) => e);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(isAppError(err)).toBe(true);
+      expect(err.code).toBe("migration_failed");
+      expect(err.details.statement).toBe("SELECT pg_sleep(600)");
+      expect(err.message).toContain("did not finish within 2 s");
+      expect(await schemaExists(f.sql, `preview_${id}`)).toBe(false);
+      expect(await roleExists(f.sql, `preview_${id}`)).toBe(false);
+    } finally {
+      await f.end();
+    }
+  });
+});
