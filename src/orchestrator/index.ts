@@ -115,11 +115,16 @@ export class Orchestrator {
   }
 
   /** Leaves previews running (a restart must not interrupt them); removes only spare containers. */
+  /**
+   * Spares first: removing them needs only Docker, so a stop whose database is
+   * already gone (a whole process group signalled at once) still leaves no
+   * spare behind. The idle clock is written last, for at most 3 s.
+   */
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.stopWatching?.();
-    await this.flushActivity();
     await this.pool.drain();
+    await Promise.race([this.flushActivity(), Bun.sleep(3000)]);
   }
 
   /** Registers a preview found at start-up (used by reconcile). */

@@ -94,11 +94,16 @@ export class DockerRuntime implements Runtime {
         LogConfig: { Type: "json-file", Config: { "max-size": "1m", "max-file": "2" } },
       },
     });
-    await container.start();
-    const state = await this.inspect(container.id);
-    if (!state) throw new Error(`container ${container.id} vanished right after start`);
-    await this.waitForRunner(state);
-    return state;
+    try {
+      await container.start();
+      const state = await this.inspect(container.id);
+      if (!state) throw new Error(`container ${container.id} vanished right after start`);
+      await this.waitForRunner(state);
+      return state;
+    } catch (err) {
+      await this.remove(container.id); // a container that never became a spare is nobody's: no leftovers
+      throw err;
+    }
   }
 
   private caEnv(): string[] {

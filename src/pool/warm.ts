@@ -18,6 +18,8 @@ export interface WarmPoolOptions {
 export class WarmPool {
   private readonly ready: ContainerState[] = [];
   private filling = 0;
+  /** Creates in flight: a drain waits for them, so none lands after it as a stray container. */
+  private readonly inFlight = new Set<Promise<unknown>>();
   private stopped = false;
   private failures = 0;
 
@@ -57,12 +59,12 @@ export class WarmPool {
     const max = this.o.concurrency ?? 2;
     while (!this.stopped && this.filling < max && this.ready.length + this.filling < this.o.size) {
       this.filling++;
-      this.o.runtime
+      const fill = this.o.runtime
         .create(this.o.newId())
         .then((state) => {
           this.failures = 0;
-          if (this.stopped) void this.o.runtime.remove(state.containerId);
-          else this.ready.push(state);
+          if (this.stopped) return this.o.runtime.remove(state.containerId);
+          this.ready.push(state);
         })
         .catch((err) => {
           this.failures++;
@@ -74,12 +76,15 @@ export class WarmPool {
           if (this.failures === 0) this.refill();
           else setTimeout(() => this.refill(), Math.min(30_000, 500 * 2 ** this.failures)).unref?.();
         });
+      this.inFlight.add(fill);
+      void fill.finally(() => this.inFlight.delete(fill));
     }
   }
 
   /** Removes the idle containers (daemon shutdown keeps previews, not spares). */
   async drain(): Promise<void> {
     this.stopped = true;
+    await Promise.all(this.inFlight); // each removes its container itself once it sees `stopped`
     const spare = this.ready.splice(0);
     await Promise.all(spare.map((s) => this.o.runtime.remove(s.containerId)));
   }
