@@ -85,7 +85,7 @@ export function createApi(deps: ApiDeps): Hono {
   });
   v1.get("/previews/:id/database/export", async (c) => {
     const sql = await deps.previews.exportDatabase(c.req.param("id"));
-    return c.body(sql, 200, { "content-type": "application/sql; charset=utf-8", "content-disposition": `attachment; filename="${c.req.param("id")}.sql"` });
+    return new Response(sql, { status: 200, headers: { "content-type": "application/sql; charset=utf-8", "content-disposition": `attachment; filename="${c.req.param("id")}.sql"` } });
   });
   v1.post("/previews/:id/deploy", () => {
     throw new AppError("deploy_off", 503, "Deploys are off on this node: RAILWAY_API_TOKEN is not set.");

@@ -11,7 +11,7 @@ export interface PreviewService {
   suspend(id: string): Promise<PreviewView>;
   resume(id: string): Promise<PreviewView>;
   delete(id: string): Promise<void>;
-  exportDatabase(id: string): Promise<string>;
+  exportDatabase(id: string): Promise<ReadableStream<Uint8Array>>;
 }
 
 export interface ClusterService {

@@ -25,7 +25,15 @@ export interface DumpTarget {
   pgDump?: string;
 }
 
-export async function dumpSchema(t: DumpTarget): Promise<string> {
+/**
+ * The dump as a stream, straight from pg_dump's stdout (a 300 MB schema is
+ * never held in memory), then the epilogue. A pg_dump that fails before its
+ * first byte (bad login, no such schema) throws here, so the caller can still
+ * answer with an error status; one that fails later errors the stream, which
+ * ends the response early without the epilogue: a truncated script fails on
+ * replay rather than restoring half a database as if it were whole.
+ */
+export async function dumpSchemaStream(t: DumpTarget): Promise<ReadableStream<Uint8Array>> {
   const u = new URL(t.url);
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
@@ -58,9 +66,31 @@ export async function dumpSchema(t: DumpTarget): Promise<string> {
     "--encoding=UTF8",
   ];
   const proc = Bun.spawn(args, { env, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  if (code !== 0) throw new Error(`pg_dump of schema ${t.schema} failed (exit ${code}): ${err.trim()}`);
-  return out + epilogue(t.schema, t.into ?? "public");
+  const stderr = new Response(proc.stderr).text();
+  const failed = async () => new Error(`pg_dump of schema ${t.schema} failed (exit ${await proc.exited}): ${(await stderr).trim()}`);
+  const reader = proc.stdout.getReader();
+  const first = await reader.read();
+  if (first.done && (await proc.exited) !== 0) throw await failed();
+  const tail = new TextEncoder().encode(epilogue(t.schema, t.into ?? "public"));
+  let ended = first.done;
+  return new ReadableStream<Uint8Array>({
+    start(ctrl) {
+      if (first.value) ctrl.enqueue(first.value);
+    },
+    async pull(ctrl) {
+      if (!ended) {
+        const next = await reader.read();
+        if (!next.done) return ctrl.enqueue(next.value);
+        ended = true;
+      }
+      if ((await proc.exited) !== 0) return ctrl.error(await failed());
+      ctrl.enqueue(tail);
+      ctrl.close();
+    },
+    cancel() {
+      proc.kill();
+    },
+  });
 }
 
 function epilogue(from: string, into: string): string {

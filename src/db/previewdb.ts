@@ -8,7 +8,7 @@ import type { Logger } from "../log.ts";
 import type { DatabaseRequest, PreviewDatabase } from "../types.ts";
 import { applyAsRole } from "./apply.ts";
 import type { Sql } from "./client.ts";
-import { dumpSchema } from "./export.ts";
+import { dumpSchemaStream } from "./export.ts";
 import { ident, isPreviewId, literal, PREVIEW_PREFIX, previewName } from "./ident.ts";
 
 export interface PreviewDatabasesOptions {
@@ -112,10 +112,15 @@ export class PreviewDatabases {
 
   /** The preview's schema and data as SQL for `psql -v ON_ERROR_STOP=1` into an empty database (objects land in `public`). */
   async exportSql(id: string, opts: { into?: string } = {}): Promise<string> {
+    return new Response(await this.exportStream(id, opts)).text();
+  }
+
+  /** The same, streamed from pg_dump (the API sends it on as it comes). */
+  async exportStream(id: string, opts: { into?: string } = {}): Promise<ReadableStream<Uint8Array>> {
     const name = previewName(id);
     const [found] = await this.o.sql`SELECT 1 FROM pg_namespace WHERE nspname = ${name}`;
     if (!found) throw notFound("database of preview", id);
-    return dumpSchema({ url: this.o.adminUrl, schema: name, into: opts.into, pgDump: this.o.pgDump });
+    return dumpSchemaStream({ url: this.o.adminUrl, schema: name, into: opts.into, pgDump: this.o.pgDump });
   }
 
   /**

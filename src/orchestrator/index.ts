@@ -313,10 +313,10 @@ export class Orchestrator {
     return followLogs(l, this.o.runtime, opts);
   }
 
-  async exportDatabase(id: string): Promise<string> {
+  async exportDatabase(id: string): Promise<ReadableStream<Uint8Array>> {
     const l = this.need(id);
     if (!l.record.database || !this.o.databases) throw conflict(`Preview ${id} has no database.`);
-    return this.o.databases.exportSql(id);
+    return this.o.databases.exportStream(id);
   }
 
   // ---- changes --------------------------------------------------------------

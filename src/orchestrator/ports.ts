@@ -32,5 +32,5 @@ export interface PreviewStore {
 export interface PreviewDatabases {
   create(id: string, req: DatabaseRequest): Promise<PreviewDatabase>;
   drop(id: string): Promise<void>;
-  exportSql(id: string): Promise<string>;
+  exportStream(id: string): Promise<ReadableStream<Uint8Array>>;
 }

@@ -105,9 +105,9 @@ export class ClusterPreviews implements PreviewService {
     await this.o.peers.call(node, "DELETE", `/v1/previews/${id}`);
   }
 
-  async exportDatabase(id: string): Promise<string> {
+  async exportDatabase(id: string): Promise<ReadableStream<Uint8Array>> {
     const node = await this.owner(id);
     if (!node) return this.o.orch.exportDatabase(id);
-    return (await this.o.peers.call(node, "GET", `/v1/previews/${id}/database/export`)).text();
+    return (await this.o.peers.call(node, "GET", `/v1/previews/${id}/database/export`)).body!;
   }
 }
