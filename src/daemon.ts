@@ -115,7 +115,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   };
   if (config.clusterSecret) {
     const localApi = createApi({ ...apiBase, previews: orchestrator, auth: async (_c, next) => next() });
-    peerServer = startPeerServer({ host: config.host, port: config.peerPort, verifier, api: localApi, proxy: localProxy as never, log });
+    peerServer = startPeerServer({ host: config.host, port: config.peerPort, verifier, api: localApi, proxy: localProxy as never, log, self: config.nodeId, maxApiBody: config.maxBytes * 2 + 2 * 1024 * 1024 });
     const membership = await startMembership({ config, peerPort: peerServer.port!, capacity, running: local.running, log });
     view = membership.view;
     gossipDropped = () => membership.swim.envelope.dropped;

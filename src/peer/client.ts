@@ -2,7 +2,7 @@
 // out, the sibling's AppErrors re-raised here as they were) and the target a
 // proxied request is forwarded to.
 import { AppError, unavailable } from "../errors.ts";
-import { signHeaders } from "./signing.ts";
+import { sha256Hex, signHeaders } from "./signing.ts";
 import type { ClusterView } from "./view.ts";
 
 export class PeerClient {
@@ -17,12 +17,14 @@ export class PeerClient {
   /** A control API call on `node`, as if made there. */
   async call(node: string, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
     const addr = this.addr(node);
+    const text = body === undefined ? "" : JSON.stringify(body);
+    const signed = signHeaders(this.secret, this.view.self, "api", { to: node, method, target: path, bodySha256: sha256Hex(text) });
     let res: Response;
     try {
       res = await fetch(`http://${addr}${path}`, {
         method,
-        headers: { ...signHeaders(this.secret, this.view.self, "api", path), ...(body === undefined ? {} : { "content-type": "application/json" }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: { ...signed, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : text,
         signal,
       });
     } catch (err) {
@@ -41,7 +43,7 @@ export class PeerClient {
     const addr = this.view.addrOf(node);
     if (!addr) return undefined;
     const i = addr.lastIndexOf(":");
-    return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)), headers: signHeaders(this.secret, this.view.self, "proxy", host) };
+    return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)), headers: signHeaders(this.secret, this.view.self, "proxy", { to: node, method: "", target: host }) };
   }
 }
 

@@ -6,7 +6,9 @@
 import type { Server } from "bun";
 import type { Hono } from "hono";
 import type { Logger } from "../log.ts";
-import { PEER_HOST_HEADER, PeerVerifier, type PeerKind } from "./signing.ts";
+import { PEER_HOST_HEADER, PEER_KIND_HEADER, PeerVerifier, sha256Hex, type PeerKind, type SignedCall } from "./signing.ts";
+
+const refused = (status: number, why: string) => Response.json({ error: { code: "peer_refused", message: `Peer call refused: ${why}.` } }, { status });
 
 export interface PeerServerOptions {
   host: string;
@@ -17,6 +19,10 @@ export interface PeerServerOptions {
   /** The proxy over this node's previews only. */
   proxy: { fetch: (req: Request, server: Server<never>) => Response | Promise<Response>; websocket: object };
   log: Logger;
+  /** This node's id: a signature must name it as the recipient. */
+  self: string;
+  /** Largest API body a peer may send (it is read whole to check its hash). */
+  maxApiBody: number;
 }
 
 export function startPeerServer(o: PeerServerOptions): Server<unknown> {
@@ -27,18 +33,25 @@ export function startPeerServer(o: PeerServerOptions): Server<unknown> {
     idleTimeout: 120,
     maxRequestBodySize: 4 * 1024 ** 3,
     websocket: o.proxy.websocket as never,
-    fetch(req, server) {
-      const target = (kind: PeerKind) => {
-        if (kind === "proxy") return req.headers.get(PEER_HOST_HEADER) ?? "";
+    async fetch(req, server) {
+      // An API call's body is part of its signature: read it (bounded) before the check.
+      let body: ArrayBuffer | undefined;
+      if (req.headers.get(PEER_KIND_HEADER) === "api") {
+        if (Number(req.headers.get("content-length") ?? 0) > o.maxApiBody) return refused(413, "the body is larger than a peer call may be");
+        body = await req.arrayBuffer();
+      }
+      const call = (kind: PeerKind): SignedCall => {
+        if (kind === "proxy") return { to: o.self, method: "", target: req.headers.get(PEER_HOST_HEADER) ?? "" };
         const u = new URL(req.url);
-        return u.pathname + u.search;
+        return { to: o.self, method: req.method, target: u.pathname + u.search, bodySha256: sha256Hex(body ?? "") };
       };
-      const verdict = o.verifier.verify(req.headers, target);
+      const verdict = o.verifier.verify(req.headers, call);
       if ("refused" in verdict) {
         log.warn({ reason: verdict.refused, from: server.requestIP(req)?.address }, "refused a peer call");
-        return Response.json({ error: { code: "peer_refused", message: `Peer call refused: ${verdict.refused}.` } }, { status: 403 });
+        return refused(403, verdict.refused);
       }
-      return verdict.kind === "api" ? o.api.fetch(req) : o.proxy.fetch(req, server as Server<never>);
+      if (verdict.kind === "proxy") return o.proxy.fetch(req, server as Server<never>);
+      return o.api.fetch(new Request(req.url, { method: req.method, headers: req.headers, body: body && body.byteLength ? body : undefined }));
     },
   }) as Server<unknown>;
 }

@@ -1,10 +1,13 @@
 // Authentication of node-to-node HTTP (forwarded previews and remote API
 // calls): HMAC-SHA256 keyed by PREVIEWD_CLUSTER_SECRET over the sender, the
-// kind of call, what it targets, a timestamp and a nonce. A stale timestamp
-// (> 30 s skew) or a nonce seen before is refused: a captured request cannot
-// be replayed. Bodies are not signed (they stream); the peer network is
-// private, and TLS between nodes is the place to protect them in transit.
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+// recipient node, the kind of call, its method and target (the path for API
+// calls, the preview host for proxied ones), the SHA-256 of an API call's body,
+// a timestamp and a nonce. A stale timestamp (> 30 s skew) or a nonce seen
+// before is refused; a signature is good for one call to one node only (a
+// GET's signature cannot DELETE, nor be spent on another node). Proxied
+// preview traffic streams: its method and body are not signed (it only ever
+// reaches the preview's own app); TLS between nodes protects it in transit.
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 export const MAX_SKEW_MS = 30_000;
 export type PeerKind = "proxy" | "api";
@@ -13,18 +16,31 @@ const H = { node: "x-previewd-node", kind: "x-previewd-kind", ts: "x-previewd-ts
 /** The preview host a forwarded request was for (WebSocket clients may not keep a custom Host header). */
 export const PEER_HOST_HEADER = H.host;
 export const PEER_HEADERS = Object.values(H);
+export const PEER_KIND_HEADER = H.kind;
 
 function mac(secret: string, parts: string[]): Buffer {
   return createHmac("sha256", secret).update(parts.join("\n")).digest();
 }
 
-/** Headers that authenticate one call from `node` of `kind` to `target` (the Host for proxy calls, the path for API calls). */
-export function signHeaders(secret: string, node: string, kind: PeerKind, target: string, now = Date.now()): Record<string, string> {
+/** What one signed call is: to which node, which method on which target, and (API calls) the SHA-256 of its body. */
+export interface SignedCall {
+  to: string;
+  method: string;
+  target: string;
+  bodySha256?: string;
+}
+
+const parts = (from: string, kind: PeerKind, c: SignedCall, ts: string, nonce: string) => [from, c.to, kind, c.method, c.target, c.bodySha256 ?? "", ts, nonce];
+
+export const sha256Hex = (data: string | ArrayBuffer | Uint8Array) => createHash("sha256").update(typeof data === "string" ? data : new Uint8Array(data)).digest("hex");
+
+/** Headers that authenticate one call from node `from` of `kind`. */
+export function signHeaders(secret: string, from: string, kind: PeerKind, call: SignedCall, now = Date.now()): Record<string, string> {
   const ts = String(now);
   const nonce = randomBytes(12).toString("base64url");
-  const sig = mac(secret, [node, kind, target, ts, nonce]).toString("base64url");
-  const headers: Record<string, string> = { [H.node]: node, [H.kind]: kind, [H.ts]: ts, [H.nonce]: nonce, [H.sig]: sig };
-  if (kind === "proxy") headers[H.host] = target;
+  const sig = mac(secret, parts(from, kind, call, ts, nonce)).toString("base64url");
+  const headers: Record<string, string> = { [H.node]: from, [H.kind]: kind, [H.ts]: ts, [H.nonce]: nonce, [H.sig]: sig };
+  if (kind === "proxy") headers[H.host] = call.target;
   return headers;
 }
 
@@ -39,11 +55,11 @@ export class PeerVerifier {
   constructor(private readonly secret: string, private readonly now: () => number = Date.now) {}
 
   /** The verified sender and kind, or the reason it was refused (also counted). */
-  verify(headers: Headers, targetOf: (kind: PeerKind) => string): { node: string; kind: PeerKind } | { refused: Refusal } {
+  verify(headers: Headers, callOf: (kind: PeerKind) => SignedCall): { node: string; kind: PeerKind } | { refused: Refusal } {
     const get = (h: string) => headers.get(h) ?? "";
     const [node, kind, ts, nonce, sig] = [get(H.node), get(H.kind), get(H.ts), get(H.nonce), get(H.sig)];
     if (!this.secret || !node || !sig || !nonce || (kind !== "proxy" && kind !== "api")) return this.refuse("unsigned");
-    const expected = mac(this.secret, [node, kind, targetOf(kind), ts, nonce]);
+    const expected = mac(this.secret, parts(node, kind, callOf(kind), ts, nonce));
     const given = Buffer.from(sig, "base64url");
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return this.refuse("forged");
     const now = this.now();
