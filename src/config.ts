@@ -66,6 +66,7 @@ const settings = {
   depsCacheMb: { env: "PREVIEWD_DEPS_CACHE_MB", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^[1-9]\d*$/.test(s), "a positive number of megabytes for the dependency cache")) },
   installTimeout: { env: "PREVIEWD_INSTALL_TIMEOUT", def: "300", schema: posInt("a number of seconds a dependency install may take") },
   boostCpus: { env: "PREVIEWD_BOOST_CPUS", def: "1", schema: posNumber("CPUs a preview gets while it installs and starts, such as 1") },
+  installCpus: { env: "PREVIEWD_INSTALL_CPUS", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^\d+(\.\d+)?$/.test(s), "CPUs a dependency install gets, such as 2 (default: all of this machine's)")) },
   caBundle: { env: "PREVIEWD_CA_BUNDLE", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || s === "none" || s.startsWith("/"), "an absolute path to a PEM bundle, or none")) },
   prewarm: {
     env: "PREVIEWD_PREWARM",

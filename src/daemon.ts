@@ -2,6 +2,7 @@
 // orchestrator -> cluster -> listeners; drains on SIGTERM. Only this file
 // builds concrete adapters (Docker, PostgreSQL, gossip transport).
 import type { Server } from "bun";
+import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { createApi } from "./api/index.ts";
 import { effectiveCaBundle, effectiveCapacity, previewUrl, type Config } from "./config.ts";
@@ -53,6 +54,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     nodeId: config.nodeId, image: config.image, memoryMb: config.memoryMb, cpus: config.cpus, pidsLimit: config.pidsLimit,
     log: log.child({ mod: "docker" }), labels: opts.labels,
     depsDir: join(depsRoot, "entries"), caBundle: effectiveCaBundle(config), boostCpus: Math.max(config.boostCpus, config.cpus),
+    installCpus: config.installCpus ? Number(config.installCpus) : cpus().length,
   });
   const deps = new DepsCache({
     root: depsRoot,

@@ -23,6 +23,8 @@ import { appPort, ensureRelay } from "./ports.mjs";
 const APP = "/app";
 const ORDER = `${APP}/.previewd/start.json`;
 const CONTROL_PORT = Number(process.env.PREVIEWD_CONTROL_PORT ?? 7070);
+/** The dependency cache's mount inside node_modules (read-only; the daemon mounts it). */
+const STORE = ".previewd-store";
 
 let child;
 let order;
@@ -45,9 +47,10 @@ function resolveCommand(o) {
 /**
  * Gives the app the sealed cache entry's packages: /app/node_modules is the
  * container's own directory holding one symlink per top-level package into
- * the read-only entry (/deps/<key>/node_modules). The packages cannot be
- * changed, and tools that write next to them (Vite's .vite and .vite-temp,
- * babel's .cache) write into the preview's own directory, as they expect.
+ * the read-only entry, mounted inside it (.previewd-store/<key>/node_modules:
+ * inside the app root, as Turbopack requires of real paths). The packages
+ * cannot be changed, and tools that write next to them (Vite's .vite and
+ * .vite-temp, babel's .cache) write into the preview's own directory.
  */
 function linkDependencies(deps) {
   if (!deps?.key) return;
@@ -56,9 +59,9 @@ function linkDependencies(deps) {
   try {
     if (readFileSync(marker, "utf8") === deps.key) return; // a restart with the same dependencies keeps tool caches
   } catch {}
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir);
-  const entry = `/deps/${deps.key}/node_modules`;
+  mkdirSync(dir, { recursive: true });
+  for (const name of readdirSync(dir)) if (name !== STORE) rmSync(`${dir}/${name}`, { recursive: true, force: true });
+  const entry = `${dir}/${STORE}/${deps.key}/node_modules`;
   for (const name of readdirSync(entry)) symlinkSync(`${entry}/${name}`, `${dir}/${name}`);
   writeFileSync(marker, deps.key);
 }

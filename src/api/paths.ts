@@ -5,6 +5,8 @@
 import { invalidPath } from "../errors.ts";
 
 const RESERVED = ".previewd";
+/** The dependency cache's mount point inside the app's node_modules. */
+const STORE = "node_modules/.previewd-store";
 
 /** Throws `400 invalid_path` naming the path and the rule it breaks. */
 export function checkPath(path: string): void {
@@ -19,5 +21,7 @@ export function checkPath(path: string): void {
     if (segment.length > 255) throw invalidPath(path, "has a name longer than 255 characters");
     if ([...segment].some((ch) => ch.charCodeAt(0) < 0x20)) throw invalidPath(path, "contains a control character");
   }
-  if (path === RESERVED || path.startsWith(`${RESERVED}/`)) throw invalidPath(path, `is inside ${RESERVED}/, which previewd reserves`);
+  for (const reserved of [RESERVED, STORE]) {
+    if (path === reserved || path.startsWith(`${reserved}/`)) throw invalidPath(path, `is inside ${reserved}/, which previewd reserves`);
+  }
 }

@@ -1,16 +1,15 @@
 // The content-addressed dependency cache, on the host's disk:
 //
 //   <root>/entries/<key>/node_modules   sealed installs; mounted read-only at
-//                                        /deps in every preview container
+//                                        /app/node_modules/.previewd-store in
+//                                        every preview container
 //   <root>/staging/<key>.<rand>/         an install in progress (its own mount)
 //   <root>/meta/<key>.json               size and last use, outside the mount
 //
 // An entry appears only by renaming a finished, successful install into
 // entries/ (atomic on one filesystem), so no preview ever sees half an
 // install; it never changes afterwards (previews see it through a read-only
-// bind mount). entries/ is mode 0711: a preview can open the entry whose key
-// it was given but cannot list the others (keys are unguessable hashes of
-// lockfiles). One install per key at a time: later callers wait for the
+// bind mount). One install per key at a time: later callers wait for the
 // first and see its output. Past the size cap, the least recently used
 // entries that no preview uses are removed.
 import { randomBytes } from "node:crypto";
@@ -89,7 +88,10 @@ export class DepsCache {
   /** Creates the layout and loads what a previous run left (the cache survives restarts). */
   init(): void {
     for (const d of [this.entriesDir, this.stagingDir, this.metaDir]) mkdirSync(d, { recursive: true });
-    chmodSync(this.entriesDir, 0o711);
+    // Listable: Turbopack (Next.js) reads and watches every directory on a
+    // package's real path. So previews on a node can read each other's
+    // installed packages; see README ("Known limits") for private registries.
+    chmodSync(this.entriesDir, 0o755);
     // An install that was running when a daemon died is not an entry. By age:
     // another daemon sharing this disk may be installing right now.
     for (const name of readdirSync(this.stagingDir)) {

@@ -75,7 +75,7 @@ export function planInstall(files: FileMap, image: string): InstallPlan | undefi
   const command = commandFor(manager, lockfile !== undefined);
   const packages = lockfile && lockText !== undefined ? countPackages(lockfile, lockText) : undefined;
   const key = createHash("sha256")
-    .update(JSON.stringify({ v: 2, manager, image, inputs: Object.entries(inputs).map(([name, c]) => [name, sha256(contentBytes(c))]).sort() }))
+    .update(JSON.stringify({ v: 3, manager, image, inputs: Object.entries(inputs).map(([name, c]) => [name, sha256(contentBytes(c))]).sort() }))
     .digest("hex")
     .slice(0, 40);
   const label = `${command.slice(0, 2).join(" ")}${packages !== undefined ? `, ${packages} packages` : ""}`;

@@ -2,8 +2,9 @@
 // preview's confinement (uid 1000, no capabilities, memory and pids limits,
 // the preview network), never on the host and never in the daemon. Its only
 // writable mount is its own staging directory, seen at the same path
-// (/deps/<key>) the previews later see the sealed entry at, so absolute
+// (DEPS_MOUNT/<key>) the previews later see the sealed entry at, so absolute
 // paths a package manager writes (pnpm's .bin shims) stay valid.
+import { DEPS_MOUNT } from "../pool/docker.ts";
 import type { Runtime } from "../pool/index.ts";
 import type { Installer } from "./cache.ts";
 
@@ -30,8 +31,8 @@ export function sandboxInstaller(runtime: Runtime, o: SandboxInstallerOptions): 
       runtime.runJob({
         role: "install",
         cmd: plan.command,
-        workdir: `/deps/${plan.key}`,
-        binds: [`${hostDir}:/deps/${plan.key}`],
+        workdir: `${DEPS_MOUNT}/${plan.key}`,
+        binds: [`${hostDir}:${DEPS_MOUNT}/${plan.key}`],
         env,
         timeoutMs: o.timeoutMs,
         onOutput,

@@ -28,13 +28,22 @@ export interface DockerRuntimeOptions {
   docker?: Docker;
   /** Crashes Docker itself restarts (with its doubling back-off) before the preview is failed. */
   maxRestarts?: number;
-  /** The dependency cache's entries directory, mounted read-only at /deps in every preview. */
+  /** The dependency cache's entries directory, mounted read-only at DEPS_MOUNT in every preview. */
   depsDir?: string;
   /** A CA bundle the containers trust on top of Node's own (a TLS-inspecting proxy's CA). */
   caBundle?: string;
-  /** CPUs a container gets while it installs and starts (startup boost); the app drops to `cpus` once it answers. */
+  /** CPUs a container gets while it starts (startup boost); the app drops to `cpus` once it answers. */
   boostCpus?: number;
+  /** CPUs a dependency install gets (package managers fetch and unpack in parallel). */
+  installCpus?: number;
 }
+
+/**
+ * Where the dependency cache appears in every preview: inside the app root,
+ * because bundlers that refuse files outside their workspace root (Next.js's
+ * Turbopack) follow node_modules' symlinks to their real paths.
+ */
+export const DEPS_MOUNT = "/app/node_modules/.previewd-store";
 
 /** Where the CA bundle appears inside containers. */
 const CA_PATH = "/etc/previewd/ca.pem";
@@ -87,7 +96,7 @@ export class DockerRuntime implements Runtime {
         CapDrop: ["ALL"],
         SecurityOpt: ["no-new-privileges"],
         NetworkMode: this.network,
-        Binds: this.binds(this.o.depsDir ? [`${this.o.depsDir}:/deps:ro`] : []),
+        Binds: this.binds(this.o.depsDir ? [`${this.o.depsDir}:${DEPS_MOUNT}:ro`] : []),
         ExtraHosts: ["host.docker.internal:host-gateway"],
         PortBindings: { [`${PUBLISHED_PORT}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: "" }] },
         RestartPolicy: { Name: "on-failure", MaximumRetryCount: this.o.maxRestarts ?? 4 },
@@ -235,7 +244,7 @@ export class DockerRuntime implements Runtime {
       HostConfig: {
         Memory: memory,
         MemorySwap: memory,
-        NanoCpus: Math.round((this.o.boostCpus ?? this.o.cpus) * 1e9),
+        NanoCpus: Math.round((this.o.installCpus ?? this.o.boostCpus ?? this.o.cpus) * 1e9),
         PidsLimit: this.o.pidsLimit,
         CapDrop: ["ALL"],
         SecurityOpt: ["no-new-privileges"],

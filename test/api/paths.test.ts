@@ -17,6 +17,7 @@ test.each([
   ["./a", "empty or '.' segment"],
   ["a/\n", "control character"],
   [".previewd/start.json", "reserves"],
+  ["node_modules/.previewd-store/k/x.js", "reserves"],
   ["x".repeat(2000), "longer than 1024"],
 ])("%p is refused (%s)", (p, why) => {
   try {

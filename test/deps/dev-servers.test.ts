@@ -87,4 +87,18 @@ describe("dev servers people build with", () => {
       await onDomain.cleanup();
     }
   });
+
+  test("Next.js (App Router, Turbopack dev) renders in the browser through the preview URL", async () => {
+    const p = await createPreview(d, { files: loadApp("next") });
+    expect(p.error).toBeUndefined();
+    expect(p.status).toBe("running");
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://${p.id}.localhost:${d.proxyPort}/`);
+      await page.waitForSelector("#title", { timeout: 30_000 });
+      expect(await page.textContent("#title")).toBe("Hello from Next.js");
+    } finally {
+      await page.close();
+    }
+  });
 });
