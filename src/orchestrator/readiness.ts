@@ -30,7 +30,9 @@ export async function waitUntilAnswering(
   while (Date.now() < deadline) {
     if (gaveUp()) return "gave_up";
     const ep = await endpoint();
-    if (ep && ep.host && (await answersHttp(ep, 500))) return gaveUp() ? "gave_up" : "up";
+    // A dev server may compile its first page on the first request (Next.js: seconds):
+    // wait for that answer rather than abort and ask again.
+    if (ep && ep.host && (await answersHttp(ep, Math.max(500, Math.min(10_000, deadline - Date.now()))))) return gaveUp() ? "gave_up" : "up";
     await Bun.sleep(20);
   }
   return "timeout";
