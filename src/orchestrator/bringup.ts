@@ -14,6 +14,8 @@ import { waitUntilAnswering } from "./readiness.ts";
 
 /** PORT every app is given when the request names no port. */
 export const DEFAULT_PORT = 3000;
+/** How long the startup boost outlasts the app's first answer. */
+const BOOST_TAIL_MS = 10_000;
 
 export interface BringUpDeps {
   runtime: Runtime;
@@ -22,6 +24,8 @@ export interface BringUpDeps {
   log: Logger;
   cpus: number;
   startTimeoutMs: number;
+  /** How long the boost lasts past the first answer (default 10 s). */
+  boostTailMs?: number;
   previewHost: (id: string) => string;
   setStatus: (l: Live, status: PreviewStatus, failure?: string) => Promise<void>;
   isLive: (id: string) => boolean;
@@ -138,7 +142,10 @@ export class BringUp {
       const where = l.record.spec.port ? `on port ${l.record.spec.port}` : l.port ? `on port ${l.port}` : "on any port (nothing listened)";
       await this.o.setStatus(l, "failed", `The app did not answer HTTP ${where} within ${this.o.startTimeoutMs / 1000} s. Last log lines:\n${logs}`);
     }
-    await this.dropBoost(l);
+    // Like Cloud Run's startup boost, a little past the first answer: dev
+    // servers compile the pages a visitor opens next (Next.js: seconds each at 0.25 CPU).
+    if (outcome === "up") setTimeout(() => void this.dropBoost(l), this.o.boostTailMs ?? BOOST_TAIL_MS).unref?.();
+    else await this.dropBoost(l);
   }
 
   /** Startup boost over: the preview's own CPU limit from now on. */
