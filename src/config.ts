@@ -67,6 +67,7 @@ const settings = {
   installTimeout: { env: "PREVIEWD_INSTALL_TIMEOUT", def: "300", schema: posInt("a number of seconds a dependency install may take") },
   boostCpus: { env: "PREVIEWD_BOOST_CPUS", def: "1", schema: posNumber("CPUs a preview gets while it installs and starts, such as 1") },
   installCpus: { env: "PREVIEWD_INSTALL_CPUS", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^\d+(\.\d+)?$/.test(s), "CPUs a dependency install gets, such as 2 (default: all of this machine's)")) },
+  installMemoryMb: { env: "PREVIEWD_INSTALL_MEMORY_MB", def: "1024", schema: posInt("megabytes of memory a dependency install gets (128 or more)", 128) },
   caBundle: { env: "PREVIEWD_CA_BUNDLE", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || s === "none" || s.startsWith("/"), "an absolute path to a PEM bundle, or none")) },
   prewarm: {
     env: "PREVIEWD_PREWARM",

@@ -54,7 +54,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     nodeId: config.nodeId, image: config.image, memoryMb: config.memoryMb, cpus: config.cpus, pidsLimit: config.pidsLimit,
     log: log.child({ mod: "docker" }), labels: opts.labels,
     depsDir: join(depsRoot, "entries"), caBundle: effectiveCaBundle(config), boostCpus: Math.max(config.boostCpus, config.cpus),
-    installCpus: config.installCpus ? Number(config.installCpus) : cpus().length,
+    installCpus: config.installCpus ? Number(config.installCpus) : cpus().length, installMemoryMb: config.installMemoryMb,
   });
   const deps = new DepsCache({
     root: depsRoot,

@@ -214,9 +214,16 @@ export class DepsCache {
       this.load(plan.key); // another daemon on this disk sealed the same key first
       return;
     }
-    const bytes = diskUsage(staging);
     renameSync(staging, entry);
-    this.entries.set(plan.key, this.writeMeta({ key: plan.key, manager: plan.manager, bytes, createdAt: new Date().toISOString(), lastUsedAt: Date.now() }));
+    // Sized after the rename, off the waiting previews' path (a walk of a big tree takes a fraction of a second).
+    const meta: EntryMeta = { key: plan.key, manager: plan.manager, bytes: 0, createdAt: new Date().toISOString(), lastUsedAt: Date.now() };
+    this.entries.set(plan.key, meta);
+    setTimeout(() => {
+      if (this.entries.get(plan.key) !== meta) return;
+      meta.bytes = diskUsage(entry);
+      this.writeMeta(meta);
+      this.evict();
+    }, 0);
   }
 
   private readWrittenLockfile(key: string): string | undefined {

@@ -36,6 +36,8 @@ export interface DockerRuntimeOptions {
   boostCpus?: number;
   /** CPUs a dependency install gets (package managers fetch and unpack in parallel). */
   installCpus?: number;
+  /** Memory of an install (the page cache of the files it writes counts against it). */
+  installMemoryMb?: number;
 }
 
 /**
@@ -233,7 +235,7 @@ export class DockerRuntime implements Runtime {
    */
   async runJob(job: JobSpec): Promise<JobOutcome> {
     await this.ensureNetwork();
-    const memory = this.o.memoryMb * 1024 * 1024;
+    const memory = (this.o.installMemoryMb ?? this.o.memoryMb) * 1024 * 1024;
     const container = await this.docker.createContainer({
       Image: this.o.image,
       Cmd: job.cmd,
