@@ -4,7 +4,7 @@
 // cold: the same with an empty pool (container created on demand)
 // wake: a request to a suspended (paused) preview -> its 200
 // density: MemAvailable drop per idle running and per suspended preview
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Docker from "dockerode";
@@ -18,6 +18,7 @@ const runs = Number(process.argv[2] ?? 20);
 const density = Number(process.argv[3] ?? 20);
 const nodeId = `bench-${Date.now().toString(36)}`;
 const dataDir = mkdtempSync(join(tmpdir(), "previewd-bench-"));
+chmodSync(dataDir, 0o711); // the embedded PostgreSQL (user postgres) must pass through to data/postgres
 const docker = new Docker();
 
 async function boot(warm: number): Promise<Daemon> {
