@@ -129,7 +129,11 @@ describe("a running preview", () => {
 
   test("the container is confined: limits, no capabilities, loopback-only port", async () => {
     const c = (await docker.listContainers({ filters: { label: [`previewd.preview=${id}`] } }))[0]!;
-    const info = await docker.getContainer(c.Id).inspect();
+    let info = await docker.getContainer(c.Id).inspect();
+    // The startup boost ends 10 s after the app first answered; then 0.25 CPU is the limit.
+    for (const deadline = Date.now() + 30_000; info.HostConfig.NanoCpus !== 250_000_000 && Date.now() < deadline; await Bun.sleep(250)) {
+      info = await docker.getContainer(c.Id).inspect();
+    }
     expect(info.HostConfig.Memory).toBe(512 * 1024 * 1024);
     expect(info.HostConfig.NanoCpus).toBe(250_000_000);
     expect(info.HostConfig.CapDrop).toEqual(["ALL"]);

@@ -89,5 +89,7 @@ test("a 100 MB database export streams from pg_dump without the daemon holding i
   expect(bytes).toBeGreaterThan(90 * MB);
   expect(tail).toContain(`ALTER SCHEMA "preview_${dbId}" RENAME TO "public";`); // the epilogue came last
   console.log(`export of ${(bytes / MB).toFixed(0)} MB: daemon RSS grew ${growth.toFixed(1)} MiB`);
-  expect(growth).toBeLessThan(60);
+  // Buffered, the dump was held at least twice (the text, then the answer): 180+ MiB here.
+  // Streamed, what remains is chunks the GC has not collected yet (measured 39-91 MiB).
+  expect(growth).toBeLessThan(130);
 });
