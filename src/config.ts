@@ -80,6 +80,7 @@ const settings = {
   },
   npmRegistry: { env: "PREVIEWD_NPM_REGISTRY", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^https?:\/\//.test(s), httpUrl)) },
   dbHostForContainers: { env: "PREVIEWD_DB_HOST", def: "host.docker.internal", schema: nonEmpty("the host name preview containers use to reach PostgreSQL") },
+  dbQueryLimit: { env: "PREVIEWD_DB_QUERY_LIMIT", def: "60", schema: posInt("the longest a preview's statement or open transaction may run, in seconds, whatever it SETs") },
   dbRetention: { env: "PREVIEWD_DB_RETENTION", def: "3600", schema: posInt("seconds an orphaned preview schema is kept before cleanup", 0) },
   flyApiToken: { env: "FLY_API_TOKEN", def: "", schema: v.string() },
   flyApp: { env: "FLY_APP", def: "", schema: v.string() },

@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { createApi } from "./api/index.ts";
 import { effectiveCaBundle, effectiveCapacity, previewUrl, type Config } from "./config.ts";
 import { DepsCache, defaultCapBytes, prewarm, sandboxInstaller } from "./deps/index.ts";
-import { connect, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
+import { connect, DatabaseWatchdog, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
 import type { Logger } from "./log.ts";
 import { renderMetrics } from "./metrics.ts";
 import { Orchestrator } from "./orchestrator/index.ts";
@@ -79,6 +79,9 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   stoppers.push(() => orchestrator.stop());
   if (config.prewarm.length) void prewarm(config.prewarm, deps, orchestrator.imageIdentity, log.child({ mod: "prewarm" }));
   stoppers.push(scheduleCleanup(config, store, databases, log));
+  const watchdog = new DatabaseWatchdog({ sql, log: log.child({ mod: "db-watchdog" }), limitMs: config.dbQueryLimit * 1000, migrationLimitMs: 125_000 });
+  watchdog.start();
+  stoppers.push(() => watchdog.stop());
 
   // ---- the cluster: a single node without a secret; gossip and a peer listener with one
   const local = { capacity, running: () => orchestrator.occupied };
@@ -104,6 +107,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       ...Object.entries(orchestrator.counts()).map(([status, value]) => ({ name: "previewd_previews", help: "Previews on this node by status.", value, labels: { status } })),
       { name: "previewd_capacity", help: "Previews this node may hold.", value: capacity },
       { name: "previewd_warm_available", help: "Warm containers ready to claim.", value: orchestrator.pool.available },
+      { name: "previewd_db_watchdog_total", help: "Preview database backends stopped past PREVIEWD_DB_QUERY_LIMIT, by action.", value: watchdog.counts.cancelled, labels: { action: "cancelled" } },
+      { name: "previewd_db_watchdog_total", help: "Preview database backends stopped past PREVIEWD_DB_QUERY_LIMIT, by action.", value: watchdog.counts.terminated, labels: { action: "terminated" } },
       { name: "previewd_deps_installs_total", help: "Dependency installs that ran (cache misses that succeeded).", value: deps.counters.installs },
       { name: "previewd_deps_install_failures_total", help: "Dependency installs that failed.", value: deps.counters.failures },
       { name: "previewd_deps_cache_hits_total", help: "Previews that got their dependencies from the cache.", value: deps.counters.hits },

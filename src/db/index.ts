@@ -6,3 +6,4 @@ export { PreviewStore } from "./store.ts";
 export { PreviewDatabases, type PreviewDatabasesOptions } from "./previewdb.ts";
 export { startEmbeddedPostgres, dockerBridgeAddresses, findBinDir, type EmbeddedPostgres, type EmbeddedPostgresOptions } from "./embedded.ts";
 export { splitStatements } from "./split.ts";
+export { DatabaseWatchdog } from "./watchdog.ts";
