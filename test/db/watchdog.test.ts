@@ -56,7 +56,7 @@ test("a transaction left open (idle, holding its locks) is ended", async () => {
   try {
     const reserved = await sql.reserve();
     await reserved`BEGIN`;
-    const [{ pid }] = await reserved`SELECT pg_backend_pid() AS pid`;
+    const pid = (await reserved<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
     // Idle inside the transaction (no statement runs): the watchdog ends the session.
     const gone = async () => (await f.sql`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${pid}`)[0]!.n === 0;
     const deadline = Date.now() + 15_000;
