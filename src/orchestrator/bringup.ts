@@ -151,6 +151,10 @@ export class BringUp {
   /** Startup boost over: the preview's own CPU limit from now on. */
   async dropBoost(l: Live): Promise<void> {
     if (!l.container || !this.o.isLive(l.record.id)) return;
-    await this.o.runtime.setCpus(l.container.containerId, this.o.cpus).catch((err) => this.o.log.warn({ err, id: l.record.id }, "could not drop the CPU boost"));
+    await this.o.runtime.setCpus(l.container.containerId, this.o.cpus).catch((err) => {
+      // Removed meanwhile (deleted, or its daemon stopped and swept it): nothing to drop.
+      if ([404, 409, 500].includes((err as { statusCode?: number }).statusCode ?? 0) && /no such container|marked for removal/i.test(String(err))) return;
+      this.o.log.warn({ err, id: l.record.id }, "could not drop the CPU boost");
+    });
   }
 }
