@@ -27,6 +27,8 @@ if (command === "--version" || command === "-v" || command === "version") {
     process.exit(0);
   } catch (err) {
     log.fatal({ err }, "previewd could not start");
+    // pino writes asynchronously: say it on stderr too, before the exit cuts the log off.
+    process.stderr.write(`previewd could not start: ${(err as Error)?.stack ?? err}\n`);
     process.exit(1);
   }
 } else {

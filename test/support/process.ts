@@ -36,15 +36,37 @@ export async function killDaemons(daemons: Array<DaemonProcess | undefined>): Pr
   for (const d of live) rmSync(d.dataDir, { recursive: true, force: true });
 }
 
+const handedOut = new Set<number>();
+
+/** A port free now, never the same twice in this process (a released port can come straight back from the kernel). */
 export async function freePort(): Promise<number> {
-  const s = Bun.serve({ port: 0, fetch: () => new Response() });
-  const port = s.port!;
-  s.stop(true);
-  return port;
+  for (;;) {
+    const s = Bun.serve({ port: 0, fetch: () => new Response() });
+    const port = s.port!;
+    s.stop(true);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
-/** Starts the daemon and waits for /readyz. The env is kept so the same node can be restarted. */
+/**
+ * Starts the daemon and waits for /readyz. The env is kept so the same node
+ * can be restarted. A port picked here can be taken by someone else before
+ * the daemon binds it (Docker publishes container ports from the same
+ * range): a start that fails on a taken port is tried again with new ones.
+ */
 export async function spawnDaemon(env: Record<string, string>, dataDir = mkdtempSync(join(tmpdir(), "previewd-proc-"))): Promise<DaemonProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(env, dataDir);
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE|address already in use|in use/i.test(String(err))) throw err;
+    }
+  }
+}
+
+async function spawnOnce(env: Record<string, string>, dataDir: string): Promise<DaemonProcess> {
   const full: Record<string, string> = {
     PREVIEWD_API_PORT: String(await freePort()),
     PREVIEWD_PROXY_PORT: String(await freePort()),
