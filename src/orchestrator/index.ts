@@ -8,9 +8,10 @@ import type { DepsCache, InstallPlan } from "../deps/index.ts";
 import { INSTALL_INPUTS, PlanError } from "../deps/index.ts";
 import { badRequest, conflict, isAppError, noCapacity, notFound, unavailable } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { IdleClock, type ContainerState, type Runtime, type RuntimeEvent, WarmPool } from "../pool/index.ts";
+import { IdleClock, type ContainerState, type Runtime, WarmPool } from "../pool/index.ts";
 import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, PreviewView } from "../types.ts";
 import { BringUp, DEFAULT_PORT } from "./bringup.ts";
+import { Health } from "./health.ts";
 import { serially, type Live } from "./live.ts";
 import { followLogs } from "./logs.ts";
 import type { PreviewDatabases, PreviewStore, RecordPatch } from "./ports.ts";
@@ -56,6 +57,7 @@ export class Orchestrator {
   private reserved = 0;
   private image = "";
   private readonly bringUp: BringUp;
+  private readonly health: Health;
 
   constructor(private readonly o: OrchestratorOptions) {
     this.pool = new WarmPool({ runtime: o.runtime, size: o.warmPoolSize, newId: newPreviewId, log: o.log.child({ mod: "pool" }) });
@@ -64,6 +66,13 @@ export class Orchestrator {
       previewHost: (id) => new URL(o.previewUrl(id)).hostname,
       setStatus: (l, status, failure) => this.setStatus(l, status, failure),
       isLive: (id) => this.live.has(id),
+      tail: (l, n) => this.tail(l, n),
+    });
+    this.health = new Health({
+      runtime: o.runtime, log: o.log, bringUp: this.bringUp,
+      live: (id) => this.live.get(id),
+      forgetSpare: (containerId) => this.pool.forget(containerId),
+      setStatus: (l, status, failure) => this.setStatus(l, status, failure),
       tail: (l, n) => this.tail(l, n),
     });
   }
@@ -105,7 +114,7 @@ export class Orchestrator {
   /** Adopts this node's containers and records (after a restart or a crash), then starts the pool and timers. */
   async start(): Promise<void> {
     this.image = await this.o.runtime.imageIdentity();
-    this.stopWatching = await this.o.runtime.watch((e) => void this.onRuntimeEvent(e).catch((err) => this.o.log.error({ err, e }, "event handling failed")));
+    this.stopWatching = await this.o.runtime.watch((e) => void this.health.onEvent(e).catch((err) => this.o.log.error({ err, e }, "event handling failed")));
     const { reconcile } = await import("./reconcile.ts");
     await reconcile(this, this.o.runtime, this.o.store, this.o.nodeId);
     this.pool.refill();
@@ -484,52 +493,6 @@ export class Orchestrator {
       if (!l) continue;
       l.record.lastActiveAt = at;
       await this.o.store.update(id, { lastActiveAt: at }).catch(() => {});
-    }
-  }
-
-  /** The app restarted: find its port again and watch until it answers (one watch at a time). */
-  private async rearmReadiness(l: Live): Promise<void> {
-    if (!l.record.spec.port) l.port = undefined;
-    if (l.record.status === "running") await this.setStatus(l, "starting");
-    l.ready = this.bringUp.watchReadiness(l);
-  }
-
-  /** After a die, Docker needs a moment to mark the container "restarting" (or leave it exited for good). */
-  private async settledState(containerId: string): Promise<ContainerState | undefined> {
-    let state: ContainerState | undefined;
-    for (const wait of [50, 450]) {
-      await Bun.sleep(wait);
-      state = await this.o.runtime.inspect(containerId);
-      if (state && state.status !== "exited") return state;
-    }
-    return state;
-  }
-
-  /** Docker events drive health: a crash restarts (Docker's bounded back-off) until it gives up. */
-  private async onRuntimeEvent(e: RuntimeEvent): Promise<void> {
-    const l = this.live.get(e.previewId);
-    if (!l) {
-      if (e.action === "die" || e.action === "destroy") this.pool.forget(e.containerId);
-      return;
-    }
-    if (e.action === "oom") this.o.log.warn({ id: e.previewId }, "preview hit its memory limit");
-    if (e.action === "start" && l.container) {
-      // Docker restarted a crashed app: its address may have changed, and it
-      // is not up until it answers again, whatever the status said (a crash
-      // while starting, or a die handled as "starting" just before).
-      l.container = (await this.o.runtime.inspect(e.containerId)) ?? l.container;
-      if (l.record.status === "running" || l.record.status === "starting") await this.rearmReadiness(l);
-    }
-    if (e.action === "die" && (l.record.status === "running" || l.record.status === "starting")) {
-      const state = await this.settledState(e.containerId);
-      if (!state || state.status === "exited" || state.status === "dead") {
-        const logs = await this.tail(l, 30);
-        const restarts = state?.restartCount ?? 0;
-        await this.setStatus(l, "failed", `The app exited with code ${state?.exitCode ?? "?"} after ${restarts} restart(s). Last log lines:\n${logs}`);
-        this.o.log.warn({ id: l.record.id, exitCode: state?.exitCode, restarts }, "preview failed");
-      } else {
-        await this.rearmReadiness(l); // Docker restarts it (its back-off): answering again makes it running
-      }
     }
   }
 }

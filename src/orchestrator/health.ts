@@ -1,0 +1,70 @@
+// Crash handling: Docker's events drive a preview's health. A crash is
+// restarted by Docker's restart policy (bounded, doubling back-off); each
+// restart re-arms readiness (the app is not up until it answers again); when
+// Docker gives up, the preview is failed with its exit code and last lines.
+import type { Logger } from "../log.ts";
+import type { ContainerState, Runtime, RuntimeEvent } from "../pool/index.ts";
+import type { PreviewStatus } from "../types.ts";
+import type { BringUp } from "./bringup.ts";
+import type { Live } from "./live.ts";
+
+export interface HealthDeps {
+  runtime: Runtime;
+  log: Logger;
+  bringUp: BringUp;
+  live: (previewId: string) => Live | undefined;
+  /** A spare container died or went away (not a preview's): the pool forgets it. */
+  forgetSpare: (containerId: string) => void;
+  setStatus: (l: Live, status: PreviewStatus, failure?: string) => Promise<void>;
+  tail: (l: Live, lines: number) => Promise<string>;
+}
+
+export class Health {
+  constructor(private readonly o: HealthDeps) {}
+
+  /** One Docker event of this node's containers. */
+  async onEvent(e: RuntimeEvent): Promise<void> {
+    const l = this.o.live(e.previewId);
+    if (!l) {
+      if (e.action === "die" || e.action === "destroy") this.o.forgetSpare(e.containerId);
+      return;
+    }
+    if (e.action === "oom") this.o.log.warn({ id: e.previewId }, "preview hit its memory limit");
+    if (e.action === "start" && l.container) {
+      // Docker restarted a crashed app: its address may have changed, and it
+      // is not up until it answers again, whatever the status said (a crash
+      // while starting, or a die handled as "starting" just before).
+      l.container = (await this.o.runtime.inspect(e.containerId)) ?? l.container;
+      if (l.record.status === "running" || l.record.status === "starting") await this.rearm(l);
+    }
+    if (e.action === "die" && (l.record.status === "running" || l.record.status === "starting")) {
+      const state = await this.settledState(e.containerId);
+      if (!state || state.status === "exited" || state.status === "dead") {
+        const logs = await this.o.tail(l, 30);
+        const restarts = state?.restartCount ?? 0;
+        await this.o.setStatus(l, "failed", `The app exited with code ${state?.exitCode ?? "?"} after ${restarts} restart(s). Last log lines:\n${logs}`);
+        this.o.log.warn({ id: l.record.id, exitCode: state?.exitCode, restarts }, "preview failed");
+      } else {
+        await this.rearm(l); // Docker restarts it (its back-off): answering again makes it running
+      }
+    }
+  }
+
+  /** The app restarted: find its port again and watch until it answers (one watch at a time). */
+  private async rearm(l: Live): Promise<void> {
+    if (!l.record.spec.port) l.port = undefined;
+    if (l.record.status === "running") await this.o.setStatus(l, "starting");
+    l.ready = this.o.bringUp.watchReadiness(l);
+  }
+
+  /** After a die, Docker needs a moment to mark the container "restarting" (or leave it exited for good). */
+  private async settledState(containerId: string): Promise<ContainerState | undefined> {
+    let state: ContainerState | undefined;
+    for (const wait of [50, 450]) {
+      await Bun.sleep(wait);
+      state = await this.o.runtime.inspect(containerId);
+      if (state && state.status !== "exited") return state;
+    }
+    return state;
+  }
+}
