@@ -147,7 +147,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: createLocator({ orch: orchestrator, store, peers, self: config.nodeId }),
     activity: orchestrator.idle,
-    trustsForwarded: (ip) => ip !== undefined && trustedProxies.has(ip.replace(/^::ffff:/, "")),
+    // Per request: nothing but a size check when no proxy is trusted (the common case).
+    trustsForwarded: (ip) => trustedProxies.size > 0 && ip !== undefined && trustedProxies.has(ip.replace(/^::ffff:/, "")),
   });
   const proxyServer = Bun.serve({
     hostname: config.host, port: config.proxyPort,
