@@ -59,6 +59,9 @@ const settings = {
   memoryMb: { env: "PREVIEWD_MEMORY_MB", def: "512", schema: posInt("megabytes of memory per preview (64 or more)", 64) },
   cpus: { env: "PREVIEWD_CPUS", def: "0.25", schema: posNumber("a CPU share per preview, such as 0.25") },
   pidsLimit: { env: "PREVIEWD_PIDS_LIMIT", def: "256", schema: posInt("a process limit per preview (16 or more)", 16) },
+  // Why: one slow preview must not use up the process's outgoing connections (proxy/limits.ts).
+  previewMaxInflight: { env: "PREVIEWD_PREVIEW_MAX_INFLIGHT", def: "64", schema: v.pipe(posInt("requests in flight to one preview at a time, from 1 to 1024 (past it: 503 with Retry-After)"), v.maxValue(1024, "requests in flight to one preview at a time, from 1 to 1024 (past it: 503 with Retry-After)")) },
+  clientBodyTimeout: { env: "PREVIEWD_CLIENT_BODY_TIMEOUT", def: "30", schema: posInt("seconds a client has to send a request body, plus one per KiB it sent (past it: 408)") },
   startTimeout: { env: "PREVIEWD_START_TIMEOUT", def: "60", schema: posInt("a number of seconds to wait for an app to answer") },
   maxFiles: { env: "PREVIEWD_MAX_FILES", def: "5000", schema: posInt("a maximum number of files per preview") },
   maxBytes: { env: "PREVIEWD_MAX_BYTES", def: "52428800", schema: posInt("a maximum total size of a preview's files in bytes") },
@@ -87,6 +90,13 @@ const settings = {
   flyApiUrl: { env: "FLY_API_URL", def: "https://api.machines.dev", schema: v.pipe(v.string(), v.url(httpUrl)) },
   railwayApiToken: { env: "RAILWAY_API_TOKEN", def: "", schema: v.string() },
   railwayApiUrl: { env: "RAILWAY_API_URL", def: "https://backboard.railway.com/graphql/v2", schema: v.pipe(v.string(), v.url(httpUrl)) },
+  railwayWorkspaceId: { env: "RAILWAY_WORKSPACE_ID", def: "", schema: v.string() },
+  // Where "the URL answers" is checked: unset, the deployment's own https:// URL; set (the local fake), this
+  // address with the deployment's domain as Host, as Railway's edge routes it.
+  railwayEdgeUrl: { env: "RAILWAY_EDGE_URL", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^https?:\/\//.test(s), httpUrl)) },
+  railwayPostgresImage: { env: "RAILWAY_POSTGRES_IMAGE", def: "ghcr.io/railwayapp-templates/postgres-ssl:17", schema: nonEmpty("a Docker image reference for the deployed database") },
+  deployCleanup: { env: "PREVIEWD_DEPLOY_CLEANUP", def: "false", schema: v.pipe(v.picklist(["true", "false"], "true or false (drop the preview schema once a deployment is live)"), v.transform((s) => s === "true")) },
+  deployTimeout: { env: "PREVIEWD_DEPLOY_TIMEOUT", def: "1800", schema: posInt("seconds a deployment may take to build and answer (60 or more)", 60) },
 } as const;
 
 type Settings = typeof settings;

@@ -6,6 +6,11 @@ import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { createApi } from "./api/index.ts";
 import { effectiveCaBundle, effectiveCapacity, previewUrl, type Config } from "./config.ts";
+import { DeploySource } from "./deploy/source.ts";
+import { Deployments, DeploymentStore, publicView } from "./deploy/index.ts";
+import { RailwayClient } from "./deploy/railway/client.ts";
+import { RailwayApi } from "./deploy/railway/operations.ts";
+import { RailwayProvider } from "./deploy/railway/provider.ts";
 import { DepsCache, defaultCapBytes, prewarm, sandboxInstaller } from "./deps/index.ts";
 import { connect, DatabaseWatchdog, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
 import type { Logger } from "./log.ts";
@@ -20,7 +25,7 @@ import { startPeerServer } from "./peer/server.ts";
 import { PEER_HOST_HEADER, PeerVerifier } from "./peer/signing.ts";
 import { soloView, type ClusterView } from "./peer/view.ts";
 import { DockerRuntime } from "./pool/docker.ts";
-import { createProxy } from "./proxy/index.ts";
+import { createProxy, PROXY_IDLE_TIMEOUT_S } from "./proxy/index.ts";
 import { apiToken } from "./token.ts";
 
 export interface Daemon {
@@ -32,12 +37,16 @@ export interface Daemon {
   apiPort: number;
   peerPort: number;
   databaseUrl: string;
+  /** Unset when deploys are off (no RAILWAY_API_TOKEN). */
+  deployments?: Deployments;
   stop(): Promise<void>;
 }
 
 export interface DaemonOptions {
   /** Extra labels on every container (tests mark theirs). */
   labels?: Record<string, string>;
+  /** How often a deployment looks at the provider's progress (tests: faster). */
+  deployPollMs?: number;
 }
 
 export async function startDaemon(config: Config, log: Logger, opts: DaemonOptions = {}): Promise<Daemon> {
@@ -90,7 +99,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const verifier = new PeerVerifier(config.clusterSecret);
   let gossipDropped: () => Record<string, number> = () => ({});
   const localProxy = createProxy({
-    domain: config.domain, log, activity: orchestrator.idle,
+    domain: config.domain, log, activity: orchestrator.idle, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: (id) => orchestrator.resolve(id), // this node's previews only: one hop, never two
     hostOf: (req) => req.headers.get(PEER_HOST_HEADER),
@@ -140,10 +149,34 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     },
   });
 
+  // ---- deploys to Railway, when a token is set; this node resumes the ones it had started
+  let deployments: Deployments | undefined;
+  if (config.railwayApiToken) {
+    const source = new DeploySource({ sql, adminUrl: databaseUrl, store, dir: join(config.dataDir, "deployments") });
+    const api = new RailwayApi(new RailwayClient({ apiUrl: config.railwayApiUrl, token: config.railwayApiToken, log: log.child({ mod: "railway" }) }));
+    const provider = new RailwayProvider({
+      api, source, workspaceId: config.railwayWorkspaceId, postgresImage: config.railwayPostgresImage,
+      edgeUrl: config.railwayEdgeUrl || undefined, deployTimeoutMs: config.deployTimeout * 1000, pollMs: opts.deployPollMs,
+    });
+    const d = new Deployments({
+      store: new DeploymentStore(sql), source, provider, node: config.nodeId, log: log.child({ mod: "deploy" }),
+      dropDatabase: (id) => databases.drop(id), cleanupByDefault: config.deployCleanup,
+    });
+    await d.resume();
+    stoppers.unshift(() => d.stop());
+    deployments = d;
+  }
+  const deploymentApi = deployments && {
+    create: async (id: string, req: { provider: "railway"; projectName?: string; cleanup?: boolean }) => publicView(await deployments.create(id, req)),
+    get: async (id: string) => publicView(await deployments.get(id)),
+    list: async (id: string) => (await deployments.list(id)).map(publicView),
+    remove: async (id: string) => publicView(await deployments.remove(id)),
+  };
+
   // ---- public listeners
   const trustedProxies = new Set(config.trustedProxies);
   const proxy = createProxy({
-    domain: config.domain, log,
+    domain: config.domain, log, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: createLocator({ orch: orchestrator, store, peers, self: config.nodeId }),
     activity: orchestrator.idle,
@@ -153,17 +186,17 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const proxyServer = Bun.serve({
     hostname: config.host, port: config.proxyPort,
     fetch: proxy.fetch, websocket: proxy.websocket,
-    idleTimeout: 120, maxRequestBodySize: 4 * 1024 ** 3,
+    idleTimeout: PROXY_IDLE_TIMEOUT_S, maxRequestBodySize: 4 * 1024 ** 3,
   }) as Server<unknown>;
   boundProxyPort = proxyServer.port!;
 
-  const api = createApi({ ...apiBase, previews });
+  const api = createApi({ ...apiBase, previews, deployments: deploymentApi });
   // The API's own bodyLimit (hono, after auth) is the limit, and answers 413 in the spec's error shape; Bun's must never cut in first with a bare 413.
   const apiServer = Bun.serve({ hostname: config.host, port: config.apiPort, fetch: api.fetch, idleTimeout: 0, maxRequestBodySize: 2 ** 40 });
   ready = true;
 
   const d: Daemon = {
-    config, token, orchestrator, databaseUrl,
+    config, token, orchestrator, databaseUrl, deployments,
     get view() {
       return view;
     },

@@ -7,16 +7,19 @@ import type { Logger } from "../log.ts";
 import { isGzip, readArchive } from "./archive.ts";
 import { bearerAuth } from "./auth.ts";
 import { dashboardPage } from "./dashboard.ts";
-import { CreateBody, CreateOptions, LogsQuery, PatchFilesBody, PatchOptions, checkFiles, parse, toSpec, type FileLimits } from "./schemas.ts";
-import type { ClusterService, PreviewService } from "./service.ts";
+import { previewEvents } from "./events.ts";
+import { CreateBody, CreateOptions, DeployBody, LogsQuery, PatchFilesBody, PatchOptions, checkFiles, parse, toSpec, type FileLimits } from "./schemas.ts";
+import type { ClusterService, DeploymentService, PreviewService } from "./service.ts";
 
-export type { ClusterService, PreviewService } from "./service.ts";
+export type { ClusterService, DeploymentService, PreviewService } from "./service.ts";
 
 export interface ApiDeps {
   token: string;
   limits: FileLimits;
   previews: PreviewService;
   cluster: ClusterService;
+  /** Unset: deploys are off (no RAILWAY_API_TOKEN). */
+  deployments?: DeploymentService;
   log: Logger;
   ready(): boolean;
   metrics(): string;
@@ -87,11 +90,30 @@ export function createApi(deps: ApiDeps): Hono {
     const sql = await deps.previews.exportDatabase(c.req.param("id"));
     return new Response(sql, { status: 200, headers: { "content-type": "application/sql; charset=utf-8", "content-disposition": `attachment; filename="${c.req.param("id")}.sql"` } });
   });
-  v1.post("/previews/:id/deploy", () => {
-    throw new AppError("deploy_off", 503, "Deploys are off on this node: RAILWAY_API_TOKEN is not set.");
+  v1.post("/previews/:id/deploy", async (c) => {
+    const id = c.req.param("id");
+    const body = parse(DeployBody, await json(c.req.raw));
+    if (!deps.deployments) throw new AppError("deploy_off", 503, "Deploys are off on this node: RAILWAY_API_TOKEN is not set.");
+    return c.json({ deployment: await deps.deployments.create(id, body) }, 202);
   });
-  v1.get("/deployments/:id", (c) => {
-    throw new AppError("not_found", 404, `No deployment with id ${JSON.stringify(c.req.param("id"))}.`);
+  v1.get("/previews/:id/deployments", async (c) => {
+    const id = c.req.param("id");
+    await deps.previews.get(id); // 404 for an unknown preview, not an empty list
+    return c.json({ deployments: deps.deployments ? await deps.deployments.list(id) : [] });
+  });
+  v1.get("/previews/:id/events", async (c) => {
+    const id = c.req.param("id");
+    await deps.previews.get(id);
+    const stream = previewEvents(id, deps.previews, deps.deployments, c.req.raw.signal);
+    return new Response(stream, { headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" } });
+  });
+  v1.get("/deployments/:id", async (c) => {
+    if (!deps.deployments) throw new AppError("not_found", 404, `No deployment with id ${JSON.stringify(c.req.param("id"))}.`);
+    return c.json({ deployment: await deps.deployments.get(c.req.param("id")) });
+  });
+  v1.delete("/deployments/:id", async (c) => {
+    if (!deps.deployments) throw new AppError("not_found", 404, `No deployment with id ${JSON.stringify(c.req.param("id"))}.`);
+    return c.json({ deployment: await deps.deployments.remove(c.req.param("id")) }, 202);
   });
   v1.get("/cluster", (c) => c.json(deps.cluster.view()));
 

@@ -97,3 +97,10 @@ export function toSpec(body: v.InferOutput<typeof CreateBody>): PreviewSpec {
   else if (body.database && typeof body.database === "object") database = { migrations: body.database.migrations, seed: body.database.seed };
   return { files: body.files, command: body.command, port: body.port, env: body.env, database, tier: body.tier };
 }
+
+/** POST /v1/previews/{id}/deploy. Project names as Railway shows them: short, printable, no control characters. */
+export const DeployBody = v.strictObject({
+  provider: v.picklist(["railway"], 'provider must be "railway" (the only deploy target)'),
+  projectName: v.optional(v.pipe(v.string("projectName must be a string"), v.regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, "projectName is 1-64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit"))),
+  cleanup: v.optional(v.boolean("cleanup must be true or false")),
+});

@@ -17,3 +17,11 @@ export interface PreviewService {
 export interface ClusterService {
   view(): { nodes: NodeView[]; overflow: { fly: boolean } };
 }
+
+/** Deployments (deploy/): any node shows and removes any of them. Objects are the spec's deployment object. */
+export interface DeploymentService {
+  create(previewId: string, req: { provider: "railway"; projectName?: string; cleanup?: boolean }): Promise<object>;
+  get(id: string): Promise<object>;
+  list(previewId: string): Promise<Array<{ id: string; status: string; steps: unknown[]; url?: string }>>;
+  remove(id: string): Promise<object>;
+}

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { describeSettings } from "../config.ts";
+import { followDeployment } from "./deploy.ts";
 import { packDir } from "./pack.ts";
 
 export function usage(version: string): string {
@@ -19,7 +20,8 @@ Usage:
   previewd ls                    list previews of the whole cluster
   previewd logs ID [--follow] [--tail N]
   previewd rm ID                 delete a preview (container, schema and role)
-  previewd deploy ID             promote a preview to Railway
+  previewd deploy ID [--project NAME] [--cleanup] [--json]
+                                 promote a preview to Railway and follow it to live
   previewd --version | --help
 
 Client settings: PREVIEWD_API_URL (default http://127.0.0.1:8081), PREVIEWD_API_TOKEN
@@ -54,7 +56,8 @@ async function check(res: Response): Promise<Response> {
 
 export async function runCli(command: string, args: string[]): Promise<number> {
   const flags = new Set(args.filter((a) => a.startsWith("--")));
-  const positional = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--tail");
+  const valued = new Set(["--tail", "--project"]);
+  const positional = args.filter((a, i) => !a.startsWith("--") && !valued.has(args[i - 1] ?? ""));
   const api = client();
   try {
     switch (command) {
@@ -91,9 +94,11 @@ export async function runCli(command: string, args: string[]): Promise<number> {
       }
       case "deploy": {
         const id = v.parse(Id, positional[0]);
-        const res = await check(await api(`/v1/previews/${id}/deploy`, { method: "POST", body: JSON.stringify({ provider: "railway" }) }));
-        console.log(JSON.stringify(await res.json()));
-        return 0;
+        const p = args.indexOf("--project");
+        const body = { provider: "railway", ...(p >= 0 ? { projectName: args[p + 1] ?? "" } : {}), ...(flags.has("--cleanup") ? { cleanup: true } : {}) };
+        const res = await check(await api(`/v1/previews/${id}/deploy`, { method: "POST", body: JSON.stringify(body) }));
+        const { deployment } = (await res.json()) as { deployment: Parameters<typeof followDeployment>[1] };
+        return await followDeployment(api, deployment, { json: flags.has("--json"), tty: !!process.stdout.isTTY, write: (s) => process.stdout.write(s) });
       }
       default:
         console.error(`previewd: unknown command ${JSON.stringify(command)}; see previewd --help`);

@@ -13,6 +13,7 @@
 // the preview schema's name keeps it (unqualified names, the norm with the
 // role's search_path, are unaffected).
 import { ident } from "./ident.ts";
+import { pgEnv } from "./pgenv.ts";
 
 export interface DumpTarget {
   /** postgres:// URL of the server holding the preview schema (the admin URL). */
@@ -23,6 +24,8 @@ export interface DumpTarget {
   into?: string;
   /** pg_dump binary; default `pg_dump` on PATH (Debian's wrapper picks the newest installed). */
   pgDump?: string;
+  /** A snapshot exported by an open transaction (pg_export_snapshot): the dump sees exactly what it sees. */
+  snapshot?: string;
 }
 
 /**
@@ -34,22 +37,7 @@ export interface DumpTarget {
  * replay rather than restoring half a database as if it were whole.
  */
 export async function dumpSchemaStream(t: DumpTarget): Promise<ReadableStream<Uint8Array>> {
-  const u = new URL(t.url);
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
-    PGHOST: u.hostname.replace(/^\[(.*)\]$/, "$1"),
-    PGPORT: u.port || "5432",
-    PGUSER: decodeURIComponent(u.username),
-    PGPASSWORD: decodeURIComponent(u.password),
-    PGDATABASE: decodeURIComponent(u.pathname.slice(1)) || decodeURIComponent(u.username),
-    PGAPPNAME: "previewd-export",
-    PGCONNECT_TIMEOUT: "10",
-    // no ~/.pgpass, no service file: only what the URL says
-    PGPASSFILE: "/dev/null",
-    PGSERVICEFILE: "/dev/null",
-  };
-  const sslmode = u.searchParams.get("sslmode");
-  if (sslmode) env.PGSSLMODE = sslmode;
+  const env = pgEnv(t.url, "previewd-export");
 
   const args = [
     t.pgDump ?? "pg_dump",
@@ -64,6 +52,7 @@ export async function dumpSchemaStream(t: DumpTarget): Promise<ReadableStream<Ui
     "--quote-all-identifiers",
     "--lock-wait-timeout=10000",
     "--encoding=UTF8",
+    ...(t.snapshot ? [`--snapshot=${t.snapshot}`] : []),
   ];
   const proc = Bun.spawn(args, { env, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
   const stderr = new Response(proc.stderr).text();

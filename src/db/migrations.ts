@@ -3,6 +3,7 @@
 // Add a file there, then a line here; never edit one that has shipped.
 import m001 from "../../sql/001_init.sql" with { type: "text" };
 import m002 from "../../sql/002_binary_files.sql" with { type: "text" };
+import m003 from "../../sql/003_deployments.sql" with { type: "text" };
 
 export interface Migration {
   version: string;
@@ -12,4 +13,5 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: "001_init", sql: m001 },
   { version: "002_binary_files", sql: m002 },
+  { version: "003_deployments", sql: m003 },
 ];

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { testConfig } from "../../src/config.ts";
-import { startDaemon, type Daemon } from "../../src/daemon.ts";
+import { startDaemon, type Daemon, type DaemonOptions } from "../../src/daemon.ts";
 import { createLogger } from "../../src/log.ts";
 import { ensureBaseImage, removeContainersByLabel } from "./docker.ts";
 import { testDatabaseUrl } from "./postgres.ts";
@@ -22,13 +22,13 @@ export interface TestDaemon extends Daemon {
 
 let counter = 0;
 
-export async function startTestDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
+export async function startTestDaemon(env: Record<string, string> = {}, opts: Omit<DaemonOptions, "labels"> = {}): Promise<TestDaemon> {
   const [databaseUrl, image] = await Promise.all([testDatabaseUrl(), ensureBaseImage()]);
   const nodeId = env.PREVIEWD_NODE_ID ?? `t${process.pid}-${++counter}-${Date.now().toString(36)}`;
   const dataDir = mkdtempSync(join(tmpdir(), "previewd-test-"));
   const config = testConfig({ DATABASE_URL: databaseUrl, PREVIEWD_DATA_DIR: dataDir, PREVIEWD_NODE_ID: nodeId, PREVIEWD_IMAGE: image, ...env });
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? "warn");
-  const d = await startDaemon(config, log, { labels: { "previewd.test": "1" } });
+  const d = await startDaemon(config, log, { ...opts, labels: { "previewd.test": "1" } });
   return wrap(d, nodeId, dataDir);
 }
 
