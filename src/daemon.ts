@@ -190,7 +190,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   }) as Server<unknown>;
   boundProxyPort = proxyServer.port!;
 
-  const api = createApi({ ...apiBase, previews, deployments: deploymentApi });
+  const api = createApi({ ...apiBase, previews, deployments: deploymentApi, corsOrigins: config.corsOrigins });
   // The API's own bodyLimit (hono, after auth) is the limit, and answers 413 in the spec's error shape; Bun's must never cut in first with a bare 413.
   const apiServer = Bun.serve({ hostname: config.host, port: config.apiPort, fetch: api.fetch, idleTimeout: 0, maxRequestBodySize: 2 ** 40 });
   ready = true;

@@ -23,6 +23,7 @@ export const badRequest = (message: string, details?: unknown) => new AppError("
 export const invalidPath = (path: string, why: string) =>
   new AppError("invalid_path", 400, `File path ${JSON.stringify(path)} ${why}.`, { path });
 export const unauthorized = () => new AppError("unauthorized", 401, "Missing or wrong bearer token.");
+export const forbidden = (message: string) => new AppError("forbidden", 403, message);
 export const notFound = (what: string, id: string) => new AppError("not_found", 404, `No ${what} with id ${JSON.stringify(id)}.`, { id });
 export const conflict = (message: string) => new AppError("conflict", 409, message);
 export const tooLarge = (message: string, details?: unknown) => new AppError("too_large", 413, message, details);

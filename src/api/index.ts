@@ -2,13 +2,15 @@
 // metrics in the clear. Every error leaves as the spec's error object.
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import { AppError, badRequest, isAppError, tooLarge } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { isGzip, readArchive } from "./archive.ts";
-import { bearerAuth } from "./auth.ts";
+import { apiAuth } from "./auth.ts";
+import { ScopedTokens } from "./scoped.ts";
 import { dashboardPage } from "./dashboard.ts";
 import { previewEvents } from "./events.ts";
-import { CreateBody, CreateOptions, DeployBody, LogsQuery, PatchFilesBody, PatchOptions, checkFiles, parse, toSpec, type FileLimits } from "./schemas.ts";
+import { CreateBody, CreateOptions, DeployBody, LogsQuery, TokenBody, PatchFilesBody, PatchOptions, checkFiles, parse, toSpec, type FileLimits } from "./schemas.ts";
 import type { ClusterService, DeploymentService, PreviewService } from "./service.ts";
 
 export type { ClusterService, DeploymentService, PreviewService } from "./service.ts";
@@ -18,6 +20,8 @@ export interface ApiDeps {
   limits: FileLimits;
   previews: PreviewService;
   cluster: ClusterService;
+  /** Origins whose pages may call /v1 from a browser (with a scoped token); `*` for any. */
+  corsOrigins?: string[];
   /** Unset: deploys are off (no RAILWAY_API_TOKEN). */
   deployments?: DeploymentService;
   log: Logger;
@@ -44,7 +48,9 @@ export function createApi(deps: ApiDeps): Hono {
   app.get("/", (c) => c.html(dashboardPage()));
 
   const v1 = new Hono();
-  v1.use("*", deps.auth ?? bearerAuth(deps.token));
+  const scoped = new ScopedTokens(deps.token);
+  if (deps.corsOrigins?.length) v1.use("*", cors({ origin: deps.corsOrigins.includes("*") ? "*" : deps.corsOrigins, allowHeaders: ["authorization", "content-type", "x-previewd-options"], allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"], maxAge: 600 }));
+  v1.use("*", deps.auth ?? apiAuth({ token: deps.token, scoped, deploymentPreview: async (id) => (await deps.deployments?.get(id).catch(() => undefined) as { previewId?: string } | undefined)?.previewId }));
   // JSON escaping can double text; allow for it, then check the real sizes.
   const maxBody = deps.limits.maxBytes * 2 + 1024 * 1024;
   v1.use("*", bodyLimit({ maxSize: maxBody, onError: () => { throw tooLarge(`Request body is larger than ${maxBody} bytes.`); } }));
@@ -115,6 +121,13 @@ export function createApi(deps: ApiDeps): Hono {
     if (!deps.deployments) throw new AppError("not_found", 404, `No deployment with id ${JSON.stringify(c.req.param("id"))}.`);
     return c.json({ deployment: await deps.deployments.remove(c.req.param("id")) }, 202);
   });
+  v1.post("/previews/:id/tokens", async (c) => {
+    const id = c.req.param("id");
+    const text = await c.req.text();
+    const body = parse(TokenBody, text ? parseJson(text) : {});
+    await deps.previews.get(id); // 404 for an unknown preview
+    return c.json(scoped.issue(id, body.scope ?? ["read", "files"], body.ttlSeconds ?? 3600), 201);
+  });
   v1.get("/cluster", (c) => c.json(deps.cluster.view()));
 
   app.route("/v1", v1);
@@ -154,6 +167,10 @@ function archiveOptions(req: Request, fromQuery: Record<string, unknown>): Recor
 async function json(req: Request): Promise<unknown> {
   const text = await req.text();
   if (!text) throw badRequest("The request body is empty; send JSON.");
+  return parseJson(text);
+}
+
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -104,3 +104,9 @@ export const DeployBody = v.strictObject({
   projectName: v.optional(v.pipe(v.string("projectName must be a string"), v.regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, "projectName is 1-64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit"))),
   cleanup: v.optional(v.boolean("cleanup must be true or false")),
 });
+
+/** POST /v1/previews/{id}/tokens: a token for one preview, some actions, a while (at most a day). */
+export const TokenBody = v.strictObject({
+  ttlSeconds: v.optional(v.pipe(v.number("ttlSeconds must be a number"), v.integer("ttlSeconds must be a whole number"), v.minValue(30, "ttlSeconds is at least 30"), v.maxValue(86400, "ttlSeconds is at most 86400 (a day)"))),
+  scope: v.optional(v.pipe(v.array(v.picklist(["read", "files", "deploy"], 'scope entries are "read", "files" or "deploy"'), "scope must be an array"), v.minLength(1, "scope needs at least one entry"))),
+});
