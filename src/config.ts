@@ -47,6 +47,15 @@ const settings = {
       v.check((l) => l.every((p) => /^[0-9.]+$|^[0-9a-fA-F:]+$/.test(p)), "a comma-separated list of IP addresses (the TLS terminators or load balancers in front of the proxy)"),
     ),
   },
+  corsOrigins: {
+    env: "PREVIEWD_CORS_ORIGINS",
+    def: "",
+    schema: v.pipe(
+      v.string(),
+      v.transform((s) => s.split(",").map((p) => p.trim()).filter(Boolean)),
+      v.check((l) => l.every((o) => o === "*" || /^https?:\/\/[A-Za-z0-9.\-\[\]:]+$/.test(o)), "a comma-separated list of origins such as https://app.example.com (scheme, host, optional port), or *"),
+    ),
+  },
   gossipProfile: { env: "PREVIEWD_GOSSIP_PROFILE", def: "lan", schema: v.picklist(["lan", "local", "test"], "lan (production), local (several daemons on one machine) or test (10x faster timers, in-process clusters)") },
   nodeId: { env: "PREVIEWD_NODE_ID", def: hostname(), schema: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a node name of letters, digits, dots, dashes or underscores (1-63)")) },
   dataDir: { env: "PREVIEWD_DATA_DIR", def: "./data", schema: nonEmpty("a directory path") },
