@@ -20,7 +20,12 @@ if (command === "--version" || command === "-v" || command === "version") {
     process.stderr.write(`previewd: ${e.message}\n`);
     process.exit(2);
   }
+  // Before anything opens a connection: the daemon needs a fetch cap far above one preview's limit.
+  const { ensureFetchCap, fetchCap } = await import("./proxy/limits.ts");
+  ensureFetchCap(config.previewMaxInflight);
   const { log } = await import("./log.ts");
+  const cap = Number(process.env.BUN_CONFIG_MAX_HTTP_REQUESTS);
+  if (cap < fetchCap(config.previewMaxInflight)) log.warn({ cap, advised: fetchCap(config.previewMaxInflight) }, "BUN_CONFIG_MAX_HTTP_REQUESTS is low: a few busy previews can stall the proxy for all");
   const { serve } = await import("./daemon.ts");
   try {
     await serve(config, log);

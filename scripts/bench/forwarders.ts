@@ -61,7 +61,7 @@ function serveModule(upstream: string): number {
   const proxy = createProxy({
     domain: "localhost", log: createLogger("warn"),
     lookup: () => target, resolve: async () => target,
-    activity: { touch() {}, socketOpened() {}, socketClosed() {} },
+    activity: { touch() {}, socketOpened() {}, socketClosed() {}, requestStarted() {}, requestEnded() {} },
   });
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: proxy.fetch, websocket: proxy.websocket, idleTimeout: 120 } as never) as { port: number };
   return server.port;

@@ -1,10 +1,13 @@
 // The idle clock, as sablier keeps it: a last-active time per preview that each
-// proxied request renews, plus a count of open WebSockets (a preview with an
-// open socket is in use). A periodic sweep, not a timer per preview, finds
-// the ones past the timeout.
+// proxied request renews, plus a count of what is open on it: WebSockets and
+// HTTP requests in flight (an SSE stream, a long poll, a slow download or
+// upload). A preview with anything open is in use; its clock starts when the
+// last one ends. A periodic sweep, not a timer per preview, finds the ones
+// past the timeout.
 export class IdleClock {
   private readonly lastActive = new Map<string, number>();
-  private readonly sockets = new Map<string, number>();
+  /** Open WebSockets plus requests in flight, per preview. */
+  private readonly open = new Map<string, number>();
   private readonly dirty = new Set<string>();
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -15,14 +18,31 @@ export class IdleClock {
   }
 
   socketOpened(id: string): void {
-    this.sockets.set(id, (this.sockets.get(id) ?? 0) + 1);
-    this.touch(id);
+    this.opened(id);
   }
 
   socketClosed(id: string): void {
-    const n = (this.sockets.get(id) ?? 1) - 1;
-    if (n <= 0) this.sockets.delete(id);
-    else this.sockets.set(id, n);
+    this.closed(id);
+  }
+
+  /** A proxied request began: it counts as an open socket until its response has ended. */
+  requestStarted(id: string): void {
+    this.opened(id);
+  }
+
+  requestEnded(id: string): void {
+    this.closed(id);
+  }
+
+  private opened(id: string): void {
+    this.open.set(id, (this.open.get(id) ?? 0) + 1);
+    this.touch(id);
+  }
+
+  private closed(id: string): void {
+    const n = (this.open.get(id) ?? 1) - 1;
+    if (n <= 0) this.open.delete(id);
+    else this.open.set(id, n);
     this.touch(id);
   }
 
@@ -30,12 +50,12 @@ export class IdleClock {
     return this.lastActive.get(id);
   }
 
-  /** Ids idle for at least `ms`, skipping those with open sockets. */
+  /** Ids idle for at least `ms`, skipping those with an open socket or a request in flight. */
   idleFor(ms: number, ids: Iterable<string>): string[] {
     const cutoff = this.now() - ms;
     const out: string[] = [];
     for (const id of ids) {
-      if (this.sockets.has(id)) continue;
+      if (this.open.has(id)) continue;
       const t = this.lastActive.get(id);
       if (t !== undefined && t <= cutoff) out.push(id);
     }
@@ -55,7 +75,7 @@ export class IdleClock {
 
   forget(id: string): void {
     this.lastActive.delete(id);
-    this.sockets.delete(id);
+    this.open.delete(id);
     this.dirty.delete(id);
   }
 }

@@ -23,12 +23,13 @@ export function stripHopByHop(h: Headers): void {
   for (const name of HOP_BY_HOP) h.delete(name);
 }
 
-export async function forward(req: Request, url: string, extra: Record<string, string>): Promise<Response> {
+/** `body` replaces the request's own (a wrapped one: body.ts). */
+export async function forward(req: Request, url: string, extra: Record<string, string>, body: ReadableStream<Uint8Array> | null = req.body): Promise<Response> {
   const headers = new Headers(req.headers);
   stripHopByHop(headers);
   for (const name of PEER_HEADERS) headers.delete(name); // node-to-node auth never reaches an app
   for (const name in extra) headers.set(name, extra[name]!);
-  const init = { method: req.method, headers, body: req.body, redirect: "manual", signal: req.signal, decompress: false } as RequestInit;
+  const init = { method: req.method, headers, body, redirect: "manual", signal: req.signal, decompress: false } as RequestInit;
   let res: Response;
   try {
     res = await fetch(url, init);
@@ -42,5 +43,9 @@ export async function forward(req: Request, url: string, extra: Record<string, s
     res = await fetch(url, { ...init, keepalive: false });
   }
   stripHopByHop(res.headers);
+  // RFC 9110 §9.3.2: a HEAD answer carries the fields a GET would. Without a
+  // Content-Length from the app, Bun.serve writes `content-length: 0` (a
+  // wrong size); chunked says "length unknown" (RFC 9112 §6.1 allows it).
+  if (req.method === "HEAD" && !res.headers.has("content-length")) res.headers.set("transfer-encoding", "chunked");
   return res;
 }

@@ -1,12 +1,16 @@
 // The public listener: `Host: {id}.{domain}` -> wherever the preview runs.
 // Hono routes it, forward.ts streams it (hop-by-hop headers per RFC 9110
-// §7.6.1), and WebSocket upgrades are relayed.
+// §7.6.1), and WebSocket upgrades are relayed. Each request holds a slot of
+// its preview's limit (limits.ts) and keeps it awake until its response has
+// ended (body.ts); README.md lists what this path passes on and what not.
 import { Hono } from "hono";
 import type { Server } from "bun";
 import type { Logger } from "../log.ts";
+import { trackResponse, withDeadline } from "./body.ts";
 import { forward } from "./forward.ts";
 import { previewIdFromHost } from "./host.ts";
-import { notFoundPage, upstreamErrorPage } from "./pages.ts";
+import { InflightLimit, RETRY_AFTER_S } from "./limits.ts";
+import { bodyTimeoutPage, busyPage, notFoundPage, upstreamErrorPage } from "./pages.ts";
 import { relayHandler, relayUpgrade, type RelayData } from "./websocket.ts";
 
 export interface ProxyTarget {
@@ -23,7 +27,19 @@ export interface ProxyDeps {
   lookup(id: string): ProxyTarget | undefined;
   /** Slow path: wakes, waits for a starting app, or finds the node that runs it. */
   resolve(id: string, host: string): Promise<ProxyTarget | undefined>;
-  activity: { touch(id: string): void; socketOpened(id: string): void; socketClosed(id: string): void };
+  activity: {
+    touch(id: string): void;
+    socketOpened(id: string): void;
+    socketClosed(id: string): void;
+    requestStarted(id: string): void;
+    requestEnded(id: string): void;
+  };
+  /** Requests in flight to one preview at a time (PREVIEWD_PREVIEW_MAX_INFLIGHT); past it: 503. */
+  maxInflight?: number;
+  /** Seconds a client has for its request body, plus one per KiB (PREVIEWD_CLIENT_BODY_TIMEOUT); past it: 408. */
+  bodyTimeoutS?: number;
+  /** The listener's Bun.serve idleTimeout, restored on a connection once its request is over. */
+  idleTimeoutS?: number;
   /** The preview host a request is for; by default its Host header (the peer listener passes the signed one). */
   hostOf?: (req: Request) => string | null;
   /**
@@ -36,10 +52,16 @@ export interface ProxyDeps {
 
 type Env = { Bindings: Server<RelayData> };
 
+/** The proxy listener's idle timeout (seconds): keep-alive connections and request heads. */
+export const PROXY_IDLE_TIMEOUT_S = 120;
+
 export function createProxy(deps: ProxyDeps) {
   const app = new Hono<Env>();
   const log = deps.log.child({ mod: "proxy" });
   const hostOf = deps.hostOf ?? ((req: Request) => req.headers.get("host"));
+  const limit = new InflightLimit(deps.maxInflight ?? 64);
+  const bodyGraceMs = (deps.bodyTimeoutS ?? 30) * 1000;
+  const idleTimeoutS = deps.idleTimeoutS ?? PROXY_IDLE_TIMEOUT_S;
 
   app.all("*", async (c) => {
     const req = c.req.raw;
@@ -71,9 +93,30 @@ export function createProxy(deps: ProxyDeps) {
       }, { ...forwarded, ...target.headers });
       return res ?? new Response(null);
     }
+    if (!limit.tryAcquire(id)) return busyPage(req, RETRY_AFTER_S);
+    deps.activity.requestStarted(id);
+    const server = c.env;
+    // Bun.serve's idleTimeout counts from the request's start whatever flows
+    // (an SSE stream, an upload in progress are cut at 120 s: measured on Bun
+    // 1.4.5), so it is off while the app's response is in flight, and back on
+    // before its last byte (set after the response, it no longer applies).
+    setIdleTimeout(server, req, 0);
+    const deadline = req.body ? withDeadline(req.body, bodyGraceMs) : undefined;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      deadline?.stop();
+      limit.release(id);
+      deps.activity.requestEnded(id);
+      setIdleTimeout(server, req, idleTimeoutS);
+    };
     try {
-      return await forward(req, `http://${target.host}:${target.port}${path}`, { ...forwarded, ...target.headers });
+      const res = await forward(req, `http://${target.host}:${target.port}${path}`, { ...forwarded, ...target.headers }, deadline?.body);
+      return trackResponse(res, end);
     } catch (err) {
+      end();
+      if (deadline?.expired) return bodyTimeoutPage(req);
       if (req.signal.aborted) return new Response(null, { status: 499 });
       log.warn({ err, id }, "upstream request failed");
       return upstreamErrorPage();
@@ -81,6 +124,13 @@ export function createProxy(deps: ProxyDeps) {
   });
 
   return { app, fetch: app.fetch, websocket: relayHandler };
+}
+
+/** Sets a connection's idle timeout; a no-op outside Bun.serve (tests calling fetch) or once the request is gone. */
+function setIdleTimeout(server: Server<RelayData> | undefined, req: Request, seconds: number): void {
+  try {
+    server?.timeout(req, seconds);
+  } catch {}
 }
 
 /**

@@ -39,3 +39,20 @@ test("takeDirty hands out each renewed preview once", () => {
   clock.forget("a");
   expect(clock.lastActiveAt("a")).toBeUndefined();
 });
+
+test("a request in flight keeps a preview in use like a socket; the clock starts when the last one ends", () => {
+  let now = 0;
+  const clock = new IdleClock(() => now);
+  clock.requestStarted("a");
+  clock.socketOpened("a");
+  now = 10_000;
+  expect(clock.idleFor(1_000, ["a"])).toEqual([]);
+  clock.socketClosed("a");
+  now = 20_000;
+  expect(clock.idleFor(1_000, ["a"])).toEqual([]);
+  clock.requestEnded("a");
+  now = 20_500;
+  expect(clock.idleFor(1_000, ["a"])).toEqual([]);
+  now = 21_000;
+  expect(clock.idleFor(1_000, ["a"])).toEqual(["a"]);
+});
