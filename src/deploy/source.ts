@@ -55,9 +55,9 @@ export class DeploySource {
     const file = this.exportFile(deploymentId);
     const stats = await this.o.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
       const [{ snapshot }] = (await tx`SELECT pg_export_snapshot() AS snapshot`) as unknown as [{ snapshot: string }];
-      const stats = await schemaStats(tx as never, schema);
-      const dump = await dumpSchemaStream({ url: this.o.adminUrl, schema, snapshot, pgDump: this.o.pgDump });
-      await Bun.write(file, new Response(dump));
+      // Both read the same snapshot, so they can run side by side (pg_dump in its own session).
+      const dumped = dumpSchemaStream({ url: this.o.adminUrl, schema, snapshot, pgDump: this.o.pgDump }).then((dump) => Bun.write(file, new Response(dump)));
+      const [stats] = await Promise.all([schemaStats(tx as never, schema), dumped]);
       return stats;
     });
     await Bun.write(this.statsFile(deploymentId), JSON.stringify(stats));
