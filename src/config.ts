@@ -97,6 +97,20 @@ const settings = {
   flyApiToken: { env: "FLY_API_TOKEN", def: "", schema: v.string() },
   flyApp: { env: "FLY_APP", def: "", schema: v.string() },
   flyApiUrl: { env: "FLY_API_URL", def: "https://api.machines.dev", schema: v.pipe(v.string(), v.url(httpUrl)) },
+  flyOrg: { env: "FLY_ORG", def: "personal", schema: nonEmpty("a Fly organization slug (FLY_APP is created in it when missing)") },
+  flyRegions: {
+    env: "FLY_REGIONS",
+    def: "",
+    schema: v.pipe(v.string(), v.transform((s) => s.split(",").map((p) => p.trim()).filter(Boolean)), v.check((l) => l.every((r) => /^[a-z]{3}$/.test(r)), "a comma-separated list of Fly region codes such as iad,ord,fra (tried in order when one has no capacity)")),
+  },
+  flyImage: { env: "FLY_IMAGE", def: "", schema: v.string() },
+  // Unset: https://{FLY_APP}.fly.dev. The local fake's edge in tests and on one machine.
+  flyEdgeUrl: { env: "FLY_EDGE_URL", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^https?:\/\//.test(s), httpUrl)) },
+  flyDatabaseAddr: { env: "FLY_DATABASE_ADDR", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/.test(s), "host:port of the database as machines on Fly reach it (Supabase's pooler)")) },
+  // Fly's published prices (fly.io/docs/about/pricing): shared-cpu-1x with 512 MB, $3.19 a month; a suspended or stopped machine pays its rootfs, $0.15 per GB-month.
+  flyPriceRunningHour: { env: "FLY_PRICE_RUNNING_HOUR", def: "0.00437", schema: v.pipe(v.string(), v.regex(/^\d+(\.\d+)?$/, "US dollars per machine-hour running, such as 0.00437"), v.transform(Number)) },
+  flyPriceSuspendedHour: { env: "FLY_PRICE_SUSPENDED_HOUR", def: "0.00021", schema: v.pipe(v.string(), v.regex(/^\d+(\.\d+)?$/, "US dollars per machine-hour suspended, such as 0.00021"), v.transform(Number)) },
+  clusterName: { env: "PREVIEWD_CLUSTER_NAME", def: "default", schema: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "a name of a-z, 0-9 and dashes (machines on Fly carry it; clusters sharing a Fly app need different names)")) },
   railwayApiToken: { env: "RAILWAY_API_TOKEN", def: "", schema: v.string() },
   railwayApiUrl: { env: "RAILWAY_API_URL", def: "https://backboard.railway.com/graphql/v2", schema: v.pipe(v.string(), v.url(httpUrl)) },
   railwayWorkspaceId: { env: "RAILWAY_WORKSPACE_ID", def: "", schema: v.string() },

@@ -15,7 +15,7 @@ import { DepsCache, defaultCapBytes, prewarm, sandboxInstaller } from "./deps/in
 import { connect, DatabaseWatchdog, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
 import type { Logger } from "./log.ts";
 import { renderMetrics } from "./metrics.ts";
-import { Orchestrator } from "./orchestrator/index.ts";
+import { newPreviewId, Orchestrator } from "./orchestrator/index.ts";
 import { PeerClient } from "./peer/client.ts";
 import { createLocator } from "./peer/locate.ts";
 import { startMembership } from "./peer/membership.ts";
@@ -25,6 +25,8 @@ import { startPeerServer } from "./peer/server.ts";
 import { PEER_HOST_HEADER, PeerVerifier } from "./peer/signing.ts";
 import { soloView, type ClusterView } from "./peer/view.ts";
 import { DockerRuntime } from "./pool/docker.ts";
+import { FlyMachines } from "./overflow/machines.ts";
+import { FlyTier } from "./overflow/tier.ts";
 import { createProxy, PROXY_IDLE_TIMEOUT_S } from "./proxy/index.ts";
 import { apiToken } from "./token.ts";
 
@@ -83,6 +85,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     idleTimeoutMs: config.idleTimeout * 1000, stopAfterMs: config.stopAfter * 1000, startTimeoutMs: config.startTimeout * 1000,
     // The bound port, not the setting (0 picks a free one).
     previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id),
+    // Requests this node forwarded (to a sibling, to Fly) count as activity in the shared record.
+    foreignActivity: (id, at) => void store.update(id, { lastActiveAt: at }).catch(() => {}),
   });
   await orchestrator.start();
   stoppers.push(() => orchestrator.stop());
@@ -91,6 +95,14 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const watchdog = new DatabaseWatchdog({ sql, log: log.child({ mod: "db-watchdog" }), limitMs: config.dbQueryLimit * 1000, migrationLimitMs: 125_000 });
   watchdog.start();
   stoppers.push(() => watchdog.stop());
+
+  // ---- Fly overflow, when a token and an app are set; off (logged) if Fly cannot be reached at start
+  const fly = config.flyApiToken && config.flyApp ? await startFly(config, { store, databases, log, newId: newPreviewId, previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id) }) : undefined;
+  if (fly) {
+    const sweep = setInterval(() => void fly.sweep(orchestrator.idle, config.idleTimeout * 1000).catch((err: unknown) => log.warn({ err }, "Fly idle sweep failed")), Math.min(5000, config.idleTimeout * 500));
+    const reconcile = setInterval(() => void fly.reconcile().catch((err: unknown) => log.warn({ err }, "Fly reconcile failed")), 300_000);
+    stoppers.push(() => clearInterval(sweep), () => clearInterval(reconcile));
+  }
 
   // ---- the cluster: a single node without a secret; gossip and a peer listener with one
   const local = { capacity, running: () => orchestrator.occupied };
@@ -110,7 +122,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const apiBase = {
     token, log,
     limits: { maxFiles: config.maxFiles, maxBytes: config.maxBytes },
-    cluster: { view: () => ({ nodes: view.nodes(), overflow: { fly: false } }) },
+    cluster: { view: () => ({ nodes: view.nodes(), overflow: { fly: !!fly } }) },
     ready: () => ready,
     metrics: () => renderMetrics([
       ...Object.entries(orchestrator.counts()).map(([status, value]) => ({ name: "previewd_previews", help: "Previews on this node by status.", value, labels: { status } })),
@@ -127,6 +139,12 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       ...Object.entries(verifier.refused).map(([reason, value]) => ({ name: "previewd_peer_refused", help: "Peer calls refused, by reason.", value, labels: { reason } })),
       ...Object.entries(gossipDropped()).map(([reason, value]) => ({ name: "previewd_gossip_dropped", help: "Gossip datagrams dropped, by reason.", value, labels: { reason } })),
       { name: "previewd_cluster_alive_nodes", help: "Nodes this node sees alive.", value: view.nodes().filter((n) => n.state === "alive").length },
+      ...(fly ? [
+        ...(["running", "suspended", "other"] as const).map((status) => ({ name: "previewd_fly_previews", help: "Previews on Fly Machines, by status.", value: fly.totals[status], labels: { status } })),
+        { name: "previewd_fly_running_seconds", help: "Seconds the cluster's Fly previews have run (machines alive).", value: Math.round(fly.totals.runningSeconds) },
+        { name: "previewd_fly_suspended_seconds", help: "Seconds the cluster's Fly previews have been suspended.", value: Math.round(fly.totals.suspendedSeconds) },
+        { name: "previewd_fly_estimated_cost_usd", help: "Estimated Fly cost of the cluster's current Fly previews (FLY_PRICE_* settings).", value: Math.round(fly.totals.costUsd * 1e4) / 1e4 },
+      ] : []),
     ]),
   };
   if (config.clusterSecret) {
@@ -142,7 +160,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   }
   const peers = new PeerClient(view, config.clusterSecret);
   const previews = new ClusterPreviews({
-    orch: orchestrator, store, view, peers, log,
+    orch: orchestrator, store, view, peers, log, fly,
     forget: async (id) => {
       await store.remove(id);
       await databases.drop(id);
@@ -178,7 +196,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const proxy = createProxy({
     domain: config.domain, log, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
     lookup: (id) => orchestrator.endpointIfRunning(id),
-    resolve: createLocator({ orch: orchestrator, store, peers, self: config.nodeId }),
+    resolve: createLocator({ orch: orchestrator, store, peers, self: config.nodeId, fly }),
     activity: orchestrator.idle,
     // Per request: nothing but a size check when no proxy is trusted (the common case).
     trustsForwarded: (ip) => trustedProxies.size > 0 && ip !== undefined && trustedProxies.has(ip.replace(/^::ffff:/, "")),
@@ -266,4 +284,30 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   log.info("draining");
   await d.stop();
   log.info("stopped");
+}
+
+/** The Fly tier: the app ensured and this cluster's machines reconciled with the store, or undefined (logged) when Fly refuses. */
+async function startFly(
+  config: Config,
+  deps: { store: PreviewStore; databases: PreviewDatabases; log: Logger; newId: () => string; previewUrl: (id: string) => string },
+): Promise<FlyTier | undefined> {
+  const log = deps.log.child({ mod: "fly" });
+  const machines = new FlyMachines({ apiUrl: config.flyApiUrl, token: config.flyApiToken, app: config.flyApp, orgSlug: config.flyOrg, regions: config.flyRegions, log });
+  const fly = new FlyTier({
+    machines, store: deps.store, databases: deps.databases, node: config.nodeId, cluster: config.clusterName,
+    image: config.flyImage || `registry.fly.io/${config.flyApp}:preview-base`,
+    edgeUrl: config.flyEdgeUrl || `https://${config.flyApp}.fly.dev`,
+    databaseAddr: config.flyDatabaseAddr || undefined,
+    prices: { runningPerHour: config.flyPriceRunningHour, suspendedPerHour: config.flyPriceSuspendedHour },
+    previewUrl: deps.previewUrl, newId: deps.newId, log, startTimeoutMs: Math.max(config.startTimeout, 120) * 1000,
+  });
+  try {
+    await machines.ensureApp();
+    const r = await fly.reconcile();
+    log.info({ app: config.flyApp, ...r }, "Fly overflow on");
+    return fly;
+  } catch (err) {
+    log.error({ err: (err as Error).message }, "Fly overflow is OFF: Fly.io refused or could not be reached at start");
+    return undefined;
+  }
 }

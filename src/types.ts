@@ -28,6 +28,21 @@ export interface PreviewSpec {
   tier: "auto" | Tier;
   /** Set by the daemon: the dependency cache entry the app uses (kept so eviction spares it after a restart). */
   deps?: { key: string; manager: string };
+  /** Set by the daemon: why tier auto chose where it runs. */
+  tierReason?: string;
+  /** Set by the daemon for a preview on Fly: its machine and what it has run so far. */
+  fly?: FlyState;
+}
+
+export interface FlyState {
+  machineId?: string;
+  region?: string;
+  /** The node that created it (it runs the idle policy). */
+  createdBy: string;
+  runningSeconds: number;
+  suspendedSeconds: number;
+  /** When the current state began (ISO), for the seconds counters. */
+  since: string;
 }
 
 export interface PreviewDatabase {
@@ -63,6 +78,10 @@ export interface PreviewView {
   error?: string;
   /** What it is doing now, for progress displays ("installing dependencies (npm ci, 143 packages)"). */
   phase?: string;
+  /** Why tier auto chose this tier. */
+  tierReason?: string;
+  /** A preview on Fly: its machine, time run and suspended, and what that cost (estimated from price settings). */
+  fly?: { machineId?: string; region?: string; runningSeconds: number; suspendedSeconds: number; estimatedCostUsd: number };
 }
 
 /** Where to send bytes for a preview: an address the proxy can connect to. */

@@ -80,7 +80,7 @@ function socketOwners() {
 export function appPort(order, startedAt, controlPort) {
   const byPort = new Map();
   for (const l of listeners()) {
-    if (l.port === controlPort || l.addr === DOCKER_DNS) continue;
+    if (l.port === controlPort || l.port === order.servePort || l.addr === DOCKER_DNS) continue;
     const seen = byPort.get(l.port);
     // Reachable from outside if any socket on it is not loopback-only.
     if (seen) seen.loopbackOnly &&= l.loopback;

@@ -18,6 +18,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { installOnce, serveFixedPort } from "./fly.mjs";
 import { appPort, ensureRelay } from "./ports.mjs";
 
 const APP = "/app";
@@ -30,6 +31,7 @@ let child;
 let order;
 let startedAt = 0;
 let restarting = false;
+let serving = false;
 
 /** The command to run: the order's command, else package.json's dev, else start. */
 function resolveCommand(o) {
@@ -66,8 +68,16 @@ function linkDependencies(deps) {
   writeFileSync(marker, deps.key);
 }
 
-function runApp() {
+async function runApp() {
   linkDependencies(order.deps);
+  await installOnce(APP, order);
+  if (order.servePort && !serving) {
+    serving = true;
+    serveFixedPort(order.servePort, () => {
+      const found = appPort(order, startedAt, CONTROL_PORT);
+      return found && { host: found.loopbackOnly ? found.loopbackHost : "127.0.0.1", port: found.port };
+    });
+  }
   const [cmd, ...args] = resolveCommand(order);
   const env = {
     ...process.env,
@@ -150,7 +160,7 @@ const server = createServer(async (req, res) => {
       if (order) return reply(res, 409, { error: "already started" });
       saveOrder(await readBody(req));
       reply(res, 200, { state: "running" });
-      runApp();
+      void runApp();
       return;
     }
     if (req.method === "POST" && req.url === "/restart") {
@@ -160,7 +170,7 @@ const server = createServer(async (req, res) => {
       await stopApp();
       saveOrder(next);
       restarting = false;
-      runApp();
+      await runApp();
       return reply(res, 200, { state: "running" });
     }
     reply(res, 404, { error: "no such route" });
@@ -184,5 +194,5 @@ for (const sig of ["SIGTERM", "SIGINT"]) {
 
 if (existsSync(ORDER)) {
   order = JSON.parse(readFileSync(ORDER, "utf8"));
-  runApp();
+  void runApp();
 }

@@ -65,7 +65,6 @@ export function createApi(deps: ApiDeps): Hono {
     checkFiles(body.files, deps.limits);
     // Only the container tier runs here yet: say so rather than run it elsewhere than asked.
     if (body.tier === "browser") throw new AppError("tier_unavailable", 400, "The browser tier is not available on this node yet; use tier auto or container.");
-    if (body.tier === "fly") throw new AppError("overflow_off", 503, "Fly.io overflow is off: FLY_API_TOKEN and FLY_APP are not set.");
     const wait = ["1", "true"].includes(c.req.query("wait") ?? "");
     return c.json(await deps.previews.create(toSpec(body), { wait }), 201);
   });

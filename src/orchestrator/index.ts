@@ -24,6 +24,8 @@ export const newPreviewId = customAlphabet("0123456789abcdefghijklmnopqrstuvwxyz
 
 export interface OrchestratorOptions {
   nodeId: string;
+  /** Activity this node saw for a preview it does not run (its idle clock is kept elsewhere). */
+  foreignActivity?: (id: string, at: Date) => void;
   runtime: Runtime;
   store: PreviewStore;
   databases?: PreviewDatabases;
@@ -490,7 +492,10 @@ export class Orchestrator {
   private async flushActivity(): Promise<void> {
     for (const [id, at] of this.idle.takeDirty()) {
       const l = this.live.get(id);
-      if (!l) continue;
+      if (!l) {
+        this.o.foreignActivity?.(id, at); // a preview this node only forwards to (a sibling's, or one on Fly)
+        continue;
+      }
       l.record.lastActiveAt = at;
       await this.o.store.update(id, { lastActiveAt: at }).catch(() => {});
     }

@@ -14,5 +14,6 @@ export function toView(r: PreviewRecord, url: string): PreviewView {
   };
   if (r.database) view.database = { ...r.database, prismaUrl: prismaUrl(r.database) };
   if (r.failure) view.error = r.failure;
+  if (r.spec.tierReason) view.tierReason = r.spec.tierReason;
   return view;
 }

@@ -1,30 +1,43 @@
 // Where a preview runs, for the proxy's slow path: this node (wake it, wait
-// for it), else the node the store names, reached over its peer listener.
-// Owners are cached briefly: a moved preview is found again within the TTL,
-// and a burst of requests to a sibling's preview costs one store read.
+// for it), else the node the store names, reached over its peer listener,
+// else Fly's edge for a preview on Fly. Owners are cached briefly: a moved
+// preview is found again within the TTL, and a burst of requests to a
+// sibling's preview costs one store read.
 import type { Orchestrator, PreviewStore } from "../orchestrator/index.ts";
+import type { FlyTier } from "../overflow/tier.ts";
 import type { ProxyTarget } from "../proxy/index.ts";
+import type { PreviewRecord } from "../types.ts";
 import type { PeerClient } from "./client.ts";
 
-export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peers: PeerClient; self: string; ttlMs?: number }) {
-  const owners = new Map<string, { node: string; until: number }>();
+export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peers: PeerClient; self: string; fly?: FlyTier; ttlMs?: number }) {
+  const owners = new Map<string, { record: PreviewRecord; until: number }>();
   const ttl = o.ttlMs ?? 2000;
 
-  async function ownerOf(id: string): Promise<string | undefined> {
+  async function recordOf(id: string): Promise<PreviewRecord | undefined> {
     const hit = owners.get(id);
-    if (hit && hit.until > Date.now()) return hit.node;
+    if (hit && hit.until > Date.now()) return hit.record;
     const r = await o.store.get(id);
     if (!r) return undefined;
     if (owners.size > 100_000) owners.clear();
-    owners.set(id, { node: r.node, until: Date.now() + ttl });
-    return r.node;
+    owners.set(id, { record: r, until: Date.now() + ttl });
+    return r;
   }
 
   return async function resolve(id: string, host: string): Promise<ProxyTarget | undefined> {
     const local = await o.orch.resolve(id);
     if (local) return local;
-    const node = await ownerOf(id);
-    if (!node || node === o.self) return undefined;
-    return o.peers.proxyTarget(node, host);
+    const r = await recordOf(id);
+    if (!r) return undefined;
+    if (r.tier === "fly") {
+      if (!o.fly || !r.spec.fly?.machineId) return undefined;
+      // Fly's edge starts a suspended machine itself (autostart); the record follows.
+      if (r.status === "suspended" || r.status === "stopped") {
+        owners.delete(id);
+        await o.fly.woke(r).catch(() => {});
+      }
+      return o.fly.target(r);
+    }
+    if (r.node === o.self) return undefined;
+    return o.peers.proxyTarget(r.node, host);
   };
 }

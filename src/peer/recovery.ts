@@ -71,7 +71,8 @@ export class Recovery {
     if (Date.now() - this.startedAt < this.o.graceMs) return;
     const candidates = view.nodes().filter((n) => n.state === "alive" && n.free > 0).map((n) => n.id);
     for (const r of records) {
-      if (r.node === view.self || !isGone(view, r.node)) continue;
+      // Fly and browser previews run on no node of ours: nothing to take over.
+      if (r.tier !== "container" || r.node === view.self || !isGone(view, r.node)) continue;
       if (rendezvous(r.id, candidates) !== view.self) continue;
       if (orch.occupied >= orch.capacity) break;
       if (!(await store.claim(r.id, r.node, view.self))) continue;

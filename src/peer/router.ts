@@ -2,10 +2,11 @@
 // (every node shares it); a change goes to the node that runs the preview,
 // over its peer listener; a create goes where placement says.
 import type { PreviewService } from "../api/service.ts";
-import { noCapacity, notFound } from "../errors.ts";
+import { AppError, noCapacity, notFound } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Orchestrator, PreviewStore } from "../orchestrator/index.ts";
-import type { FileMap, PreviewSpec, PreviewView } from "../types.ts";
+import type { FlyTier } from "../overflow/tier.ts";
+import type { FileMap, PreviewRecord, PreviewSpec, PreviewView } from "../types.ts";
 import type { PeerClient } from "./client.ts";
 import { isGone, type ClusterView } from "./view.ts";
 
@@ -17,8 +18,10 @@ export interface RouterOptions {
   log: Logger;
   /** Deletes what is left of a preview whose node is gone (record, schema). */
   forget(id: string): Promise<void>;
-  /** How long a create waits for room to show up before 503 (default 10 s). */
+  /** How long a create waits for room to show up before 503 (default 10 s; 1.5 s when Fly takes the overflow). */
   placementPatienceMs?: number;
+  /** The Fly tier, when overflow is configured. */
+  fly?: FlyTier;
 }
 
 export class ClusterPreviews implements PreviewService {
@@ -31,7 +34,13 @@ export class ClusterPreviews implements PreviewService {
    * faster than rumours travel) and only then answers 503.
    */
   async create(spec: PreviewSpec, opts: { wait?: boolean }): Promise<PreviewView> {
-    const deadline = Date.now() + (this.o.placementPatienceMs ?? 10_000);
+    const fly = this.o.fly;
+    if (spec.tier === "fly") {
+      if (!fly) throw new AppError("overflow_off", 503, "Fly.io overflow is off: FLY_API_TOKEN and FLY_APP are not set.");
+      return fly.create(spec, "tier fly was asked for", opts);
+    }
+    const overflow = fly && spec.tier === "auto" ? fly : undefined;
+    const deadline = Date.now() + (this.o.placementPatienceMs ?? (overflow ? 1500 : 10_000));
     for (let round = 0; ; round++) {
       const refused = new Set<string>();
       for (;;) {
@@ -53,17 +62,31 @@ export class ClusterPreviews implements PreviewService {
           slot.release();
         }
       }
-      if (Date.now() >= deadline) throw noCapacity();
+      if (Date.now() >= deadline) {
+        if (overflow) return overflow.create(spec, "cluster full: no node has room", opts);
+        throw noCapacity();
+      }
       await Bun.sleep(Math.min(100 * 2 ** round, 800));
     }
   }
 
-  list(): Promise<PreviewView[]> {
-    return this.o.orch.list();
+  async list(): Promise<PreviewView[]> {
+    const views = await this.o.orch.list();
+    if (!this.o.fly || !views.some((v) => v.tier === "fly")) return views;
+    const fly = new Map((await this.o.store.list()).filter((r) => r.tier === "fly").map((r) => [r.id, r]));
+    return views.map((v) => (fly.has(v.id) ? this.o.fly!.view(fly.get(v.id)!) : v));
   }
 
-  get(id: string): Promise<PreviewView> {
-    return this.o.orch.get(id);
+  async get(id: string): Promise<PreviewView> {
+    const r = await this.onFly(id);
+    return r ? this.o.fly!.view(r) : this.o.orch.get(id);
+  }
+
+  /** The record of a preview that runs on Fly, else undefined. */
+  private async onFly(id: string): Promise<PreviewRecord | undefined> {
+    if (!this.o.fly || this.o.orch.has(id)) return undefined;
+    const r = await this.o.store.get(id);
+    return r?.tier === "fly" ? r : undefined;
   }
 
   /** The node that runs `id`, or undefined when it is this one. */
@@ -75,12 +98,16 @@ export class ClusterPreviews implements PreviewService {
   }
 
   async updateFiles(id: string, files: FileMap, remove: string[]): Promise<PreviewView> {
+    const fr = await this.onFly(id);
+    if (fr) return this.o.fly!.updateFiles(fr, files, remove);
     const node = await this.owner(id);
     if (!node) return this.o.orch.updateFiles(id, files, remove);
     return this.o.peers.json(node, "PATCH", `/v1/previews/${id}/files`, { files, delete: remove });
   }
 
   async logs(id: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): Promise<ReadableStream<Uint8Array>> {
+    const fr = await this.onFly(id);
+    if (fr) return this.o.fly!.logs(fr);
     const node = await this.owner(id);
     if (!node) return this.o.orch.logs(id, opts);
     const q = `?tail=${opts.tail ?? 200}${opts.follow ? "&follow=1" : ""}`;
@@ -88,16 +115,22 @@ export class ClusterPreviews implements PreviewService {
   }
 
   async suspend(id: string): Promise<PreviewView> {
+    const fr = await this.onFly(id);
+    if (fr) return this.o.fly!.suspend(fr);
     const node = await this.owner(id);
     return node ? this.o.peers.json(node, "POST", `/v1/previews/${id}/suspend`) : this.o.orch.suspend(id);
   }
 
   async resume(id: string): Promise<PreviewView> {
+    const fr = await this.onFly(id);
+    if (fr) return this.o.fly!.resume(fr);
     const node = await this.owner(id);
     return node ? this.o.peers.json(node, "POST", `/v1/previews/${id}/resume`) : this.o.orch.resume(id);
   }
 
   async delete(id: string): Promise<void> {
+    const fr = await this.onFly(id);
+    if (fr) return this.o.fly!.delete(fr);
     const node = await this.owner(id);
     if (!node) return this.o.orch.delete(id);
     // The owner is gone: nothing runs it, so the record and schema are ours to drop.
@@ -106,6 +139,8 @@ export class ClusterPreviews implements PreviewService {
   }
 
   async exportDatabase(id: string): Promise<ReadableStream<Uint8Array>> {
+    const fr = await this.onFly(id);
+    if (fr) return this.o.fly!.exportDatabase(fr);
     const node = await this.owner(id);
     if (!node) return this.o.orch.exportDatabase(id);
     return (await this.o.peers.call(node, "GET", `/v1/previews/${id}/database/export`)).body!;

@@ -46,6 +46,11 @@ export class IdleClock {
     this.touch(id);
   }
 
+  /** An open socket or a request in flight. */
+  busy(id: string): boolean {
+    return this.open.has(id);
+  }
+
   lastActiveAt(id: string): number | undefined {
     return this.lastActive.get(id);
   }

@@ -16,8 +16,10 @@ import { relayHandler, relayUpgrade, type RelayData } from "./websocket.ts";
 export interface ProxyTarget {
   host: string;
   port: number;
-  /** Extra request headers (a sibling hop carries its marker and signature). */
+  /** Extra request headers (a sibling hop carries its marker and signature; Fly's edge the app's Host and the machine). */
   headers?: Record<string, string>;
+  /** TLS to the target (Fly's edge at https://{app}.fly.dev). */
+  tls?: boolean;
 }
 
 export interface ProxyDeps {
@@ -84,7 +86,7 @@ export function createProxy(deps: ProxyDeps) {
     const clientIp = c.env?.requestIP?.(req)?.address;
     const forwarded = forwardedHeaders(req, clientIp, deps.trustsForwarded?.(clientIp) ?? false);
     if (req.headers.get("upgrade")?.toLowerCase() === "websocket" && c.env) {
-      const wsUrl = `ws://${target.host}:${target.port}${path}`;
+      const wsUrl = `${target.tls ? "wss" : "ws"}://${target.host}:${target.port}${path}`;
       const res = await relayUpgrade(req, c.env, wsUrl, {
         previewId: id,
         onOpen: (pid) => deps.activity.socketOpened(pid),
@@ -112,7 +114,7 @@ export function createProxy(deps: ProxyDeps) {
       setIdleTimeout(server, req, idleTimeoutS);
     };
     try {
-      const res = await forward(req, `http://${target.host}:${target.port}${path}`, { ...forwarded, ...target.headers }, deadline?.body);
+      const res = await forward(req, `${target.tls ? "https" : "http"}://${target.host}:${target.port}${path}`, { ...forwarded, ...target.headers }, deadline?.body);
       return trackResponse(res, end);
     } catch (err) {
       end();

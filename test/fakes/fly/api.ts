@@ -76,7 +76,9 @@ export function machinesApi(d: ApiDeps): Hono {
     d.calls.push(call);
     let res: Response;
     try {
-      const refusal = d.faults.take(s.action, s.region) ?? d.limits.check(s.action, s.scope);
+      const fault = d.faults.take(s.action, s.region);
+      if (fault && "delayMs" in fault) await Bun.sleep(fault.delayMs);
+      const refusal = (fault && "status" in fault ? fault : undefined) ?? d.limits.check(s.action, s.scope);
       res = refusal ? refuse(c, refusal) : await handler(c);
     } catch (e) {
       if (!(e instanceof FlyError)) throw e;

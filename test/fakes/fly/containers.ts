@@ -8,9 +8,12 @@
 // Every container carries previewd.test=1, previewd.fake=fly, fly.machine=<id>
 // so a test can remove whatever it left behind by label.
 import Docker from "dockerode";
+import { existsSync } from "node:fs";
 import { pack } from "tar-stream";
 import type { MachineConfig } from "./schemas.ts";
 
+
+const HOST_CA = existsSync("/etc/ssl/certs/ca-certificates.crt") ? "/etc/ssl/certs/ca-certificates.crt" : undefined;
 export const LABELS = { test: "previewd.test", fake: "previewd.fake", machine: "fly.machine", app: "fly.app", instance: "fly.fake-instance" } as const;
 
 export interface ContainerInput {
@@ -41,7 +44,8 @@ export class Containers {
       name: `fly-${m.app}-${m.machineId}`,
       Image: c.image,
       // Fly sets these in every machine (docs reference/runtime-environment).
-      Env: Object.entries({ ...c.env, FLY_APP_NAME: m.app, FLY_MACHINE_ID: m.machineId, FLY_ALLOC_ID: m.machineId, FLY_REGION: m.region }).map(
+      // This machine's TLS-inspecting proxy (design.md) must be trusted for installs to reach the npm registry; real Fly has none.
+      Env: Object.entries({ ...c.env, ...(HOST_CA ? { NODE_EXTRA_CA_CERTS: "/etc/previewd/ca.pem" } : {}), FLY_APP_NAME: m.app, FLY_MACHINE_ID: m.machineId, FLY_ALLOC_ID: m.machineId, FLY_REGION: m.region }).map(
         ([k, val]) => `${k}=${val}`,
       ),
       ...(init.exec?.length ? { Entrypoint: init.exec, Cmd: [] } : {}),
@@ -56,6 +60,7 @@ export class Containers {
         MemorySwap: memory,
         NanoCpus: (c.guest?.cpus ?? 1) * 1e9,
         Init: true,
+        ...(HOST_CA ? { Binds: [`${HOST_CA}:/etc/previewd/ca.pem:ro`] } : {}),
         // Loopback only: the edge is the way in, as Fly's proxy is.
         PortBindings: Object.fromEntries(tcp.map((s) => [`${s.internal_port}/tcp`, [{ HostIp: "127.0.0.1", HostPort: "" }]])),
         RestartPolicy:

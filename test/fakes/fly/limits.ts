@@ -9,10 +9,12 @@
 // fails: 429, a 500, or 503 insufficient_capacity (the shape in fly-go's
 // flaps_error_test.go), optionally only for one region.
 
-export type FaultKind = "rate_limit" | "http_500" | "insufficient_capacity";
+export type FaultKind = "rate_limit" | "http_500" | "insufficient_capacity" | "delay";
 export interface Fault {
   kind: FaultKind;
   region?: string;
+  /** kind "delay": the call is answered normally, this much later (a slow API; a daemon killed meanwhile). */
+  ms?: number;
 }
 
 export interface Refusal {
@@ -59,11 +61,12 @@ export class Faults {
   }
 
   /** The refusal for this call if a fault matches (spending one of its times). */
-  take(action: string, region?: string): Refusal | undefined {
+  take(action: string, region?: string): Refusal | { delayMs: number } | undefined {
     const list = this.queue.get(action);
     const f = list?.find((x) => x.left > 0 && (!x.region || x.region === region));
     if (!f) return undefined;
     f.left -= 1;
+    if (f.kind === "delay") return { delayMs: f.ms ?? 1000 };
     if (f.kind === "rate_limit") return { status: 429, body: { error: `rate limit exceeded for ${action}` } };
     if (f.kind === "http_500") return { status: 500, body: { error: "internal error (injected)" } };
     return {
