@@ -5,6 +5,9 @@ import type { Server } from "bun";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { createApi } from "./api/index.ts";
+import { BrowserTier } from "./browser/index.ts";
+import { StaticBuilder } from "./browser/build.ts";
+import { SiteStore } from "./browser/sites.ts";
 import { effectiveCaBundle, effectiveCapacity, previewUrl, type Config } from "./config.ts";
 import { DeploySource } from "./deploy/source.ts";
 import { Deployments, DeploymentStore, publicView } from "./deploy/index.ts";
@@ -104,6 +107,18 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     stoppers.push(() => clearInterval(sweep), () => clearInterval(reconcile));
   }
 
+  // ---- the browser tier: frontend-only apps built in the sandbox, served as files by every node
+  const browser = new BrowserTier({
+    store, sites: new SiteStore(sql), node: config.nodeId, newId: newPreviewId, log: log.child({ mod: "browser" }),
+    previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id),
+    builder: new StaticBuilder({
+      runtime, deps, imageIdentity: async () => orchestrator.imageIdentity, workRoot: join(config.dataDir, "builds"), depsEntries: join(depsRoot, "entries"),
+      timeoutMs: config.installTimeout * 1000, maxOutputBytes: Math.max(config.maxBytes * 4, 200 * 1024 * 1024), maxOutputFiles: config.maxFiles * 4,
+    }),
+  });
+  await browser.resumeBuilds();
+  stoppers.push(() => browser.stop());
+
   // ---- the cluster: a single node without a secret; gossip and a peer listener with one
   const local = { capacity, running: () => orchestrator.occupied };
   let peerServer: Server<unknown> | undefined;
@@ -160,7 +175,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   }
   const peers = new PeerClient(view, config.clusterSecret);
   const previews = new ClusterPreviews({
-    orch: orchestrator, store, view, peers, log, fly,
+    orch: orchestrator, store, view, peers, log, fly, browser,
     forget: async (id) => {
       await store.remove(id);
       await databases.drop(id);
@@ -196,7 +211,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const proxy = createProxy({
     domain: config.domain, log, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
     lookup: (id) => orchestrator.endpointIfRunning(id),
-    resolve: createLocator({ orch: orchestrator, store, peers, self: config.nodeId, fly }),
+    resolve: createLocator({ orch: orchestrator, store, peers, self: config.nodeId, fly, browser }),
     activity: orchestrator.idle,
     // Per request: nothing but a size check when no proxy is trusted (the common case).
     trustsForwarded: (ip) => trustedProxies.size > 0 && ip !== undefined && trustedProxies.has(ip.replace(/^::ffff:/, "")),

@@ -32,6 +32,8 @@ export interface PreviewSpec {
   tierReason?: string;
   /** Set by the daemon for a preview on Fly: its machine and what it has run so far. */
   fly?: FlyState;
+  /** Set by the daemon for a browser-tier preview: who builds it, and the build every node serves. */
+  browser?: { builtBy: string; buildId?: string };
 }
 
 export interface FlyState {

@@ -334,7 +334,7 @@ async function sandboxInstall(body: CreateBody): Promise<SandboxInstall> {
 }
 
 const BODIES: Record<string, (files: Files) => CreateBody> = {
-  "vite-react": (files) => ({ files }),
+  "vite-react": (files) => ({ files, tier: "container" }), // the dev server (HMR), not the browser tier
   "express-pg": (files) => ({ files, database: expressPgDatabase }),
   fullstack: (files) => ({ files }),
   next: (files) => ({ files, env: { NEXT_TELEMETRY_DISABLED: "1" } }),

@@ -63,8 +63,6 @@ export function createApi(deps: ApiDeps): Hono {
       ? { ...parse(CreateOptions, archiveOptions(req, createQuery(c.req.query())), "options"), files: await readArchive(req.body ?? [], deps.limits) }
       : parse(CreateBody, await json(req));
     checkFiles(body.files, deps.limits);
-    // Only the container tier runs here yet: say so rather than run it elsewhere than asked.
-    if (body.tier === "browser") throw new AppError("tier_unavailable", 400, "The browser tier is not available on this node yet; use tier auto or container.");
     const wait = ["1", "true"].includes(c.req.query("wait") ?? "");
     return c.json(await deps.previews.create(toSpec(body), { wait }), 201);
   });

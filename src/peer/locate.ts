@@ -1,15 +1,17 @@
 // Where a preview runs, for the proxy's slow path: this node (wake it, wait
 // for it), else the node the store names, reached over its peer listener,
-// else Fly's edge for a preview on Fly. Owners are cached briefly: a moved
+// else Fly's edge for a preview on Fly, else the built site of a browser-tier
+// preview (answered here, from memory). Owners are cached briefly: a moved
 // preview is found again within the TTL, and a burst of requests to a
 // sibling's preview costs one store read.
 import type { Orchestrator, PreviewStore } from "../orchestrator/index.ts";
+import type { BrowserTier } from "../browser/index.ts";
 import type { FlyTier } from "../overflow/tier.ts";
 import type { ProxyTarget } from "../proxy/index.ts";
 import type { PreviewRecord } from "../types.ts";
 import type { PeerClient } from "./client.ts";
 
-export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peers: PeerClient; self: string; fly?: FlyTier; ttlMs?: number }) {
+export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peers: PeerClient; self: string; fly?: FlyTier; browser?: BrowserTier; ttlMs?: number }) {
   const owners = new Map<string, { record: PreviewRecord; until: number }>();
   const ttl = o.ttlMs ?? 2000;
 
@@ -28,6 +30,12 @@ export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peer
     if (local) return local;
     const r = await recordOf(id);
     if (!r) return undefined;
+    if (r.tier === "browser") {
+      if (!o.browser) return undefined;
+      // Building: look again soon, so the finished build is served within a second of it.
+      if (r.status !== "running") owners.delete(id);
+      return { host: "", port: 0, respond: (req) => o.browser!.serve(r, req) };
+    }
     if (r.tier === "fly") {
       if (!o.fly || !r.spec.fly?.machineId) return undefined;
       // Fly's edge starts a suspended machine itself (autostart); the record follows.

@@ -5,7 +5,9 @@ import type { PreviewService } from "../api/service.ts";
 import { AppError, noCapacity, notFound } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Orchestrator, PreviewStore } from "../orchestrator/index.ts";
+import type { BrowserTier } from "../browser/index.ts";
 import type { FlyTier } from "../overflow/tier.ts";
+import { classifyTier } from "../tiers/classify.ts";
 import type { FileMap, PreviewRecord, PreviewSpec, PreviewView } from "../types.ts";
 import type { PeerClient } from "./client.ts";
 import { isGone, type ClusterView } from "./view.ts";
@@ -22,6 +24,8 @@ export interface RouterOptions {
   placementPatienceMs?: number;
   /** The Fly tier, when overflow is configured. */
   fly?: FlyTier;
+  /** The browser tier (frontend-only apps, built and served as files). */
+  browser?: BrowserTier;
 }
 
 export class ClusterPreviews implements PreviewService {
@@ -39,6 +43,16 @@ export class ClusterPreviews implements PreviewService {
       if (!fly) throw new AppError("overflow_off", 503, "Fly.io overflow is off: FLY_API_TOKEN and FLY_APP are not set.");
       return fly.create(spec, "tier fly was asked for", opts);
     }
+    const browser = this.o.browser;
+    if (spec.tier === "browser") {
+      if (!browser) throw new AppError("tier_unavailable", 400, "The browser tier is not available on this node.");
+      return browser.create(spec, "tier browser was asked for", opts);
+    }
+    if (spec.tier === "auto" && browser) {
+      const d = classifyTier(spec);
+      if (d.tier === "browser") return browser.create(spec, d.reasons.join("; "), opts);
+      spec = { ...spec, tierReason: `needs a server: ${d.reasons.join("; ")}` };
+    }
     const overflow = fly && spec.tier === "auto" ? fly : undefined;
     const deadline = Date.now() + (this.o.placementPatienceMs ?? (overflow ? 1500 : 10_000));
     for (let round = 0; ; round++) {
@@ -52,7 +66,8 @@ export class ClusterPreviews implements PreviewService {
         }
         try {
           if (slot.node === this.o.view.self) return await this.o.orch.create(spec, opts);
-          return await this.o.peers.json<PreviewView>(slot.node, "POST", `/v1/previews${opts.wait ? "?wait=1" : ""}`, { ...spec, tier: "container" });
+          const { tierReason: _reason, ...body } = spec; // the daemon's own field: the public API takes no such thing
+          return await this.o.peers.json<PreviewView>(slot.node, "POST", `/v1/previews${opts.wait ? "?wait=1" : ""}`, { ...body, tier: "container" });
         } catch (err) {
           const code = (err as { code?: string }).code;
           if (code !== "no_capacity" && code !== "unavailable") throw err;
@@ -72,14 +87,22 @@ export class ClusterPreviews implements PreviewService {
 
   async list(): Promise<PreviewView[]> {
     const views = await this.o.orch.list();
-    if (!this.o.fly || !views.some((v) => v.tier === "fly")) return views;
-    const fly = new Map((await this.o.store.list()).filter((r) => r.tier === "fly").map((r) => [r.id, r]));
-    return views.map((v) => (fly.has(v.id) ? this.o.fly!.view(fly.get(v.id)!) : v));
+    if (!views.some((v) => v.tier !== "container")) return views;
+    const others = new Map((await this.o.store.list()).filter((r) => r.tier !== "container").map((r) => [r.id, r]));
+    return views.map((v) => (others.has(v.id) ? this.tierView(others.get(v.id)!) ?? v : v));
   }
 
   async get(id: string): Promise<PreviewView> {
-    const r = await this.onFly(id);
-    return r ? this.o.fly!.view(r) : this.o.orch.get(id);
+    const fr = await this.onFly(id);
+    if (fr) return this.o.fly!.view(fr);
+    const br = await this.inBrowser(id);
+    return br ? this.o.browser!.view(br) : this.o.orch.get(id);
+  }
+
+  private tierView(r: PreviewRecord): PreviewView | undefined {
+    if (r.tier === "fly") return this.o.fly?.view(r);
+    if (r.tier === "browser") return this.o.browser?.view(r);
+    return undefined;
   }
 
   /** The record of a preview that runs on Fly, else undefined. */
@@ -87,6 +110,13 @@ export class ClusterPreviews implements PreviewService {
     if (!this.o.fly || this.o.orch.has(id)) return undefined;
     const r = await this.o.store.get(id);
     return r?.tier === "fly" ? r : undefined;
+  }
+
+  /** The record of a browser-tier preview, else undefined. */
+  private async inBrowser(id: string): Promise<PreviewRecord | undefined> {
+    if (!this.o.browser || this.o.orch.has(id)) return undefined;
+    const r = await this.o.store.get(id);
+    return r?.tier === "browser" ? r : undefined;
   }
 
   /** The node that runs `id`, or undefined when it is this one. */
@@ -98,6 +128,8 @@ export class ClusterPreviews implements PreviewService {
   }
 
   async updateFiles(id: string, files: FileMap, remove: string[]): Promise<PreviewView> {
+    const br = await this.inBrowser(id);
+    if (br) return this.o.browser!.updateFiles(br, files, remove);
     const fr = await this.onFly(id);
     if (fr) return this.o.fly!.updateFiles(fr, files, remove);
     const node = await this.owner(id);
@@ -106,6 +138,8 @@ export class ClusterPreviews implements PreviewService {
   }
 
   async logs(id: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): Promise<ReadableStream<Uint8Array>> {
+    const br = await this.inBrowser(id);
+    if (br) return this.o.browser!.logs(br);
     const fr = await this.onFly(id);
     if (fr) return this.o.fly!.logs(fr);
     const node = await this.owner(id);
@@ -115,6 +149,8 @@ export class ClusterPreviews implements PreviewService {
   }
 
   async suspend(id: string): Promise<PreviewView> {
+    const br = await this.inBrowser(id);
+    if (br) return this.o.browser!.view(br); // nothing runs: nothing to suspend
     const fr = await this.onFly(id);
     if (fr) return this.o.fly!.suspend(fr);
     const node = await this.owner(id);
@@ -122,6 +158,8 @@ export class ClusterPreviews implements PreviewService {
   }
 
   async resume(id: string): Promise<PreviewView> {
+    const br = await this.inBrowser(id);
+    if (br) return this.o.browser!.view(br);
     const fr = await this.onFly(id);
     if (fr) return this.o.fly!.resume(fr);
     const node = await this.owner(id);
@@ -129,6 +167,8 @@ export class ClusterPreviews implements PreviewService {
   }
 
   async delete(id: string): Promise<void> {
+    const br = await this.inBrowser(id);
+    if (br) return this.o.browser!.delete(br);
     const fr = await this.onFly(id);
     if (fr) return this.o.fly!.delete(fr);
     const node = await this.owner(id);

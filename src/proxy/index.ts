@@ -20,6 +20,8 @@ export interface ProxyTarget {
   headers?: Record<string, string>;
   /** TLS to the target (Fly's edge at https://{app}.fly.dev). */
   tls?: boolean;
+  /** Answered here, not forwarded (a browser-tier preview's built site). */
+  respond?: (req: Request) => Promise<Response>;
 }
 
 export interface ProxyDeps {
@@ -80,6 +82,10 @@ export function createProxy(deps: ProxyDeps) {
       }
     }
     if (!target) return notFoundPage();
+    if (target.respond) {
+      deps.activity.touch(id);
+      return target.respond(req);
+    }
 
     // req.url is absolute (http://host/path?query); the path starts at the first "/" after the scheme.
     const path = req.url.slice(req.url.indexOf("/", req.url.indexOf("//") + 2));

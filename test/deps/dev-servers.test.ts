@@ -23,7 +23,7 @@ afterAll(async () => {
 describe("dev servers people build with", () => {
   test("Vite + React renders in the browser through the preview URL, and an edit arrives by HMR without a reload", async () => {
     const files = loadApp("vite-react");
-    const p = await createPreview(d, { files });
+    const p = await createPreview(d, { files, tier: "container" }); // its dev server and HMR, not the browser tier
     expect(p.error).toBeUndefined();
     expect(p.status).toBe("running");
 
@@ -78,7 +78,7 @@ describe("dev servers people build with", () => {
     // Vite answers 403 "Blocked request" to Host names it does not know, except localhost ones.
     const onDomain = await startTestDaemon({ PREVIEWD_DEPS_DIR: testDepsDir(), PREVIEWD_START_TIMEOUT: "90", PREVIEWD_DOMAIN: "preview.example.com" });
     try {
-      const p = await createPreview(onDomain, { files: loadApp("vite-react") });
+      const p = await createPreview(onDomain, { files: loadApp("vite-react"), tier: "container" });
       expect(p.status).toBe("running");
       const res = await fetch(`http://127.0.0.1:${onDomain.proxyPort}/`, { headers: { host: `${p.id}.preview.example.com:${onDomain.proxyPort}` } });
       expect(res.status).toBe(200);

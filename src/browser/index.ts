@@ -1,0 +1,151 @@
+// The browser tier (static runtime): a frontend-only app is built once per
+// change in the sandbox, its output is kept in the shared store, and every
+// node serves it from memory at the preview's URL. No container stays: a
+// browser preview costs disk, not memory. The node that took the create (or
+// the PATCH) runs the build; one that restarts picks up its unfinished ones.
+import { customAlphabet } from "nanoid";
+import { conflict } from "../errors.ts";
+import { InstallError, OutputLog } from "../deps/index.ts";
+import type { Logger } from "../log.ts";
+import type { PreviewStore } from "../orchestrator/ports.ts";
+import { toView } from "../orchestrator/view.ts";
+import type { FileMap, PreviewRecord, PreviewSpec, PreviewView } from "../types.ts";
+import { BuildError, type StaticBuilder } from "./build.ts";
+import { serveSite } from "./serve.ts";
+import type { SiteStore } from "./sites.ts";
+
+const newBuildId = customAlphabet("0123456789abcdefghijklmnopqrstuvwxyz", 10);
+
+export interface BrowserTierOptions {
+  store: PreviewStore;
+  sites: SiteStore;
+  builder: StaticBuilder;
+  node: string;
+  newId(): string;
+  previewUrl(id: string): string;
+  log: Logger;
+}
+
+interface Building {
+  ac: AbortController;
+  done: Promise<void>;
+  output: OutputLog;
+  phase: string;
+}
+
+export class BrowserTier {
+  private readonly building = new Map<string, Building>();
+
+  constructor(private readonly o: BrowserTierOptions) {}
+
+  async create(spec: PreviewSpec, reason: string, opts: { wait?: boolean } = {}): Promise<PreviewView> {
+    if (spec.database) throw conflict("A browser-tier preview has no server, so no database: ask for tier container.");
+    const id = this.o.newId();
+    const now = new Date();
+    const r: PreviewRecord = { id, node: "browser", tier: "browser", status: "starting", spec: { ...spec, files: {}, tierReason: reason, browser: { builtBy: this.o.node } }, createdAt: now, lastActiveAt: now };
+    await this.o.store.insert(r);
+    await this.o.store.putFiles(id, spec.files);
+    const done = this.startBuild(r, spec.files);
+    if (opts.wait) await done;
+    return this.view(r);
+  }
+
+  async updateFiles(r: PreviewRecord, files: FileMap, remove: string[]): Promise<PreviewView> {
+    await this.o.store.putFiles(r.id, files, remove);
+    void this.startBuild(r, await this.o.store.files(r.id));
+    return this.view(r);
+  }
+
+  async delete(r: PreviewRecord): Promise<void> {
+    this.stopBuild(r.id);
+    await this.o.store.remove(r.id); // its site goes with it (ON DELETE CASCADE)
+    this.o.sites.forget(r.id);
+  }
+
+  view(r: PreviewRecord): PreviewView {
+    const v = toView(r, this.o.previewUrl(r.id));
+    const b = this.building.get(r.id);
+    if (b && (r.status === "starting" || r.status === "installing")) v.phase = b.phase;
+    return v;
+  }
+
+  /** The build's output: live while this node builds, else the last build's log. */
+  async logs(r: PreviewRecord): Promise<ReadableStream<Uint8Array>> {
+    const b = this.building.get(r.id);
+    const text = b ? b.output.tail(400) + "\n" : ((await this.o.sites.log(r.id)) ?? "");
+    return new Response(text).body!;
+  }
+
+  /** Answers a request to the preview's URL: the site, or a short page while it builds or after a failure. */
+  async serve(r: PreviewRecord, req: Request): Promise<Response> {
+    const buildId = r.spec.browser?.buildId;
+    const site = buildId ? await this.o.sites.get(r.id, buildId) : undefined;
+    if (site) return serveSite(site, req);
+    if (r.status === "failed") return page(502, "This preview's build failed", r.failure ?? "See its logs.");
+    return page(503, "This preview is being built", "The page reloads by itself when it is ready.", true);
+  }
+
+  /** Builds this node started and did not finish (a restart in between): built again. */
+  async resumeBuilds(): Promise<number> {
+    const mine = (await this.o.store.list()).filter((r) => r.tier === "browser" && r.spec.browser?.builtBy === this.o.node && (r.status === "starting" || r.status === "installing"));
+    for (const r of mine) void this.startBuild(r, await this.o.store.files(r.id));
+    return mine.length;
+  }
+
+  async stop(): Promise<void> {
+    for (const id of [...this.building.keys()]) this.stopBuild(id);
+  }
+
+  private stopBuild(id: string): void {
+    const b = this.building.get(id);
+    b?.ac.abort(new Error("superseded"));
+    this.building.delete(id);
+  }
+
+  /** One build at a time per preview: a newer PATCH aborts the running one. Never rejects. */
+  private startBuild(r: PreviewRecord, files: FileMap): Promise<void> {
+    this.stopBuild(r.id);
+    const b: Building = { ac: new AbortController(), output: new OutputLog(), phase: "building", done: Promise.resolve() };
+    this.building.set(r.id, b);
+    const write = (t: string) => {
+      b.output.write(t);
+      const m = /^\[previewd\] (.+)$/m.exec(t);
+      if (m) b.phase = m[1]!;
+    };
+    b.done = (async () => {
+      const current = () => this.building.get(r.id) === b;
+      try {
+        r.spec.browser = { builtBy: this.o.node, buildId: r.spec.browser?.buildId };
+        await this.o.store.update(r.id, { status: "starting", spec: r.spec, failure: null });
+        r.status = "starting";
+        r.failure = undefined;
+        const out = await this.o.builder.build(r.id, files, write, b.ac.signal);
+        if (!current()) return;
+        const buildId = newBuildId();
+        await this.o.sites.save(r.id, buildId, out, b.output.tail(400));
+        r.spec.browser = { builtBy: this.o.node, buildId };
+        r.status = "running";
+        await this.o.store.update(r.id, { status: "running", spec: r.spec });
+        this.o.log.info({ id: r.id, files: out.size }, "browser preview built");
+      } catch (err) {
+        if (!current()) return;
+        const why = err instanceof BuildError || err instanceof InstallError ? (err as Error).message : `The build could not run: ${(err as Error).message}`;
+        const failure = `${why}\n${b.output.errorExcerpt(20)}`.trim();
+        r.status = "failed";
+        r.failure = failure;
+        await this.o.sites.saveLog(r.id, b.output.tail(400)).catch(() => {});
+        await this.o.store.update(r.id, { status: "failed", failure }).catch(() => {});
+        this.o.log.warn({ id: r.id, why }, "browser preview build failed");
+      } finally {
+        if (current()) this.building.delete(r.id);
+      }
+    })();
+    return b.done;
+  }
+}
+
+function page(status: number, title: string, text: string, reload = false): Response {
+  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+  const html = `<!doctype html><meta charset="utf-8"><title>${esc(title)}</title>${reload ? '<meta http-equiv="refresh" content="2">' : ""}<h1>${esc(title)}</h1><pre>${esc(text)}</pre>`;
+  return new Response(html, { status, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", ...(status === 503 ? { "retry-after": "2" } : {}) } });
+}
