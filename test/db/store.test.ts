@@ -38,7 +38,7 @@ describe("migrate", () => {
       await migrate(sql, MIGRATIONS.slice(0, 1));
       await sql`insert into previewd.previews (id, node, tier, status, spec) values ('old', 'n', 'container', 'running', '{}')`;
       await sql`insert into previewd.preview_files (preview_id, path, content) values ('old', 'a.js', 'x')`;
-      expect(await migrate(sql)).toEqual(["002_binary_files"]);
+      expect(await migrate(sql)).toEqual(MIGRATIONS.slice(1).map((m) => m.version));
       expect(await new PreviewStore(sql).files("old")).toEqual({ "a.js": "x" });
     } finally {
       await sql.end();
