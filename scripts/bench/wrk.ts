@@ -15,9 +15,10 @@ const toMs = (v: string): number => {
   return m[2] === "us" ? n / 1000 : m[2] === "s" ? n * 1000 : n;
 };
 
-export async function wrk(url: string, opts: { host?: string; seconds?: number; connections?: number } = {}): Promise<WrkResult> {
+export async function wrk(url: string, opts: { host?: string; headers?: Record<string, string>; seconds?: number; connections?: number } = {}): Promise<WrkResult> {
   const args = ["wrk", "-t1", `-c${opts.connections ?? 32}`, `-d${opts.seconds ?? 10}s`, "--latency"];
   if (opts.host) args.push("-H", `Host: ${opts.host}`);
+  for (const [k, v] of Object.entries(opts.headers ?? {})) args.push("-H", `${k}: ${v}`);
   args.push(url);
   const p = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
   const out = await new Response(p.stdout).text();
