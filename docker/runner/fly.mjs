@@ -7,8 +7,30 @@
 //   listens where it likes (Vite: 5173). A relay on `servePort` forwards each
 //   connection to the port the app is found on (the same rule as locally).
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
+
+/** A large file set arrives as one gzipped tar (config.files has a request size to respect): unpacked at first boot. */
+export async function unpackOnce(app) {
+  const tgz = `${app}/.previewd/files.tgz`;
+  // Beside the installed packages: .previewd/ is written by Fly as root, node_modules is the app's.
+  const marker = `${app}/node_modules/.previewd-unpacked`;
+  if (!existsSync(tgz) || existsSync(marker)) return;
+  const code = await run("tar", ["-xzf", tgz, "-C", app, "--no-same-owner"], app);
+  if (code !== 0) {
+    console.error(`[previewd] could not unpack the app's files (tar exited with ${code})`);
+    process.exit(code);
+  }
+  writeFileSync(marker, "");
+}
+
+function run(cmd, args, cwd, env = process.env) {
+  return new Promise((resolve) => {
+    const c = spawn(cmd, args, { cwd, stdio: "inherit", env });
+    c.on("error", () => resolve(127));
+    c.on("exit", (code) => resolve(code ?? 1));
+  });
+}
 
 export async function installOnce(app, order) {
   if (!Array.isArray(order.install) || order.install.length === 0) return;
@@ -19,11 +41,7 @@ export async function installOnce(app, order) {
   } catch {}
   console.error(`[previewd] installing dependencies: ${order.install.join(" ")}`);
   const [cmd, ...args] = order.install;
-  const code = await new Promise((resolve) => {
-    const c = spawn(cmd, args, { cwd: app, stdio: "inherit", env: { ...process.env, CI: "true", npm_config_update_notifier: "false" } });
-    c.on("error", () => resolve(127));
-    c.on("exit", (code) => resolve(code ?? 1));
-  });
+  const code = await run(cmd, args, app, { ...process.env, CI: "true", npm_config_update_notifier: "false" });
   if (code !== 0) {
     console.error(`[previewd] dependency install failed with code ${code}`);
     process.exit(code);

@@ -18,7 +18,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { installOnce, serveFixedPort } from "./fly.mjs";
+import { installOnce, serveFixedPort, unpackOnce } from "./fly.mjs";
 import { appPort, ensureRelay } from "./ports.mjs";
 
 const APP = "/app";
@@ -70,6 +70,7 @@ function linkDependencies(deps) {
 
 async function runApp() {
   linkDependencies(order.deps);
+  await unpackOnce(APP);
   await installOnce(APP, order);
   if (order.servePort && !serving) {
     serving = true;

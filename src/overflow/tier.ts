@@ -11,6 +11,8 @@
 // maybe a machine: reconcile() adopts that machine by its metadata, and
 // destroys machines whose preview has no record.
 import { planInstall } from "../deps/plan.ts";
+import { contentBytes } from "../files.ts";
+import { tarFiles } from "../pool/tar.ts";
 import { AppError, conflict, isAppError, unavailable } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { PreviewDatabases, PreviewStore } from "../orchestrator/ports.ts";
@@ -19,6 +21,9 @@ import type { FileMap, FlyState, PreviewRecord, PreviewSpec, PreviewView } from 
 import { buildMachineConfig, METADATA } from "./config.ts";
 import { FlyApiError, FlyCapacityError } from "./errors.ts";
 import type { MachinesApi } from "./machines.ts";
+
+/** Files above this total travel as one gzipped tar (see machineConfig). */
+export const PACK_THRESHOLD = 256 * 1024;
 
 /** The port Fly's service points at; the runner relays it to the app's port. */
 export const SERVE_PORT = 8080;
@@ -69,7 +74,7 @@ export class FlyTier {
     try {
       await this.o.store.insert(record);
       await this.o.store.putFiles(id, spec.files);
-      const machine = await this.o.machines.createMachine(this.machineConfig(record, spec.files, plan?.command));
+      const machine = await this.o.machines.createMachine(await this.machineConfig(record, spec.files, plan?.command));
       fly.machineId = machine.id;
       fly.region = machine.region;
       await this.o.store.update(id, { spec: record.spec });
@@ -106,9 +111,18 @@ export class FlyTier {
     }
   }
 
-  machineConfig(r: PreviewRecord, files: FileMap, install?: string[]) {
+  /**
+   * The machine's config. Files go in `config.files`, written by Fly before
+   * the machine boots: one entry per file for a small app; past
+   * PACK_THRESHOLD, one gzipped tar the runner unpacks at first boot (text
+   * compresses several times over, and base64 adds a third: a 50 MB project
+   * stays a request Fly takes, where per-file base64 would not).
+   */
+  async machineConfig(r: PreviewRecord, files: FileMap, install?: string[]) {
     const appFiles: Record<string, FileMap[string]> = {};
-    for (const [path, content] of Object.entries(files)) appFiles[`/app/${path}`] = content;
+    const total = Object.values(files).reduce((n, c) => n + contentBytes(c).byteLength, 0);
+    if (total > PACK_THRESHOLD) appFiles["/app/.previewd/files.tgz"] = { base64: Buffer.from(Bun.gzipSync(new Uint8Array(await tarFiles(files)))).toString("base64") };
+    else for (const [path, content] of Object.entries(files)) appFiles[`/app/${path}`] = content;
     const env = { ...r.spec.env, ...(r.database ? this.databaseEnv(r.database.url) : {}) };
     const order = { command: r.spec.command, port: r.spec.port, portHint: r.spec.port ?? 3000, env, servePort: SERVE_PORT, install, installKey: install?.join(" ") };
     appFiles["/app/.previewd/start.json"] = JSON.stringify(order);
@@ -193,7 +207,7 @@ export class FlyTier {
     await this.o.store.putFiles(r.id, files, remove);
     const all = await this.o.store.files(r.id);
     const old = r.spec.fly!.machineId;
-    const machine = await this.o.machines.createMachine(this.machineConfig(r, all, planInstall(all, "fly")?.command)).catch((e) => { throw this.asAppError(e); });
+    const machine = await this.o.machines.createMachine(await this.machineConfig(r, all, planInstall(all, "fly")?.command)).catch((e) => { throw this.asAppError(e); });
     r.spec.fly!.machineId = machine.id;
     r.spec.fly!.region = machine.region;
     await this.setStatus(r, "starting");

@@ -137,6 +137,20 @@ test("a preview with a database is refused on Fly when no public database addres
   expect(liveMachines().length).toBe(before);
 });
 
+test("a large file set (past the per-file limit) travels as one tarball the runner unpacks, byte for byte", async () => {
+  const big = Array.from({ length: 40 }, (_, i) => [`data/chunk-${i}.txt`, `line ${i}\n`.repeat(2000)] as const);
+  const files = { ...echoApp, ...Object.fromEntries(big), "img/bytes.bin": { base64: Buffer.from(Array.from({ length: 256 }, (_, i) => i)).toString("base64") } };
+  const res = await nodes[0]!.api("/v1/previews?wait=1", { method: "POST", body: JSON.stringify({ files, tier: "fly" }) });
+  const p = (await res.json()) as Preview;
+  expect(p.status).toBe("running");
+  const m = liveMachines().find((x) => x.config.metadata?.previewd_preview === p.id)!;
+  expect(m.config.files!.map((f) => f.guest_path)).toEqual(["/app/.previewd/files.tgz", "/app/.previewd/start.json"]);
+  expect(await (await nodes[1]!.preview(p.id, `/read?path=/app/data/chunk-39.txt`)).text()).toBe("line 39\n".repeat(2000));
+  const bin = Buffer.from(await (await nodes[1]!.preview(p.id, `/read?path=/app/img/bytes.bin`)).arrayBuffer());
+  expect(bin.length).toBeGreaterThan(0);
+  expect((await nodes[0]!.api(`/v1/previews/${p.id}`, { method: "DELETE" })).status).toBe(204);
+}, 120_000);
+
 test("delete destroys the machine", async () => {
   const machineId = (await get(nodes[1]!, flyId)).fly!.machineId;
   expect((await nodes[1]!.api(`/v1/previews/${flyId}`, { method: "DELETE" })).status).toBe(204);
