@@ -12,6 +12,7 @@ import { startFakeFly, type FakeFly } from "../fakes/fly/index.ts";
 import { ensureBaseImage } from "../support/docker.ts";
 import { freshDatabase } from "../support/postgres.ts";
 import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
+import { eventually } from "../support/eventually.ts";
 
 const SECRET = "fly-tier-test-secret-0123456789";
 const run = `f${process.pid}${Date.now().toString(36)}`;
@@ -21,19 +22,6 @@ const nodes: DaemonProcess[] = [];
 const spawned: DaemonProcess[] = [];
 
 type Preview = { id: string; status: string; tier: string; node: string; tierReason?: string; fly?: { machineId: string; runningSeconds: number; suspendedSeconds: number; estimatedCostUsd: number } };
-
-async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    try {
-      last = await fn();
-      if (ok(last)) return last;
-    } catch {}
-    await Bun.sleep(200);
-  }
-  throw new Error(`${what}: not within ${ms} ms (last: ${JSON.stringify(last)})`);
-}
 
 const get = async (d: DaemonProcess, id: string) => (await (await d.api(`/v1/previews/${id}`)).json()) as Preview;
 /** Machines the fake still has (it keeps destroyed ones for inspection; Fly's list leaves them out). */
