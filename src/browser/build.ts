@@ -4,7 +4,7 @@
 // cache, in a work directory of its own. What it wrote to dist/, build/ or
 // out/ is read back; symbolic links are never followed (the build made them,
 // and they could point anywhere on this host).
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { type DepsCache, InstallError, planInstall } from "../deps/index.ts";
@@ -36,6 +36,13 @@ const RUN_BUILD: Record<string, string> = { npm: "npm run build", pnpm: "pnpm ru
 
 export class StaticBuilder {
   constructor(private readonly o: StaticBuilderOptions) {}
+
+  /** What a build's output depends on: every file (path and bytes) and the image it runs in. */
+  async sourceHash(files: FileMap): Promise<string> {
+    const h = createHash("sha256").update(await this.o.imageIdentity()).update("\0");
+    for (const path of Object.keys(files).sort()) h.update(path).update("\0").update(contentBytes(files[path]!)).update("\0");
+    return h.digest("hex");
+  }
 
   /** The site's files: the build's output, or the files themselves when there is no build script. */
   async build(previewId: string, files: FileMap, out: (text: string) => void, signal: AbortSignal): Promise<Map<string, Uint8Array>> {

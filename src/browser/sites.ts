@@ -20,8 +20,28 @@ export class SiteStore {
 
   constructor(private readonly sql: Sql, private readonly maxCachedBytes = 256 * 1024 * 1024) {}
 
+  /**
+   * Gives the preview a copy of the newest build another preview made from
+   * the same inputs (its files and the image), in one transaction; false
+   * when there is none.
+   */
+  async reuse(previewId: string, buildId: string, sourceHash: string): Promise<boolean> {
+    return this.sql.begin(async (tx) => {
+      const [src] = await tx<{ preview_id: string; log: string }[]>`
+        SELECT preview_id, log FROM previewd.static_builds
+        WHERE source_hash = ${sourceHash} AND build_id <> '' AND preview_id <> ${previewId} ORDER BY built_at DESC LIMIT 1`;
+      if (!src) return false;
+      await tx`DELETE FROM previewd.static_files WHERE preview_id = ${previewId}`;
+      await tx`INSERT INTO previewd.static_files (preview_id, path, data) SELECT ${previewId}, path, data FROM previewd.static_files WHERE preview_id = ${src.preview_id}`;
+      const log = `[previewd] the same files were built before (preview ${src.preview_id}): its output is reused\n`;
+      await tx`INSERT INTO previewd.static_builds (preview_id, build_id, log, source_hash) VALUES (${previewId}, ${buildId}, ${log}, ${sourceHash})
+        ON CONFLICT (preview_id) DO UPDATE SET build_id = EXCLUDED.build_id, log = EXCLUDED.log, source_hash = EXCLUDED.source_hash, built_at = now()`;
+      return true;
+    });
+  }
+
   /** Replaces the preview's site with a new build, in one transaction. */
-  async save(previewId: string, buildId: string, files: Map<string, Uint8Array>, log: string): Promise<void> {
+  async save(previewId: string, buildId: string, files: Map<string, Uint8Array>, log: string, sourceHash?: string): Promise<void> {
     const paths = [...files.keys()];
     const blobs = paths.map((p) => Buffer.from(files.get(p)!).toString("base64"));
     await this.sql.begin(async (tx) => {
@@ -30,8 +50,8 @@ export class SiteStore {
         await tx`INSERT INTO previewd.static_files (preview_id, path, data)
           SELECT ${previewId}, p, decode(b, 'base64') FROM unnest(${paths}::text[], ${blobs}::text[]) AS f(p, b)`;
       }
-      await tx`INSERT INTO previewd.static_builds (preview_id, build_id, log) VALUES (${previewId}, ${buildId}, ${log})
-        ON CONFLICT (preview_id) DO UPDATE SET build_id = EXCLUDED.build_id, log = EXCLUDED.log, built_at = now()`;
+      await tx`INSERT INTO previewd.static_builds (preview_id, build_id, log, source_hash) VALUES (${previewId}, ${buildId}, ${log}, ${sourceHash ?? null})
+        ON CONFLICT (preview_id) DO UPDATE SET build_id = EXCLUDED.build_id, log = EXCLUDED.log, source_hash = EXCLUDED.source_hash, built_at = now()`;
     });
   }
 

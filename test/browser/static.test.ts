@@ -95,6 +95,16 @@ test("a plain index.html site is served as it is", async () => {
   expect(await (await d.preview(p.id, "/about/")).text()).toBe("<p>about</p>");
 });
 
+test("the same files again reuse the earlier build's output instead of building", async () => {
+  const files = { "package.json": JSON.stringify({ name: "twice", scripts: { build: "mkdir -p dist && echo \"<h1>built $(date +%s%N)</h1>\" > dist/index.html" } }), "index.html": "x" };
+  const a = (await createPreview(d, { files })) as { id: string; status: string };
+  const b = (await createPreview(d, { files })) as { id: string; status: string };
+  expect([a.status, b.status]).toEqual(["running", "running"]);
+  // The build writes the time it ran: the second preview serves the first one's output, byte for byte.
+  expect(await (await d.preview(b.id, "/")).text()).toBe(await (await d.preview(a.id, "/")).text());
+  expect(await (await d.api(`/v1/previews/${b.id}/logs`)).text()).toContain("reused");
+});
+
 test("a failing build is `failed` with its own output; a build's symlink to a host file is never followed", async () => {
   const broken = (await createPreview(d, { files: { "package.json": JSON.stringify({ name: "broken-build", scripts: { build: "node -e \"console.error('the-build-broke-here'); process.exit(4)\"" } }), "index.html": "x" } })) as { id: string; status: string; error?: string };
   expect(broken.status).toBe("failed");
