@@ -11,6 +11,7 @@ import type { PreviewStore } from "../orchestrator/ports.ts";
 import { toView } from "../orchestrator/view.ts";
 import type { FileMap, PreviewRecord, PreviewSpec, PreviewView } from "../types.ts";
 import { BuildError, type StaticBuilder } from "./build.ts";
+import { Launcher, type LauncherSettings } from "./launcher.ts";
 import { serveSite } from "./serve.ts";
 import type { SiteStore } from "./sites.ts";
 
@@ -24,6 +25,8 @@ export interface BrowserTierOptions {
   newId(): string;
   previewUrl(id: string): string;
   log: Logger;
+  /** PREVIEWD_BROWSER_RUNTIME=webcontainer: page loads get the WebContainer launcher (launcher.ts). */
+  webcontainer?: LauncherSettings;
 }
 
 interface Building {
@@ -35,8 +38,11 @@ interface Building {
 
 export class BrowserTier {
   private readonly building = new Map<string, Building>();
+  private readonly launcher?: Launcher;
 
-  constructor(private readonly o: BrowserTierOptions) {}
+  constructor(private readonly o: BrowserTierOptions) {
+    if (o.webcontainer) this.launcher = new Launcher({ ...o.webcontainer, store: o.store, log: o.log });
+  }
 
   async create(spec: PreviewSpec, reason: string, opts: { wait?: boolean } = {}): Promise<PreviewView> {
     if (spec.database) throw conflict("A browser-tier preview has no server, so no database: ask for tier container.");
@@ -52,6 +58,7 @@ export class BrowserTier {
 
   async updateFiles(r: PreviewRecord, files: FileMap, remove: string[]): Promise<PreviewView> {
     await this.o.store.putFiles(r.id, files, remove);
+    this.launcher?.changed(r.id);
     void this.startBuild(r, await this.o.store.files(r.id));
     return this.view(r);
   }
@@ -78,6 +85,8 @@ export class BrowserTier {
 
   /** Answers a request to the preview's URL: the site, or a short page while it builds or after a failure. */
   async serve(r: PreviewRecord, req: Request): Promise<Response> {
+    const launched = this.launcher?.handle(r, req);
+    if (launched) return launched;
     const buildId = r.spec.browser?.buildId;
     const site = buildId ? await this.o.sites.get(r.id, buildId) : undefined;
     if (site) return serveSite(site, req);
@@ -93,6 +102,7 @@ export class BrowserTier {
   }
 
   async stop(): Promise<void> {
+    this.launcher?.stop();
     for (const id of [...this.building.keys()]) this.stopBuild(id);
   }
 
@@ -119,14 +129,20 @@ export class BrowserTier {
         await this.o.store.update(r.id, { status: "starting", spec: r.spec, failure: null });
         r.status = "starting";
         r.failure = undefined;
-        const out = await this.o.builder.build(r.id, files, write, b.ac.signal);
-        if (!current()) return;
         const buildId = newBuildId();
-        await this.o.sites.save(r.id, buildId, out, b.output.tail(400));
+        const sourceHash = await this.o.builder.sourceHash(files);
+        if (await this.o.sites.reuse(r.id, buildId, sourceHash)) {
+          write("[previewd] the same files were built before: reusing that output\n");
+        } else {
+          const out = await this.o.builder.build(r.id, files, write, b.ac.signal);
+          if (!current()) return;
+          await this.o.sites.save(r.id, buildId, out, b.output.tail(400), sourceHash);
+          this.o.log.info({ id: r.id, files: out.size }, "browser preview built");
+        }
+        if (!current()) return;
         r.spec.browser = { builtBy: this.o.node, buildId };
         r.status = "running";
         await this.o.store.update(r.id, { status: "running", spec: r.spec });
-        this.o.log.info({ id: r.id, files: out.size }, "browser preview built");
       } catch (err) {
         if (!current()) return;
         const why = err instanceof BuildError || err instanceof InstallError ? (err as Error).message : `The build could not run: ${(err as Error).message}`;
@@ -146,6 +162,10 @@ export class BrowserTier {
 
 function page(status: number, title: string, text: string, reload = false): Response {
   const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
-  const html = `<!doctype html><meta charset="utf-8"><title>${esc(title)}</title>${reload ? '<meta http-equiv="refresh" content="2">' : ""}<h1>${esc(title)}</h1><pre>${esc(text)}</pre>`;
+  // While it builds: look every 300 ms (a build takes about a second) and reload once the site answers; the meta refresh is for pages without JS.
+  const watch = reload
+    ? `<meta http-equiv="refresh" content="3"><script>setInterval(()=>fetch(location.href,{cache:"no-store"}).then(r=>{if(r.status!==503)location.reload()},()=>{}),300)</script>`
+    : "";
+  const html = `<!doctype html><meta charset="utf-8"><title>${esc(title)}</title>${watch}<h1>${esc(title)}</h1><pre>${esc(text)}</pre>`;
   return new Response(html, { status, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", ...(status === 503 ? { "retry-after": "2" } : {}) } });
 }
