@@ -1,16 +1,138 @@
-// Prometheus text exposition (format 0.0.4) of the daemon's gauges.
-export type Gauge = { name: string; help: string; value: number; labels?: Record<string, string> };
+// The daemon's Prometheus metrics, through prom-client, named as Prometheus
+// recommends (https://prometheus.io/docs/practices/naming/): `previewd_`
+// prefix, base units in the name (`_seconds`, `_bytes`), `_total` on counters,
+// histograms for latencies. One Registry per daemon, never prom-client's
+// global one: tests run several daemons in one process.
+//
+// Two kinds of values: latencies, observed as they happen (the orchestrator's
+// and the proxy's `observe` hooks); and state the daemon already keeps
+// (counts, totals, cache sizes), copied from a snapshot at scrape time, so
+// nothing else has to know about Prometheus.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
-export function renderMetrics(gauges: Gauge[]): string {
-  const out: string[] = [];
-  const seen = new Set<string>();
-  for (const g of gauges) {
-    if (!seen.has(g.name)) {
-      seen.add(g.name);
-      out.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
+/** What the daemon knows at scrape time (see daemon.ts's metrics block). */
+export interface MetricsSnapshot {
+  /** Container previews on this node, by status. */
+  previews: Record<string, number>;
+  capacity: number;
+  /** Slots held: previews installing, starting, running or suspended, plus creates in flight. */
+  capacityUsed: number;
+  warmAvailable: number;
+  /** Cumulative since start: the database watchdog's actions. */
+  dbWatchdog: { cancelled: number; terminated: number };
+  /** Cumulative counters and current size of the dependency cache. */
+  deps: { installs: number; failures: number; hits: number; evictions: number; entries: number; bytes: number };
+  /** Cumulative since start, by reason. */
+  peerRefused: Record<string, number>;
+  gossipDropped: Record<string, number>;
+  aliveNodes: number;
+  /** The cluster's Fly previews now (every node reports the same: use max() across nodes). Unset: overflow off. */
+  fly?: { running: number; suspended: number; other: number; runningSeconds: number; suspendedSeconds: number; costUsd: number };
+}
+
+// Buckets: a create spans a warm cache hit (~1 s) to a cold `npm ci` (minutes);
+// a wake spans an unpause (tens of ms) to a restarted app (seconds); a proxied
+// request is usually milliseconds, but holds while its preview wakes.
+const CREATE_BUCKETS = [0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
+const WAKE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
+const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  private readonly startedAt = Date.now() / 1000;
+  private readonly create = this.histogram("previewd_create_duration_seconds", "Time from a create call to its container preview answering (or failing), by outcome and how its dependencies came.", ["outcome", "deps"], CREATE_BUCKETS);
+  private readonly wake = this.histogram("previewd_wake_duration_seconds", "Time to wake a container preview (unpause a suspended one, restart a stopped one until its app answers), by the state it woke from.", ["from", "outcome"], WAKE_BUCKETS);
+  private readonly request = this.histogram("previewd_proxy_request_duration_seconds", "Time from a request reaching the preview proxy to its response headers (waking included), by status code.", ["code"], REQUEST_BUCKETS);
+  private readonly g = {
+    previews: this.gauge("previewd_previews", "Container previews on this node, by status.", ["tier", "status"]),
+    capacity: this.gauge("previewd_capacity", "Previews this node may hold."),
+    capacityUsed: this.gauge("previewd_capacity_used", "Slots held on this node: previews installing, starting, running or suspended, plus creates in flight."),
+    warm: this.gauge("previewd_warm_available", "Warm containers ready to claim."),
+    depsEntries: this.gauge("previewd_deps_cache_entries", "Sealed dependency cache entries."),
+    depsBytes: this.gauge("previewd_deps_cache_bytes", "Disk used by the dependency cache."),
+    alive: this.gauge("previewd_cluster_alive_nodes", "Nodes this node sees alive (itself included)."),
+    rss: this.gauge("process_resident_memory_bytes", "Resident memory of the previewd process."),
+    start: this.gauge("process_start_time_seconds", "Start time of this daemon since the Unix epoch."),
+  };
+  // Gauges, not counters: sums over the Fly previews that exist now, which drop when one is deleted.
+  private readonly fly = {
+    previews: new Gauge({ name: "previewd_fly_previews", help: "The cluster's previews on Fly Machines, by status.", labelNames: ["status"], registers: [] }),
+    running: new Gauge({ name: "previewd_fly_running_seconds", help: "Seconds the cluster's current Fly previews have run (machines alive).", registers: [] }),
+    suspended: new Gauge({ name: "previewd_fly_suspended_seconds", help: "Seconds the cluster's current Fly previews have been suspended.", registers: [] }),
+    cost: new Gauge({ name: "previewd_fly_estimated_cost_usd", help: "Estimated Fly cost in US dollars of the cluster's current Fly previews (FLY_PRICE_* settings).", registers: [] }),
+  };
+  private readonly c = {
+    watchdog: this.counter("previewd_db_watchdog_total", "Preview database backends stopped past PREVIEWD_DB_QUERY_LIMIT, by action.", ["action"]),
+    installs: this.counter("previewd_deps_installs_total", "Dependency installs that ran (cache misses that succeeded)."),
+    installFailures: this.counter("previewd_deps_install_failures_total", "Dependency installs that failed."),
+    hits: this.counter("previewd_deps_cache_hits_total", "Previews that got their dependencies from the cache."),
+    evictions: this.counter("previewd_deps_cache_evictions_total", "Cache entries removed to stay under the cap."),
+    peerRefused: this.counter("previewd_peer_refused_total", "Peer calls refused, by reason.", ["reason"]),
+    gossipDropped: this.counter("previewd_gossip_dropped_total", "Gossip datagrams dropped, by reason.", ["reason"]),
+  };
+
+  /** The orchestrator's hook: a create reached its end, or a wake finished. */
+  readonly observe = (event: "create" | "wake", seconds: number, labels: Record<string, string>): void => {
+    (event === "create" ? this.create : this.wake).observe(labels, seconds);
+  };
+
+  /** The proxy's hook: a response is on its way. */
+  readonly observeRequest = (seconds: number, status: number): void => {
+    this.request.observe({ code: String(status) }, seconds);
+  };
+
+  /** Copies the snapshot into the registry and renders it. */
+  render(s: MetricsSnapshot): Promise<string> {
+    const g = this.g;
+    g.previews.reset();
+    for (const [status, n] of Object.entries(s.previews)) g.previews.set({ tier: "container", status }, n);
+    g.capacity.set(s.capacity);
+    g.capacityUsed.set(s.capacityUsed);
+    g.warm.set(s.warmAvailable);
+    g.depsEntries.set(s.deps.entries);
+    g.depsBytes.set(s.deps.bytes);
+    g.alive.set(s.aliveNodes);
+    g.rss.set(process.memoryUsage.rss());
+    g.start.set(this.startedAt);
+    total(this.c.watchdog, s.dbWatchdog, "action");
+    total(this.c.installs, s.deps.installs);
+    total(this.c.installFailures, s.deps.failures);
+    total(this.c.hits, s.deps.hits);
+    total(this.c.evictions, s.deps.evictions);
+    total(this.c.peerRefused, s.peerRefused, "reason");
+    total(this.c.gossipDropped, s.gossipDropped, "reason");
+    if (s.fly) {
+      // Registered on the first snapshot that has them: with overflow off the
+      // Fly series are absent, not a misleading zero cost.
+      if (!this.registry.getSingleMetric("previewd_fly_previews")) for (const m of Object.values(this.fly)) this.registry.registerMetric(m);
+      for (const status of ["running", "suspended", "other"] as const) this.fly.previews.set({ status }, s.fly[status]);
+      this.fly.running.set(Math.round(s.fly.runningSeconds));
+      this.fly.suspended.set(Math.round(s.fly.suspendedSeconds));
+      this.fly.cost.set(Math.round(s.fly.costUsd * 1e4) / 1e4);
     }
-    const labels = g.labels ? `{${Object.entries(g.labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, "_")}"`).join(",")}}` : "";
-    out.push(`${g.name}${labels} ${g.value}`);
+    return this.registry.metrics();
   }
-  return out.join("\n") + "\n";
+
+  private gauge(name: string, help: string, labelNames: string[] = []): Gauge {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private counter(name: string, help: string, labelNames: string[] = []): Counter {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private histogram(name: string, help: string, labelNames: string[], buckets: number[]): Histogram {
+    return new Histogram({ name, help, labelNames, buckets, registers: [this.registry] });
+  }
+}
+
+/**
+ * Sets a counter to a running total the daemon keeps itself (prom-client's
+ * counters only go up by inc, so: reset, then inc by the total). The totals
+ * only grow while the process lives, which is what a counter promises.
+ */
+function total(c: Counter, value: number | Record<string, number>, label?: string): void {
+  c.reset();
+  if (typeof value === "number") c.inc(value);
+  else for (const [k, v] of Object.entries(value)) c.inc({ [label!]: k }, v);
 }

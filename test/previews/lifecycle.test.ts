@@ -198,7 +198,7 @@ describe("errors", () => {
 
   test("/metrics reports previews by status and the warm pool", async () => {
     const text = await (await fetch(`http://127.0.0.1:${d.apiPort}/metrics`)).text();
-    expect(text).toMatch(/^previewd_previews\{status="running"\} [1-9]/m);
+    expect(text).toMatch(/^previewd_previews\{tier="container",status="running"\} [1-9]/m);
     expect(text).toContain("# TYPE previewd_warm_available gauge");
   });
 
