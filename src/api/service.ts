@@ -15,7 +15,8 @@ export interface PreviewService {
 }
 
 export interface ClusterService {
-  view(): { nodes: NodeView[]; overflow: { fly: boolean } };
+  /** `warmPool`: this node's warm containers (each node keeps its own pool; gossip does not carry it). */
+  view(): { nodes: NodeView[]; overflow: { fly: boolean }; warmPool?: { node: string; available: number; target: number } };
 }
 
 /** Deployments (deploy/): any node shows and removes any of them. Objects are the spec's deployment object. */
