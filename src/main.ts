@@ -37,5 +37,5 @@ if (command === "--version" || command === "-v" || command === "version") {
     process.exit(1);
   }
 } else {
-  process.exit(await runCli(command, rest));
+  process.exit(await runCli(command, rest, pkg.version));
 }

@@ -1,11 +1,15 @@
 // `previewd create|ls|logs|rm|deploy`: thin clients of the control API at
 // PREVIEWD_API_URL with PREVIEWD_API_TOKEN (else the token file in the data dir).
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, statSync } from "node:fs";
 import * as v from "valibot";
 import { describeSettings } from "../config.ts";
+import { CliError, parseArgs, usageError, type ArgSpec } from "./args.ts";
+import { check, client } from "./client.ts";
 import { followDeployment } from "./deploy.ts";
+import { drain } from "./drain.ts";
 import { packDir } from "./pack.ts";
+import { followPreview, type PreviewLike } from "./progress.ts";
+import { table, type Row } from "./table.ts";
 
 export function usage(version: string): string {
   const settings = describeSettings().map((s) => `  ${s.env.padEnd(26)} ${s.def || "(unset)"}`).join("\n");
@@ -13,16 +17,25 @@ export function usage(version: string): string {
 
 Usage:
   previewd serve                 run the daemon (settings from the environment)
-  previewd create DIR [--wait] [--db]
+  previewd create DIR [--db] [--follow | --detach | --wait] [--json]
                                  upload DIR as a new preview (one .tar.gz: binary files
                                  as they are, .gitignore honoured, never node_modules
-                                 or .git), print its URL
-  previewd ls                    list previews of the whole cluster
-  previewd logs ID [--follow] [--tail N]
+                                 or .git), follow it through installing and starting
+                                 (--follow, the default), end with its URL; --detach:
+                                 print the URL at once; --wait: the daemon waits, no
+                                 progress; --json: only the final preview object
+  previewd ls [--json]           list previews of the whole cluster as a table
+  previewd logs ID [-f|--follow] [--tail N]
   previewd rm ID                 delete a preview (container, schema and role)
   previewd deploy ID [--project NAME] [--cleanup] [--json]
                                  promote a preview to Railway and follow it to live
+  previewd drain [NODE] [--json]  move a node's previews (default: this daemon's) to the
+                                 other nodes, refuse new ones there, and say when it is
+                                 safe to power it off
   previewd --version | --help
+
+Exit codes: 0 ok (create: the preview runs), 1 failed or not found (also: daemon
+unreachable), 2 usage error.
 
 Client settings: PREVIEWD_API_URL (default http://127.0.0.1:8081), PREVIEWD_API_TOKEN
 (default: read from $PREVIEWD_DATA_DIR/api-token).
@@ -35,78 +48,95 @@ ${settings}
 const Id = v.pipe(v.string("a preview id is required"), v.regex(/^[a-z0-9]{12,64}$/, "a preview id is 12-64 characters of a-z and 0-9"));
 const Tail = v.pipe(v.string(), v.regex(/^\d{1,5}$/, "--tail takes a number of lines"));
 
-function client() {
-  const base = (process.env.PREVIEWD_API_URL ?? "http://127.0.0.1:8081").replace(/\/$/, "");
-  let token = process.env.PREVIEWD_API_TOKEN ?? "";
-  const tokenFile = join(process.env.PREVIEWD_DATA_DIR ?? "./data", "api-token");
-  if (!token && existsSync(tokenFile)) token = readFileSync(tokenFile, "utf8").trim();
-  return (path: string, init: RequestInit = {}) =>
-    fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...(init.headers as object) } });
+/** Each command's options; anything else is a usage error (exit 2). */
+const SPECS: Record<string, ArgSpec> = {
+  create: { flags: ["--wait", "--db", "--follow", "--detach", "--json"] },
+  ls: { flags: ["--json"] },
+  logs: { flags: ["--follow"], valued: ["--tail"], aliases: { "-f": "--follow" } },
+  rm: {},
+  deploy: { flags: ["--cleanup", "--json"], valued: ["--project"] },
+  drain: { flags: ["--json"] },
+};
+
+/** The one positional argument a command takes: missing is a usage error. */
+function one(what: string, positional: string[]): string {
+  if (positional.length === 0) throw usageError(`${what} is needed; see previewd --help`);
+  if (positional.length > 1) throw usageError(`one argument expected (${what}), got ${positional.length}: ${positional.join(" ")}`);
+  return positional[0]!;
 }
 
-async function check(res: Response): Promise<Response> {
-  if (res.ok) return res;
-  let msg = `HTTP ${res.status}`;
-  try {
-    const body = (await res.json()) as { error?: { message?: string } };
-    if (body.error?.message) msg = body.error.message;
-  } catch {}
-  throw new Error(msg);
-}
+const previewId = (positional: string[]) => v.parse(Id, one("a preview id", positional));
 
-export async function runCli(command: string, args: string[]): Promise<number> {
-  const flags = new Set(args.filter((a) => a.startsWith("--")));
-  const valued = new Set(["--tail", "--project"]);
-  const positional = args.filter((a, i) => !a.startsWith("--") && !valued.has(args[i - 1] ?? ""));
-  const api = client();
+export async function runCli(command: string, args: string[], version = ""): Promise<number> {
+  const out = (s: string) => void process.stdout.write(s);
+  const err = (s: string) => void process.stderr.write(s);
   try {
+    const spec = SPECS[command];
+    if (!spec) throw usageError(`unknown command ${JSON.stringify(command)}; see previewd --help`);
+    if (args.includes("--help") || args.includes("-h")) {
+      out(usage(version));
+      return 0;
+    }
+    const { positional, flags, values } = parseArgs(args, spec);
+    const api = client();
     switch (command) {
       case "create": {
-        const dir = positional[0];
-        if (!dir || !existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`create needs a directory; ${JSON.stringify(dir ?? "")} is not one`);
+        const dir = one("a directory", positional);
+        if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`create needs a directory; ${JSON.stringify(dir)} is not one`);
+        if (flags.has("--detach") && (flags.has("--follow") || flags.has("--wait"))) throw usageError("--detach returns at once; it does not go with --follow or --wait");
         const query = new URLSearchParams();
-        if (flags.has("--wait")) query.set("wait", "1");
+        const wait = flags.has("--wait");
+        if (wait) query.set("wait", "1");
         if (flags.has("--db")) query.set("database", "1");
         const q = query.size ? `?${query}` : "";
         const res = await check(await api(`/v1/previews${q}`, { method: "POST", body: await packDir(dir), headers: { "content-type": "application/gzip" } }));
-        const p = (await res.json()) as { id: string; url: string; status: string };
-        console.log(`${p.url}  (${p.id}, ${p.status})`);
-        return p.status === "failed" ? 1 : 0;
+        const p = (await res.json()) as PreviewLike;
+        // --wait (the daemon waits, no progress) and --detach: one line, as before progress existed.
+        if (wait || flags.has("--detach")) {
+          out(flags.has("--json") ? JSON.stringify(p) + "\n" : `${p.url}  (${p.id}, ${p.status})\n`);
+          if (p.status === "failed" && !flags.has("--json")) err(`previewd create: preview ${p.id} failed: ${p.error ?? "no reason given"} (see: previewd logs ${p.id})\n`);
+          return p.status === "failed" ? 1 : 0;
+        }
+        return await followPreview(api, p, { json: flags.has("--json"), tty: !!process.stdout.isTTY, write: out, writeErr: err });
       }
       case "ls": {
-        const { previews } = (await (await check(await api("/v1/previews"))).json()) as { previews: Array<{ id: string; status: string; node: string; url: string }> };
-        for (const p of previews) console.log(`${p.id}  ${p.status.padEnd(9)}  ${p.node.padEnd(16)}  ${p.url}`);
+        if (positional.length) throw usageError(`no arguments expected, got ${positional.join(" ")}`);
+        const { previews } = (await (await check(await api("/v1/previews"))).json()) as { previews: Row[] };
+        if (flags.has("--json")) out(JSON.stringify(previews) + "\n");
+        else out(table(previews));
         return 0;
       }
       case "logs": {
-        const id = v.parse(Id, positional[0]);
-        const i = args.indexOf("--tail");
-        const tail = i >= 0 ? v.parse(Tail, args[i + 1] ?? "") : "200";
+        const id = previewId(positional);
+        const tail = values.has("--tail") ? v.parse(Tail, values.get("--tail")) : "200";
         const res = await check(await api(`/v1/previews/${id}/logs?tail=${tail}${flags.has("--follow") ? "&follow=1" : ""}`));
         for await (const chunk of res.body!) process.stdout.write(chunk);
         return 0;
       }
       case "rm": {
-        const id = v.parse(Id, positional[0]);
+        const id = previewId(positional);
         await check(await api(`/v1/previews/${id}`, { method: "DELETE" }));
-        console.log(`deleted ${id}`);
+        out(`deleted ${id}\n`);
         return 0;
       }
-      case "deploy": {
-        const id = v.parse(Id, positional[0]);
-        const p = args.indexOf("--project");
-        const body = { provider: "railway", ...(p >= 0 ? { projectName: args[p + 1] ?? "" } : {}), ...(flags.has("--cleanup") ? { cleanup: true } : {}) };
+      case "drain": {
+        if (positional.length > 1) throw usageError(`at most one node expected, got ${positional.join(" ")}`);
+        return await drain(api, positional[0], { json: flags.has("--json"), write: out });
+      }
+      default: {
+        // deploy
+        const id = previewId(positional);
+        const project = values.get("--project");
+        const body = { provider: "railway", ...(project !== undefined ? { projectName: project } : {}), ...(flags.has("--cleanup") ? { cleanup: true } : {}) };
         const res = await check(await api(`/v1/previews/${id}/deploy`, { method: "POST", body: JSON.stringify(body) }));
         const { deployment } = (await res.json()) as { deployment: Parameters<typeof followDeployment>[1] };
-        return await followDeployment(api, deployment, { json: flags.has("--json"), tty: !!process.stdout.isTTY, write: (s) => process.stdout.write(s) });
+        return await followDeployment(api, deployment, { json: flags.has("--json"), tty: !!process.stdout.isTTY, write: out });
       }
-      default:
-        console.error(`previewd: unknown command ${JSON.stringify(command)}; see previewd --help`);
-        return 2;
     }
   } catch (e) {
-    const message = v.isValiError(e) ? e.issues[0]!.message : (e as Error).message;
-    console.error(`previewd ${command}: ${message}`);
-    return 1;
+    // One line, whatever went wrong: scripts read the exit code, people the line.
+    const message = v.isValiError(e) ? e.issues[0]!.message : e instanceof Error ? e.message : String(e);
+    err(`previewd ${command}: ${message.split("\n")[0]}\n`);
+    return e instanceof CliError ? e.exitCode : 1;
   }
 }
