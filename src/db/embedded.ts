@@ -19,6 +19,7 @@ import { dirname, join, resolve } from "node:path";
 import { createRequire } from "node:module";
 import postgres from "postgres";
 import type { Logger } from "../log.ts";
+import { pgLineLevel } from "./pglog.ts";
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -89,6 +90,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     log_min_error_statement: "panic",
     log_min_messages: "warning",
     log_line_prefix: "",
+    // Sorts and hashes spilled to disk, per session: superuser-only, so no preview role can SET it higher (src/db/README.md, "Budgets").
+    temp_file_limit: "1GB",
     ...opts.settings,
   };
   const args = ["-D", dataDir, "-p", String(state.port), ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`])];
@@ -345,8 +348,7 @@ function pipeLog(child: ChildProcess, log: Logger): string[] {
       if (!line.trim()) continue;
       tail.push(line);
       if (tail.length > 20) tail.shift();
-      if (/^(FATAL|PANIC):/.test(line)) log.warn({ pg: line }, "postgres");
-      else log.debug({ pg: line }, "postgres");
+      log[pgLineLevel(line)]({ pg: line }, "postgres"); // start-up and shutdown chatter is not a warning (pglog.ts)
     }
   };
   for (const s of [child.stdout, child.stderr]) {

@@ -7,3 +7,4 @@ export { PreviewDatabases, type PreviewDatabasesOptions } from "./previewdb.ts";
 export { startEmbeddedPostgres, dockerBridgeAddresses, findBinDir, type EmbeddedPostgres, type EmbeddedPostgresOptions } from "./embedded.ts";
 export { splitStatements } from "./split.ts";
 export { DatabaseWatchdog } from "./watchdog.ts";
+export { DatabaseBudget } from "./budget.ts";

@@ -25,6 +25,8 @@ export interface PreviewDatabasesOptions {
   statementTimeoutMs?: number;
   /** statement_timeout while migrations and seed run. */
   migrationTimeoutMs?: number;
+  /** temp_file_limit of the role (sorts and hashes spilled to disk), set where the admin may (a superuser). */
+  tempFileLimitMb?: number;
   /** pg_dump binary for exports. */
   pgDump?: string;
 }
@@ -50,6 +52,8 @@ export class PreviewDatabases {
    */
   private readonly handedOut = new Map<string, number>();
   private checked?: Promise<string>;
+  /** The admin may set superuser-only parameters on roles (temp_file_limit): known after check(). */
+  private superuser = false;
 
   constructor(private readonly o: PreviewDatabasesOptions) {}
 
@@ -79,6 +83,8 @@ export class PreviewDatabases {
           await tx.unsafe(`ALTER ROLE ${role} SET search_path = ${role}`);
           await tx.unsafe(`ALTER ROLE ${role} SET statement_timeout = ${timeout}`);
           await tx.unsafe(`ALTER ROLE ${role} SET idle_in_transaction_session_timeout = ${Math.max(timeout, 60_000)}`);
+          // A superuser-only parameter: the role can neither SET it nor ALTER ROLE it away (src/db/README.md, "Budgets").
+          if (this.superuser) await tx.unsafe(`ALTER ROLE ${role} SET temp_file_limit = '${this.o.tempFileLimitMb ?? 1024}MB'`);
           await tx.unsafe(`COMMENT ON SCHEMA ${role} IS ${marker}`);
           await tx.unsafe(`COMMENT ON ROLE ${role} IS ${marker}`);
         });
@@ -224,11 +230,13 @@ export class PreviewDatabases {
   private check(): Promise<string> {
     this.checked ??= (async () => {
       const sql = this.o.sql;
-      const [me] = await sql<{ db: string; can: boolean; dbCreate: boolean; publicCreate: boolean | null }[]>`
+      const [me] = await sql<{ db: string; can: boolean; superuser: boolean; dbCreate: boolean; publicCreate: boolean | null }[]>`
         SELECT current_database() AS db,
+               (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
                (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user) AS can,
                has_database_privilege('public', current_database(), 'CREATE') AS "dbCreate",
                (SELECT has_schema_privilege('public', 'public', 'CREATE') WHERE EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public')) AS "publicCreate"`;
+      this.superuser = me!.superuser;
       if (!me!.can) throw new Error("the DATABASE_URL user cannot create roles: it needs CREATEROLE (or superuser) for per-preview roles");
       if (me!.dbCreate) {
         this.o.log.warn("PUBLIC may create schemas in this database; revoking that so previews cannot");

@@ -1,0 +1,208 @@
+// A disk budget per preview that holds on ext4/overlay2, where Docker has no
+// per-container quota (`--storage-opt size` needs xfs with project quotas).
+// Each preview gets its own ext4 filesystem in a sparse image file of
+// PREVIEWD_DISK_MB, loop-mounted on the host; the container's only writable
+// places are two directories of it, bind-mounted at /app and /tmp, on a
+// read-only root. A write past the budget fails with ENOSPC inside the
+// preview, and the host's disk can lose at most the image's size (sparse: it
+// grows only as the preview writes).
+//
+// Layout under `root` (<dataDir>/disks):
+//   <id>.img   the filesystem image (sparse)
+//   <id>/      its mount point: app/ (uid 1000) and tmp/ (1777)
+// Nothing else keeps state: reconcile() rebuilds the picture from the
+// directory and /proc/self/mountinfo (after a crash or a reboot).
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Logger } from "../log.ts";
+import { APP_UID } from "./tar.ts";
+
+export interface PreviewDisksOptions {
+  /** Directory of the images and mount points (made if missing). */
+  root: string;
+  /** The budget: the filesystem's size. */
+  sizeMb: number;
+  log: Logger;
+}
+
+/** Host paths to bind-mount into the container. */
+export interface DiskPaths {
+  app: string;
+  tmp: string;
+}
+
+/** Where the dependency cache is mounted, relative to the app root (see docker.ts DEPS_MOUNT). */
+const STORE_MOUNTPOINT = "node_modules/.previewd-store";
+
+export class PreviewDisks {
+  readonly root: string;
+
+  constructor(private readonly o: PreviewDisksOptions) {
+    this.root = resolve(o.root);
+  }
+
+  /**
+   * A fresh, empty disk for `id`, mounted. A disk left from an earlier
+   * container of the same preview (recreated from its stored files) is
+   * released first: the new container gets its files again.
+   */
+  async prepare(id: string): Promise<DiskPaths> {
+    checkId(id);
+    const img = this.image(id);
+    const mnt = this.mountPoint(id);
+    await this.release(id);
+    mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    const fd = openSync(img, "w", 0o600);
+    try {
+      ftruncateSync(fd, this.o.sizeMb * 1024 * 1024);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      // -m 0: no blocks reserved for root (the app gets the whole budget);
+      // -i 8192: twice the default inodes (node_modules trees are many small files);
+      // lazy init: mkfs writes ~1 MB, not the inode tables and journal in full.
+      await run("mkfs.ext4", ["-q", "-F", "-m", "0", "-i", "8192", "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=0:0", img]);
+      mkdirSync(mnt, { recursive: true, mode: 0o700 });
+      await this.mount(id);
+      const app = join(mnt, "app");
+      const tmp = join(mnt, "tmp");
+      mkdirSync(join(app, STORE_MOUNTPOINT), { recursive: true });
+      // The app's user owns its root and node_modules (the runner links packages there); the
+      // store's mount point stays root's. /tmp is sticky and world-writable, as everywhere.
+      chownSync(app, APP_UID, APP_UID);
+      chownSync(join(app, "node_modules"), APP_UID, APP_UID);
+      mkdirSync(tmp);
+      chmodSync(tmp, 0o1777);
+      return { app, tmp };
+    } catch (err) {
+      await this.release(id).catch(() => {});
+      throw new Error(`could not make the preview's ${this.o.sizeMb} MB disk (loop-mounted ext4; the daemon must run as root): ${(err as Error).message}`);
+    }
+  }
+
+  /** Mounts an existing disk again (after a reboot); false when there is none. */
+  async ensure(id: string): Promise<boolean> {
+    checkId(id);
+    if (!existsSync(this.image(id))) return false;
+    if (!this.isMounted(id)) {
+      mkdirSync(this.mountPoint(id), { recursive: true, mode: 0o700 });
+      await this.mount(id);
+      this.o.log.info({ id }, "mounted a preview's disk again");
+    }
+    return true;
+  }
+
+  /** Unmounts and deletes a preview's disk (its container must be gone). Idempotent. */
+  async release(id: string): Promise<void> {
+    checkId(id);
+    const mnt = this.mountPoint(id);
+    if (this.isMounted(id)) {
+      // A lazy unmount if something still holds it: the loop device (autoclear) goes with the last user.
+      // (umount also writes the filesystem's dirty pages back: async, it can take a while.)
+      if (!(await run("umount", [mnt]).then(() => true, () => false))) await run("umount", ["-l", mnt]);
+    }
+    rmSync(this.image(id), { force: true });
+    try {
+      rmSync(mnt, { recursive: true, force: true });
+    } catch (err) {
+      this.o.log.warn({ err, id }, "could not remove a preview disk's mount point");
+    }
+  }
+
+  /**
+   * After a start (crash, reboot): disks of previews in `keep` are mounted,
+   * every other disk under root is released, and loop devices whose image
+   * was deleted under them are detached.
+   */
+  async reconcile(keep: Set<string>): Promise<{ kept: string[]; released: string[] }> {
+    const kept: string[] = [];
+    const released: string[] = [];
+    if (existsSync(this.root)) {
+      const ids = new Set(readdirSync(this.root).map((n) => n.replace(/\.img$/, "")).filter(isId));
+      for (const id of ids) {
+        if (keep.has(id) && (await this.ensure(id))) kept.push(id);
+        else {
+          await this.release(id);
+          released.push(id);
+        }
+      }
+    }
+    this.detachOrphanLoops();
+    if (released.length) this.o.log.info({ released }, "released preview disks with no container");
+    return { kept, released };
+  }
+
+  /** Bytes used and the size of a preview's filesystem (df's view). */
+  usage(id: string): { usedBytes: number; sizeBytes: number } | undefined {
+    if (!this.isMounted(id)) return undefined;
+    const s = statfsSync(this.mountPoint(id));
+    return { usedBytes: (s.blocks - s.bfree) * s.bsize, sizeBytes: s.blocks * s.bsize };
+  }
+
+  image(id: string): string {
+    return join(this.root, `${id}.img`);
+  }
+
+  mountPoint(id: string): string {
+    return join(this.root, id);
+  }
+
+  isMounted(id: string): boolean {
+    return mountPoints().has(this.mountPoint(id));
+  }
+
+  private mount(id: string): Promise<void> {
+    // nosuid, nodev: nothing the app writes can become a setuid binary or a device node.
+    return run("mount", ["-t", "ext4", "-o", "loop,nosuid,nodev,noatime", this.image(id), this.mountPoint(id)]);
+  }
+
+  private detachOrphanLoops(): void {
+    const r = spawnSync("losetup", ["--list", "--noheadings", "--output", "NAME,BACK-FILE"], { encoding: "utf8" });
+    for (const line of (r.stdout ?? "").split("\n")) {
+      const m = /^(\S+)\s+(.*)$/.exec(line.trim());
+      if (!m || !m[2]!.startsWith(this.root + "/")) continue;
+      const file = m[2]!.replace(/ \(deleted\)$/, "");
+      const id = file.slice(this.root.length + 1).replace(/\.img$/, "");
+      if (file !== m[2] || !this.isMounted(id)) spawnSync("losetup", ["-d", m[1]!]);
+    }
+  }
+}
+
+/**
+ * Unmounts every preview disk under `root` and deletes them: for a data
+ * directory about to be removed (tests), where `rm -rf` would otherwise
+ * descend into mounted filesystems and leave their loop devices behind.
+ */
+export async function releaseAllDisks(root: string, log: Logger): Promise<void> {
+  await new PreviewDisks({ root, sizeMb: 1, log }).reconcile(new Set());
+}
+
+const isId = (s: string) => /^[a-z0-9]{1,64}$/.test(s);
+
+function checkId(id: string): void {
+  if (!isId(id)) throw new Error(`not a preview id: ${JSON.stringify(id)}`);
+}
+
+/** Mount points of this mount namespace (mountinfo's 5th field, octal escapes undone). */
+function mountPoints(): Set<string> {
+  const out = new Set<string>();
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const field = line.split(" ")[4];
+    if (field) out.add(field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+  }
+  return out;
+}
+
+/** Runs a command without blocking the event loop (umount may flush a gigabyte); throws with its output on failure. */
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (c: Buffer) => (output += c));
+    child.stderr.on("data", (c: Buffer) => (output += c));
+    child.on("error", (e) => reject(new Error(`${cmd}: ${e.message}`)));
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} exited with ${code}: ${output.trim()}`))));
+  });
+}
