@@ -7,6 +7,12 @@
 // rumours piggybacked on pings and acks, each retransmitted a bounded number
 // of times; a periodic full-state sync with one random member lets joiners
 // and healed partitions converge.
+//
+// A node stopped on purpose (an upgrade, a reboot) says so: it gossips itself
+// as "left" at a new incarnation, so no one confuses the stop with a death.
+// A left member is not probed, and turns dead locally only once it stays away
+// past `leftGraceMs`; coming back, it outranks its own "left" (incarnations
+// start at the clock) and is alive again.
 import type { Logger } from "../log.ts";
 import { Envelope } from "./envelope.ts";
 import type { Profile } from "./profiles.ts";
@@ -18,7 +24,7 @@ export interface Meta {
   free: number;
 }
 
-export type MemberStatus = "alive" | "suspect" | "dead";
+export type MemberStatus = "alive" | "suspect" | "left" | "dead";
 
 export interface Member {
   id: string;
@@ -48,6 +54,8 @@ export interface SwimOptions {
   meta: Meta;
   log: Logger;
   onChange?: (m: Member, before: MemberStatus | undefined) => void;
+  /** How long a member that left on purpose is expected back before it counts as dead (default: forever). */
+  leftGraceMs?: number;
 }
 
 const MAX_PIGGYBACK = 6;
@@ -83,13 +91,22 @@ export class Swim {
     this.timers.push(setInterval(() => this.syncWithSeeds(), Math.min(1000, this.o.profile.pushPullIntervalMs)));
   }
 
-  /** Leaves gracefully: the others hear "dead" from the node itself at once. */
+  /**
+   * Leaves on purpose: the others hear "left, expected back" from the node
+   * itself, at an incarnation above any rumour about it, so a stop is never
+   * taken for a death (its previews stay put for the grace). Sent three times,
+   * a few ms apart: UDP may drop one, and a member that misses all of them
+   * still hears it from the others' piggybacks or full syncs.
+   */
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     for (const t of this.suspicions.values()) clearTimeout(t);
     this.self.incarnation++;
-    const bye: Update = { ...this.rumour(this.self), state: "dead" };
-    for (const m of this.alive()) this.send(m.addr, { t: "ping", seq: 0, from: this.self.id, u: [bye] });
+    const bye: Update = { ...this.rumour(this.self), state: "left" };
+    for (let i = 0; i < 3; i++) {
+      if (i) await Bun.sleep(20);
+      for (const m of this.alive()) this.send(m.addr, { t: "ping", seq: 0, from: this.self.id, u: [bye] });
+    }
     await this.o.transport.close();
   }
 
@@ -111,8 +128,9 @@ export class Swim {
     return [{ ...this.self }, ...[...this.members.values()].map((m) => ({ ...m }))];
   }
 
+  /** Members to probe and gossip with: neither dead nor away on purpose. */
   private alive(): Member[] {
-    return [...this.members.values()].filter((m) => m.state !== "dead");
+    return [...this.members.values()].filter((m) => m.state === "alive" || m.state === "suspect");
   }
 
   // ---- failure detection ------------------------------------------------------
@@ -125,7 +143,7 @@ export class Swim {
       this.next = 0;
     }
     const m = this.members.get(this.order[this.next++]!);
-    return m && m.state !== "dead" ? m : this.nextTarget();
+    return m && (m.state === "alive" || m.state === "suspect") ? m : this.nextTarget();
   }
 
   private async probe(): Promise<void> {
@@ -179,7 +197,11 @@ export class Swim {
     return items.map((i) => i.u);
   }
 
-  /** Applies a rumour by the SWIM rules: a higher incarnation wins; at equal ones suspect beats alive and dead beats both. */
+  /**
+   * Applies a rumour by the SWIM rules: a higher incarnation wins; at equal
+   * ones suspect beats alive, left beats both, and dead beats all (a left
+   * member past its grace is declared dead at the same incarnation).
+   */
   private apply(u: Update): void {
     if (u.id === this.self.id) {
       if (u.state !== "alive" && u.inc >= this.self.incarnation) {
@@ -191,6 +213,7 @@ export class Swim {
     const m = this.members.get(u.id);
     if (!m) {
       if (u.state === "dead") return; // no news about strangers' deaths
+      // A stranger that left is kept (a node that joined while it was away must not take it for dead).
       this.members.set(u.id, { id: u.id, addr: u.addr, incarnation: u.inc, state: u.state, meta: u.meta, since: Date.now() });
       this.enqueue(u);
       if (u.state === "suspect") this.startSuspicion(u.id, u.inc);
@@ -203,6 +226,7 @@ export class Swim {
     const wins =
       (u.state === "alive" && newer) ||
       (u.state === "suspect" && (newer || (same && m.state === "alive"))) ||
+      (u.state === "left" && (newer || (same && (m.state === "alive" || m.state === "suspect")))) ||
       (u.state === "dead" && (newer || same) && m.state !== "dead");
     if (!wins) return;
     Object.assign(m, { addr: u.addr, incarnation: u.inc, state: u.state, meta: u.meta });
@@ -237,6 +261,19 @@ export class Swim {
   private reap(): void {
     const cutoff = Date.now() - this.o.profile.reapAfterMs;
     for (const m of this.members.values()) if (m.state === "dead" && m.since < cutoff) this.members.delete(m.id);
+    this.expireLeft();
+  }
+
+  /** A member that left and stayed away past the grace is dead (same incarnation: dead wins). */
+  private expireLeft(): void {
+    const grace = this.o.leftGraceMs;
+    if (grace === undefined) return;
+    const cutoff = Date.now() - grace;
+    for (const m of this.members.values()) {
+      if (m.state !== "left" || m.since > cutoff) continue;
+      this.o.log.warn({ node: m.id, graceMs: grace }, "cluster member left and did not come back within the grace: dead");
+      this.apply({ ...this.rumour(m), state: "dead" });
+    }
   }
 
   // ---- state sync ---------------------------------------------------------------
@@ -252,7 +289,7 @@ export class Swim {
   }
 
   private syncWithSeeds(): void {
-    const known = new Set([...this.members.values()].filter((m) => m.state !== "dead").map((m) => m.addr));
+    const known = new Set(this.alive().map((m) => m.addr));
     for (const seed of this.o.seeds) {
       if (seed === this.self.addr || known.has(seed)) continue;
       this.send(seed, { t: "sync", from: this.self.id, members: this.fullState(), reply: true });

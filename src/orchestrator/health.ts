@@ -42,6 +42,7 @@ export class Health {
       if (!state || state.status === "exited" || state.status === "dead") {
         const logs = await this.o.tail(l, 30);
         const restarts = state?.restartCount ?? 0;
+        l.failedAt = Date.now();
         await this.o.setStatus(l, "failed", `The app exited with code ${state?.exitCode ?? "?"} after ${restarts} restart(s). Last log lines:\n${logs}`);
         this.o.log.warn({ id: l.record.id, exitCode: state?.exitCode, restarts }, "preview failed");
       } else {

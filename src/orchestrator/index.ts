@@ -42,6 +42,8 @@ export interface OrchestratorOptions {
   cpus: number;
   /** CPUs while installing and starting (startup boost). */
   boostCpus?: number;
+  /** Latencies for metrics: a create reached running (or failed), a wake finished. */
+  observe?: (event: "create" | "wake", seconds: number, labels: Record<string, string>) => void;
 }
 
 /** Occupy a slot on this node (memory is held while suspended). */
@@ -60,6 +62,8 @@ export class Orchestrator {
   private image = "";
   private readonly bringUp: BringUp;
   private readonly health: Health;
+  /** Set by a drain (peer/drain.ts): creates and take-overs go to other nodes. */
+  draining = false;
 
   constructor(private readonly o: OrchestratorOptions) {
     this.pool = new WarmPool({ runtime: o.runtime, size: o.warmPoolSize, newId: newPreviewId, log: o.log.child({ mod: "pool" }) });
@@ -116,7 +120,11 @@ export class Orchestrator {
   /** Adopts this node's containers and records (after a restart or a crash), then starts the pool and timers. */
   async start(): Promise<void> {
     this.image = await this.o.runtime.imageIdentity();
-    this.stopWatching = await this.o.runtime.watch((e) => void this.health.onEvent(e).catch((err) => this.o.log.error({ err, e }, "event handling failed")));
+    this.stopWatching = await this.o.runtime.watch(
+      (e) => void this.health.onEvent(e).catch((err) => this.o.log.error({ err, e }, "event handling failed")),
+      // The engine came back (restart, upgrade): events were missed while it was away, so look at everything.
+      (downSince) => void this.engineReturned(downSince),
+    );
     const { reconcile } = await import("./reconcile.ts");
     await reconcile(this, this.o.runtime, this.o.store, this.o.nodeId);
     this.pool.refill();
@@ -196,15 +204,48 @@ export class Orchestrator {
     this.o.log.warn({ id }, "evicted a preview this node no longer owns");
   }
 
+  /**
+   * A limit enforced outside the container (the database budget) ended the
+   * preview: it is failed with the reason, and its app stopped (it could not
+   * reach its database any more). Idempotent; previews of other nodes are theirs to fail.
+   */
+  async failFromOutside(id: string, reason: string): Promise<void> {
+    const l = this.live.get(id);
+    if (!l || l.record.status === "failed" || l.record.status === "deleted") return;
+    await serially(l, async () => {
+      await this.setStatus(l, "failed", reason); // before the stop, so its "die" event is not taken for a crash
+      if (l.container) await this.o.runtime.stop(l.container.containerId).catch(() => {});
+    });
+    this.o.log.warn({ id, reason }, "preview failed by a limit");
+  }
+
   localIds(): string[] {
     return [...this.live.keys()];
+  }
+
+  /** After a Docker engine restart: previews and spares as the engine has them now (resync.ts). */
+  async engineReturned(downSince: number): Promise<void> {
+    const { resyncAfterEngine } = await import("./resync.ts");
+    await resyncAfterEngine({
+      runtime: this.o.runtime, store: this.o.store, log: this.o.log.child({ mod: "resync" }), pool: this.pool, downSince,
+      live: () => [...this.live.values()],
+      setStatus: (l, status) => this.setStatus(l, status),
+      watchReadiness: (l) => (l.ready = this.bringUp.watchReadiness(l)),
+      recreate: async (l) => {
+        this.forgetLive(l);
+        const { recreate } = await import("./reconcile.ts");
+        await recreate(this, this.o.runtime, this.o.store, l.record);
+      },
+    }).catch((err) => this.o.log.error({ err }, "resync after the engine returned failed"));
   }
 
   // ---- create ---------------------------------------------------------------
 
   async create(spec: PreviewSpec, opts: { wait?: boolean } = {}): Promise<PreviewView> {
+    if (this.draining) throw noCapacity(`Node ${this.o.nodeId} is draining: it takes no new previews.`);
     if (this.occupied >= this.o.capacity) throw noCapacity(`Node ${this.o.nodeId} is full (${this.o.capacity} previews).`);
     const plan = this.planFor(spec.files); // a broken package.json is a 400 before anything is claimed
+    const t0 = performance.now();
     this.reserved++;
     let claimed: ContainerState | undefined;
     let id: string | undefined;
@@ -233,6 +274,8 @@ export class Orchestrator {
       this.idle.touch(id);
       await this.o.runtime.putFiles(claimed.containerId, spec.files);
       l.ready = this.bringUp.start(l, plan);
+      const depsFrom = plan ? (installing ? "installed" : "cached") : "none";
+      void l.ready.then(() => this.o.observe?.("create", (performance.now() - t0) / 1000, { outcome: l.record.status === "running" ? "running" : "failed", deps: depsFrom }));
       if (opts.wait) await l.ready;
       return this.view(l.record, l.phase);
     } catch (err) {
@@ -426,6 +469,8 @@ export class Orchestrator {
     l.waking ??= serially(l, async () => {
       const c = l.container;
       if (!c) throw unavailable(`Preview ${l.record.id} has no container on this node.`);
+      const t0 = performance.now();
+      const from = l.record.status;
       if (l.record.status === "suspended") {
         await this.o.runtime.unpause(c.containerId);
         await this.setStatus(l, "running");
@@ -438,6 +483,7 @@ export class Orchestrator {
         l.ready = this.bringUp.watchReadiness(l);
         await l.ready;
       }
+      if (from === "suspended" || from === "stopped") this.o.observe?.("wake", (performance.now() - t0) / 1000, { from, outcome: l.record.status === "running" ? "running" : "failed" });
     }).finally(() => (l.waking = undefined));
     return l.waking;
   }

@@ -20,6 +20,8 @@ export interface Live {
   ready?: Promise<void>;
   /** The readiness watch in flight: at most one per preview, joined by every restart that asks. */
   watching?: Promise<void>;
+  /** When the preview was last marked failed (ms): a failure during an engine outage is undone when it returns. */
+  failedAt?: number;
   /** A resume or restart in flight, shared by all requests that wait on it. */
   waking?: Promise<void>;
   /** The last lifecycle change (pause, wake, stop) queued on this preview: they run one at a time. */

@@ -18,16 +18,19 @@ export interface MembershipHandle {
   stop(): Promise<void>;
 }
 
-export async function startMembership(o: { config: Config; peerPort: number; capacity: number; running: () => number; log: Logger }): Promise<MembershipHandle> {
+export async function startMembership(o: { config: Config; peerPort: number; capacity: number; running: () => number; log: Logger; draining?: () => boolean }): Promise<MembershipHandle> {
   const profile = { lan: lanProfile, local: localProfile, test: testProfile }[o.config.gossipProfile];
   const transport = await udpTransport(o.config.host, o.peerPort, advertiseHost(o.config.host));
   const meta = () => {
     const running = o.running();
-    return { capacity: o.capacity, running, free: Math.max(0, o.capacity - running) };
+    // A draining node shows no room: siblings place nothing here and take no orphans here.
+    return { capacity: o.capacity, running, free: o.draining?.() ? 0 : Math.max(0, o.capacity - running) };
   };
   const swim = new Swim({
     id: o.config.nodeId, transport, secret: o.config.clusterSecret, seeds: o.config.peers, profile, meta: meta(),
     log: o.log.child({ mod: "gossip" }),
+    // A node stopped on purpose keeps its previews this long (it is restarting, not dead).
+    leftGraceMs: o.config.restartGrace * 1000,
     onChange: (m, before) => {
       if (before !== m.state) o.log.info({ node: m.id, from: before ?? "unknown", to: m.state }, "cluster member changed");
     },

@@ -23,6 +23,8 @@ export interface PeerServerOptions {
   self: string;
   /** Largest API body a peer may send (it is read whole to check its hash). */
   maxApiBody: number;
+  /** Node-to-node calls that are not part of the control API (a drain's hand-over): answered when they match. */
+  peerOnly?: (req: Request) => Promise<Response | undefined>;
 }
 
 export function startPeerServer(o: PeerServerOptions): Server<unknown> {
@@ -51,6 +53,8 @@ export function startPeerServer(o: PeerServerOptions): Server<unknown> {
         return refused(403, verdict.refused);
       }
       if (verdict.kind === "proxy") return o.proxy.fetch(req, server as Server<never>);
+      const own = await o.peerOnly?.(req);
+      if (own) return own;
       return o.api.fetch(new Request(req.url, { method: req.method, headers: req.headers, body: body && body.byteLength ? body : undefined }));
     },
   }) as Server<unknown>;

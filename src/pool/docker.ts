@@ -8,6 +8,7 @@ import { AppError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Endpoint, FileMap } from "../types.ts";
 import type { ContainerState, JobOutcome, JobSpec, Runtime, RuntimeEvent, StartOrder } from "./runtime.ts";
+import type { PreviewDisks } from "./disk.ts";
 import { APP_UID, tarFiles } from "./tar.ts";
 
 export const CONTROL_PORT = 7070;
@@ -38,6 +39,8 @@ export interface DockerRuntimeOptions {
   installCpus?: number;
   /** Memory of an install (the page cache of the files it writes counts against it). */
   installMemoryMb?: number;
+  /** A size-limited filesystem per preview for /app and /tmp, on a read-only root (the disk budget); unset: the writable overlay root, unbounded. */
+  disks?: PreviewDisks;
 }
 
 /**
@@ -81,6 +84,9 @@ export class DockerRuntime implements Runtime {
   async create(previewId: string): Promise<ContainerState> {
     await this.ensureNetwork();
     const memory = this.o.memoryMb * 1024 * 1024;
+    // The disk budget: /app and /tmp on the preview's own filesystem, nothing else writable.
+    // Mounts, not Binds: a missing source (disk not mounted) fails the start instead of being made on the host's disk.
+    const disk = this.o.disks ? await this.o.disks.prepare(previewId) : undefined;
     const container = await this.docker.createContainer({
       name: `previewd-${this.o.nodeId}-${previewId}`,
       Image: this.o.image,
@@ -99,11 +105,21 @@ export class DockerRuntime implements Runtime {
         SecurityOpt: ["no-new-privileges"],
         NetworkMode: this.network,
         Binds: this.binds(this.o.depsDir ? [`${this.o.depsDir}:${DEPS_MOUNT}:ro`] : []),
+        ...(disk && {
+          ReadonlyRootfs: true,
+          Mounts: [
+            { Type: "bind" as const, Source: disk.app, Target: "/app" },
+            { Type: "bind" as const, Source: disk.tmp, Target: "/tmp" },
+          ],
+        }),
         ExtraHosts: ["host.docker.internal:host-gateway"],
         PortBindings: { [`${PUBLISHED_PORT}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: "" }] },
         RestartPolicy: { Name: "on-failure", MaximumRetryCount: this.o.maxRestarts ?? 4 },
         LogConfig: { Type: "json-file", Config: { "max-size": "1m", "max-file": "2" } },
       },
+    }).catch(async (err) => {
+      await this.o.disks?.release(previewId).catch(() => {});
+      throw err;
     });
     try {
       await container.start();
@@ -305,14 +321,44 @@ export class DockerRuntime implements Runtime {
 
   pause = (id: string) => this.docker.getContainer(id).pause().then(() => undefined);
   unpause = (id: string) => this.docker.getContainer(id).unpause().then(() => undefined);
-  start = (id: string) => this.docker.getContainer(id).start().then(() => undefined);
+  /** Starts a stopped container; its disk is mounted again first if a reboot unmounted it. */
+  async start(id: string): Promise<void> {
+    const previewId = this.o.disks && (await this.previewOf(id));
+    if (previewId) await this.o.disks!.ensure(previewId);
+    await this.docker.getContainer(id).start();
+  }
+
+  /** The preview a container belongs to (its label), or undefined if it is gone. */
+  private async previewOf(id: string): Promise<string | undefined> {
+    try {
+      return (await this.docker.getContainer(id).inspect()).Config.Labels["previewd.preview"] || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * At start-up, before anything is created: disks of this node's containers
+   * are kept (mounted again after a reboot), any other disk (a crash between
+   * making a disk and its container, a container removed behind our back) is
+   * released.
+   */
+  async reconcileDisks(): Promise<void> {
+    if (!this.o.disks) return;
+    const found = await this.docker.listContainers({ all: true, filters: { label: [`previewd.node=${this.o.nodeId}`] } });
+    const keep = new Set(found.map((c) => c.Labels["previewd.preview"]).filter((x): x is string => !!x));
+    await this.o.disks.reconcile(keep);
+  }
 
   async stop(id: string): Promise<void> {
     await this.docker.getContainer(id).stop({ t: 5 }).catch(ignoreStatus(304));
   }
 
   async remove(id: string): Promise<void> {
+    const previewId = this.o.disks && (await this.previewOf(id));
     await this.docker.getContainer(id).remove({ force: true, v: true }).catch(ignoreStatus(404, 409));
+    // The container is gone, so is the disk's last user: deleting it gives the space back.
+    if (previewId) await this.o.disks!.release(previewId).catch((err) => this.o.log.warn({ err, previewId }, "could not release a preview's disk"));
   }
 
   async logs(id: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): Promise<ReadableStream<Uint8Array>> {
@@ -333,14 +379,23 @@ export class DockerRuntime implements Runtime {
     return Readable.toWeb(out) as ReadableStream<Uint8Array>;
   }
 
-  async watch(onEvent: (e: RuntimeEvent) => void): Promise<() => void> {
+  async watch(onEvent: (e: RuntimeEvent) => void, onReturn?: (downSince: number) => void): Promise<() => void> {
     let stopped = false;
     let current: Readable | undefined;
+    /** Set while the stream is down: when it comes back, the caller must look at what it missed. */
+    let downSince: number | undefined;
     const subscribe = async (): Promise<void> => {
       const stream = (await this.docker.getEvents({
         filters: { type: ["container"], label: [`previewd.node=${this.o.nodeId}`] },
       })) as Readable;
+      if (stopped) return void (stream as unknown as { destroy(): void }).destroy();
       current = stream;
+      if (downSince !== undefined) {
+        const since = downSince;
+        downSince = undefined;
+        this.o.log.warn({ awayMs: Date.now() - since }, "docker event stream back");
+        onReturn?.(since);
+      }
       let buffered = "";
       stream.on("data", (chunk: Buffer) => {
         buffered += chunk.toString("utf8");
@@ -351,14 +406,27 @@ export class DockerRuntime implements Runtime {
           if (line.trim()) this.dispatch(line, onEvent);
         }
       });
-      // The engine restarted or the socket broke: subscribe again rather than go blind.
+      // The engine restarted or the socket broke: subscribe again, for as long as it takes, rather than go blind.
       const again = () => {
         if (stopped || current !== stream) return;
+        current = undefined;
+        downSince ??= Date.now();
         this.o.log.warn("docker event stream ended; resubscribing");
-        setTimeout(() => void subscribe().catch((err) => this.o.log.error({ err }, "docker events unavailable")), 1000);
+        retry(0);
       };
       stream.on("end", again);
+      stream.on("close", again);
       stream.on("error", again);
+    };
+    // 250 ms, doubling to 2 s: an engine restart is seen within ~2 s of the socket answering again.
+    const retry = (attempt: number): void => {
+      setTimeout(() => {
+        if (stopped) return;
+        subscribe().catch((err) => {
+          if (attempt % 15 === 0) this.o.log.error({ err: (err as Error).message }, "docker events unavailable; retrying");
+          retry(attempt + 1);
+        });
+      }, Math.min(2000, 250 * 2 ** attempt));
     };
     await subscribe();
     return () => {

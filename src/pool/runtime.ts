@@ -74,7 +74,11 @@ export interface Runtime {
   start(containerId: string): Promise<void>;
   remove(containerId: string): Promise<void>;
   logs(containerId: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): Promise<ReadableStream<Uint8Array>>;
-  /** Docker events for this node's containers; returns a stop function. */
-  watch(onEvent: (e: RuntimeEvent) => void): Promise<() => void>;
+  /**
+   * Docker events for this node's containers; returns a stop function. The
+   * stream is re-established when the engine comes back, and `onReturn` is
+   * then told since when (ms) it was away: events of that time are lost.
+   */
+  watch(onEvent: (e: RuntimeEvent) => void, onReturn?: (downSince: number) => void): Promise<() => void>;
   endpoint(state: ContainerState, port: number): Endpoint;
 }

@@ -81,6 +81,30 @@ export class WarmPool {
     }
   }
 
+  /**
+   * After a Docker engine restart: spares the engine stopped (no live-restore)
+   * or that no longer idle are removed, the rest keep their (re-read) address,
+   * and the pool refills at once instead of waiting out the back-off its
+   * failed creates ran up while the engine was away.
+   */
+  async recheck(): Promise<{ kept: number; dropped: number }> {
+    let kept = 0;
+    let dropped = 0;
+    for (const s of [...this.ready]) {
+      const now = await this.o.runtime.inspect(s.containerId).catch(() => undefined);
+      if (now?.status === "running" && (await this.o.runtime.isIdle(now))) {
+        Object.assign(s, now);
+        kept++;
+        continue;
+      }
+      if (this.forget(s.containerId)) dropped++;
+      await this.o.runtime.remove(s.containerId).catch(() => {});
+    }
+    this.failures = 0;
+    this.refill();
+    return { kept, dropped };
+  }
+
   /** Removes the idle containers (daemon shutdown keeps previews, not spares). */
   async drain(): Promise<void> {
     this.stopped = true;

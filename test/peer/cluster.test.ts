@@ -8,6 +8,7 @@ import { echoApp } from "../fixtures/apps.ts";
 import { ensureBaseImage, removeContainersByLabel } from "../support/docker.ts";
 import { freshDatabase } from "../support/postgres.ts";
 import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
+import { eventually } from "../support/eventually.ts";
 
 const SECRET = "cluster-test-secret-0123456789";
 const run = `c${process.pid}${Date.now().toString(36)}`;
@@ -17,19 +18,6 @@ let intruder: DaemonProcess | undefined;
 type ClusterBody = { nodes: Array<{ id: string; state: string; free: number; capacity: number }> };
 const clusterOf = async (d: DaemonProcess) => (await (await d.api("/v1/cluster")).json()) as ClusterBody;
 const alive = async (d: DaemonProcess) => (await clusterOf(d)).nodes.filter((n) => n.state === "alive").map((n) => n.id).sort();
-
-async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    try {
-      last = await fn();
-      if (ok(last)) return last;
-    } catch {}
-    await Bun.sleep(100);
-  }
-  throw new Error(`${what}: not within ${ms} ms (last: ${JSON.stringify(last)})`);
-}
 
 beforeAll(async () => {
   // A database of its own: every node sharing a store is one cluster, and the
@@ -159,5 +147,5 @@ test("a node with a wrong secret never joins", async () => {
   for (const n of live) expect((await clusterOf(n)).nodes.map((x) => x.id)).not.toContain(`${run}-intruder`);
   expect(await alive(intruder)).toEqual([`${run}-intruder`]);
   const metrics = await (await fetch(`http://127.0.0.1:${live[0]!.apiPort}/metrics`)).text();
-  expect(metrics).toMatch(/previewd_gossip_dropped\{reason="forged"\} [1-9]/);
+  expect(metrics).toMatch(/previewd_gossip_dropped_total\{reason="forged"\} [1-9]/);
 });

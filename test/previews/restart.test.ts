@@ -1,20 +1,15 @@
 // kill -9 of the daemon loses no preview: on restart it adopts its running
 // containers, and the preview answers with its in-memory state.
 import { afterAll, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
 import { echoApp } from "../fixtures/apps.ts";
-import { ensureBaseImage, removeContainersByLabel } from "../support/docker.ts";
+import { ensureBaseImage } from "../support/docker.ts";
 import { testDatabaseUrl } from "../support/postgres.ts";
-import { spawnDaemon, type DaemonProcess } from "../support/process.ts";
+import { killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
 
 const nodeId = `restart-${process.pid}-${Date.now().toString(36)}`;
 let current: DaemonProcess | undefined;
 
-afterAll(async () => {
-  current?.proc.kill("SIGKILL");
-  await removeContainersByLabel(`previewd.node=${nodeId}`);
-  if (current) rmSync(current.dataDir, { recursive: true, force: true });
-});
+afterAll(() => killDaemons([current]));
 
 test("kill -9 and restart: the same preview answers with its in-memory state", async () => {
   const [databaseUrl, image] = await Promise.all([testDatabaseUrl(), ensureBaseImage()]);

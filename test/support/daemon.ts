@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { testConfig } from "../../src/config.ts";
 import { startDaemon, type Daemon, type DaemonOptions } from "../../src/daemon.ts";
 import { createLogger } from "../../src/log.ts";
+import { releaseAllDisks } from "../../src/pool/disk.ts";
 import { ensureBaseImage, removeContainersByLabel } from "./docker.ts";
 import { testDatabaseUrl } from "./postgres.ts";
 
@@ -46,6 +47,8 @@ export function wrap(d: Daemon, nodeId: string, dataDir: string): TestDaemon {
     async cleanup() {
       await d.stop().catch(() => {});
       await removeContainersByLabel(`previewd.node=${nodeId}`);
+      // Preview disks are loop-mounted under the data dir: rm -rf would descend into them and leave the loop devices.
+      await releaseAllDisks(join(dataDir, "disks"), createLogger("error"));
       rmSync(dataDir, { recursive: true, force: true });
     },
   });

@@ -4,12 +4,15 @@
 export async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms: number, everyMs = 100): Promise<T> {
   const deadline = Date.now() + ms;
   let last: T | undefined;
+  let lastErr: unknown;
   while (Date.now() < deadline) {
     try {
       last = await fn();
       if (ok(last)) return last;
-    } catch {}
+    } catch (err) {
+      lastErr = err; // errors count as "not yet"
+    }
     await Bun.sleep(everyMs);
   }
-  throw new Error(`${what}: not within ${ms} ms (last: ${JSON.stringify(last)})`);
+  throw new Error(`${what}: not within ${ms} ms (last: ${JSON.stringify(last)}${lastErr ? `, last error: ${String(lastErr)}` : ""})`);
 }

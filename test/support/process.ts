@@ -33,6 +33,10 @@ export async function killDaemons(daemons: Array<DaemonProcess | undefined>): Pr
     if (pass) await Bun.sleep(1000);
     for (const d of live) await removeContainersByLabel(`previewd.node=${d.env.PREVIEWD_NODE_ID}`);
   }
+  // Preview disks are loop-mounted under the data dir (pool/disk.ts): released first, or rm fails with EBUSY.
+  const { releaseAllDisks } = await import("../../src/pool/disk.ts");
+  const { createLogger } = await import("../../src/log.ts");
+  for (const d of live) await releaseAllDisks(join(d.dataDir, "disks"), createLogger("error")).catch(() => {});
   for (const d of live) rmSync(d.dataDir, { recursive: true, force: true });
 }
 
