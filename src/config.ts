@@ -56,6 +56,10 @@ const settings = {
       v.check((l) => l.every((o) => o === "*" || /^https?:\/\/[A-Za-z0-9.\-\[\]:]+$/.test(o)), "a comma-separated list of origins such as https://app.example.com (scheme, host, optional port), or *"),
     ),
   },
+  // Read by log.ts (the logger exists before the config); listed here to be validated and shown in --help.
+  logFormat: { env: "PREVIEWD_LOG_FORMAT", def: "", schema: v.picklist(["", "json", "pretty"], "json or pretty (unset: pretty on a terminal, JSON when piped)") },
+  // A node stopped on purpose (SIGTERM) keeps its previews this long before its siblings take them over: a package upgrade's restart.
+  restartGrace: { env: "PREVIEWD_RESTART_GRACE", def: "60", schema: posInt("a number of seconds a node stopped on purpose may stay away before its previews move (1 or more)") },
   gossipProfile: { env: "PREVIEWD_GOSSIP_PROFILE", def: "lan", schema: v.picklist(["lan", "local", "test"], "lan (production), local (several daemons on one machine) or test (10x faster timers, in-process clusters)") },
   nodeId: { env: "PREVIEWD_NODE_ID", def: hostname(), schema: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a node name of letters, digits, dots, dashes or underscores (1-63)")) },
   dataDir: { env: "PREVIEWD_DATA_DIR", def: "./data", schema: nonEmpty("a directory path") },
@@ -67,6 +71,10 @@ const settings = {
   image: { env: "PREVIEWD_IMAGE", def: "previewd/preview-base:latest", schema: nonEmpty("a Docker image reference") },
   memoryMb: { env: "PREVIEWD_MEMORY_MB", def: "512", schema: posInt("megabytes of memory per preview (64 or more)", 64) },
   cpus: { env: "PREVIEWD_CPUS", def: "0.25", schema: posNumber("a CPU share per preview, such as 0.25") },
+  // Why: overlay2 on ext4 has no per-container quota; each preview gets a filesystem of this size for /app and /tmp (src/pool/disk.ts).
+  diskMb: { env: "PREVIEWD_DISK_MB", def: "1024", schema: posInt("megabytes of disk per preview for its files, node_modules' own writes and /tmp (64 or more)", 64) },
+  // Why: one preview's tables must not fill the shared database's disk (src/db/budget.ts); 0 turns the check off.
+  dbMb: { env: "PREVIEWD_DB_MB", def: "512", schema: posInt("megabytes a preview's database schema may hold before its role is shut out (0: no budget)", 0) },
   pidsLimit: { env: "PREVIEWD_PIDS_LIMIT", def: "256", schema: posInt("a process limit per preview (16 or more)", 16) },
   // Why: one slow preview must not use up the process's outgoing connections (proxy/limits.ts).
   previewMaxInflight: { env: "PREVIEWD_PREVIEW_MAX_INFLIGHT", def: "64", schema: v.pipe(posInt("requests in flight to one preview at a time, from 1 to 1024 (past it: 503 with Retry-After)"), v.maxValue(1024, "requests in flight to one preview at a time, from 1 to 1024 (past it: 503 with Retry-After)")) },
@@ -120,6 +128,13 @@ const settings = {
   railwayPostgresImage: { env: "RAILWAY_POSTGRES_IMAGE", def: "ghcr.io/railwayapp-templates/postgres-ssl:17", schema: nonEmpty("a Docker image reference for the deployed database") },
   deployCleanup: { env: "PREVIEWD_DEPLOY_CLEANUP", def: "false", schema: v.pipe(v.picklist(["true", "false"], "true or false (drop the preview schema once a deployment is live)"), v.transform((s) => s === "true")) },
   deployTimeout: { env: "PREVIEWD_DEPLOY_TIMEOUT", def: "1800", schema: posInt("seconds a deployment may take to build and answer (60 or more)", 60) },
+  // The browser tier's runtime. webcontainer is opt-in: it needs internet, HTTPS (or *.localhost) and, for
+  // commercial production use, StackBlitz's licence (src/browser/launcher.ts).
+  browserRuntime: { env: "PREVIEWD_BROWSER_RUNTIME", def: "static", schema: v.picklist(["static", "webcontainer"], "static (built on the server, works offline) or webcontainer (StackBlitz's runtime in the visitor's browser)") },
+  browserCoep: { env: "PREVIEWD_BROWSER_COEP", def: "credentialless", schema: v.picklist(["credentialless", "require-corp"], "credentialless or require-corp (the launcher page's Cross-Origin-Embedder-Policy, also passed to WebContainer.boot)") },
+  webcontainerApiKey: { env: "PREVIEWD_WEBCONTAINER_API_KEY", def: "", schema: v.string() },
+  webcontainerBootTimeout: { env: "PREVIEWD_WEBCONTAINER_BOOT_TIMEOUT", def: "30", schema: posInt("seconds the launcher waits for WebContainer.boot before it falls back to the static build") },
+  webcontainerOrigin: { env: "PREVIEWD_WEBCONTAINER_ORIGIN", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^https:\/\/[^/]+\/?$/.test(s), "an https:// origin such as https://stackblitz.example.com (StackBlitz Enterprise)")) },
 } as const;
 
 type Settings = typeof settings;

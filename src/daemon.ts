@@ -17,9 +17,10 @@ import { RailwayProvider } from "./deploy/railway/provider.ts";
 import { DepsCache, defaultCapBytes, prewarm, sandboxInstaller } from "./deps/index.ts";
 import { connect, DatabaseWatchdog, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
 import type { Logger } from "./log.ts";
-import { renderMetrics } from "./metrics.ts";
+import { DaemonMetrics } from "./metrics.ts";
 import { newPreviewId, Orchestrator } from "./orchestrator/index.ts";
 import { PeerClient } from "./peer/client.ts";
+import { acceptTakeover, Drainer, TAKEOVER_PATH } from "./peer/drain.ts";
 import { createLocator } from "./peer/locate.ts";
 import { startMembership } from "./peer/membership.ts";
 import { Recovery } from "./peer/recovery.ts";
@@ -27,10 +28,15 @@ import { ClusterPreviews } from "./peer/router.ts";
 import { startPeerServer } from "./peer/server.ts";
 import { PEER_HOST_HEADER, PeerVerifier } from "./peer/signing.ts";
 import { soloView, type ClusterView } from "./peer/view.ts";
+import type { NodeService } from "./api/nodes.ts";
+import { notFound } from "./errors.ts";
 import { DockerRuntime } from "./pool/docker.ts";
+import { PreviewDisks } from "./pool/disk.ts";
+import { DatabaseBudget } from "./db/budget.ts";
 import { FlyMachines } from "./overflow/machines.ts";
 import { FlyTier } from "./overflow/tier.ts";
 import { createProxy, PROXY_IDLE_TIMEOUT_S } from "./proxy/index.ts";
+import { announce } from "./startup.ts";
 import { apiToken } from "./token.ts";
 
 export interface Daemon {
@@ -69,7 +75,9 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     log: log.child({ mod: "docker" }), labels: opts.labels,
     depsDir: join(depsRoot, "entries"), caBundle: effectiveCaBundle(config), boostCpus: Math.max(config.boostCpus, config.cpus),
     installCpus: config.installCpus ? Number(config.installCpus) : cpus().length, installMemoryMb: config.installMemoryMb,
+    disks: new PreviewDisks({ root: join(config.dataDir, "disks"), sizeMb: config.diskMb, log: log.child({ mod: "disks" }) }),
   });
+  await runtime.reconcileDisks(); // a crash or a reboot may have left disks unmounted or orphaned
   const deps = new DepsCache({
     root: depsRoot,
     capBytes: config.depsCacheMb ? Number(config.depsCacheMb) * 1024 * 1024 : defaultCapBytes(depsRoot),
@@ -81,6 +89,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const databases = new PreviewDatabases({ sql, adminUrl: databaseUrl, containerHost: config.dbHostForContainers, log: log.child({ mod: "db" }) });
   const capacity = effectiveCapacity(config);
   let boundProxyPort = config.proxyPort;
+  const prom = new DaemonMetrics(); // this daemon's own registry: tests run several daemons in one process
   const orchestrator = new Orchestrator({
     nodeId: config.nodeId, runtime, store, databases, log, deps,
     cpus: config.cpus, boostCpus: Math.max(config.boostCpus, config.cpus),
@@ -90,6 +99,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id),
     // Requests this node forwarded (to a sibling, to Fly) count as activity in the shared record.
     foreignActivity: (id, at) => void store.update(id, { lastActiveAt: at }).catch(() => {}),
+    observe: prom.observe, // create and wake latency histograms
   });
   await orchestrator.start();
   stoppers.push(() => orchestrator.stop());
@@ -98,6 +108,11 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const watchdog = new DatabaseWatchdog({ sql, log: log.child({ mod: "db-watchdog" }), limitMs: config.dbQueryLimit * 1000, migrationLimitMs: 125_000 });
   watchdog.start();
   stoppers.push(() => watchdog.stop());
+  if (config.dbMb > 0) {
+    const budget = new DatabaseBudget({ sql, log: log.child({ mod: "db-budget" }), limitBytes: config.dbMb * 1024 * 1024, onOver: (id, why) => orchestrator.failFromOutside(id, why) });
+    budget.start();
+    stoppers.push(() => budget.stop());
+  }
 
   // ---- Fly overflow, when a token and an app are set; off (logged) if Fly cannot be reached at start
   const fly = config.flyApiToken && config.flyApp ? await startFly(config, { store, databases, log, newId: newPreviewId, previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id) }) : undefined;
@@ -111,6 +126,9 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const browser = new BrowserTier({
     store, sites: new SiteStore(sql), node: config.nodeId, newId: newPreviewId, log: log.child({ mod: "browser" }),
     previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id),
+    webcontainer: config.browserRuntime === "webcontainer"
+      ? { coep: config.browserCoep, bootTimeoutMs: config.webcontainerBootTimeout * 1000, apiKey: config.webcontainerApiKey || undefined, origin: config.webcontainerOrigin || undefined }
+      : undefined,
     builder: new StaticBuilder({
       runtime, deps, imageIdentity: async () => orchestrator.imageIdentity, workRoot: join(config.dataDir, "builds"), depsEntries: join(depsRoot, "entries"),
       timeoutMs: config.installTimeout * 1000, maxOutputBytes: Math.max(config.maxBytes * 4, 200 * 1024 * 1024), maxOutputFiles: config.maxFiles * 4,
@@ -125,10 +143,23 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   let view: ClusterView = soloView({ id: config.nodeId, state: "alive", capacity, running: 0, free: capacity, addr: `${config.host}:${config.peerPort}` }, () => ({ capacity, running: local.running() }));
   const verifier = new PeerVerifier(config.clusterSecret);
   let gossipDropped: () => Record<string, number> = () => ({});
+  // Drains (peer/drain.ts): made once the cluster view and the peer client exist, below.
+  let drainer: Drainer | undefined;
+  const localNodes: NodeService = {
+    drain: async (node) => {
+      if (node !== config.nodeId || !drainer) throw notFound("node", node);
+      return drainer.start();
+    },
+    drainStatus: async (node) => {
+      if (node !== config.nodeId || !drainer) throw notFound("node", node);
+      return drainer.status();
+    },
+  };
   const localProxy = createProxy({
     domain: config.domain, log, activity: orchestrator.idle, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: (id) => orchestrator.resolve(id), // this node's previews only: one hop, never two
+    wakingState: (id) => orchestrator.get(id), // a sibling's navigation to a preview here gets the waking page from here
     hostOf: (req) => req.headers.get(PEER_HOST_HEADER),
     trustsForwarded: () => true, // a signed sibling hop: it set them for its own client
   });
@@ -137,35 +168,29 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const apiBase = {
     token, log,
     limits: { maxFiles: config.maxFiles, maxBytes: config.maxBytes },
-    cluster: { view: () => ({ nodes: view.nodes(), overflow: { fly: !!fly } }) },
+    cluster: { view: () => ({ nodes: view.nodes(), overflow: { fly: !!fly }, warmPool: { node: config.nodeId, available: orchestrator.pool.available, target: config.warmPool } }) },
     ready: () => ready,
-    metrics: () => renderMetrics([
-      ...Object.entries(orchestrator.counts()).map(([status, value]) => ({ name: "previewd_previews", help: "Previews on this node by status.", value, labels: { status } })),
-      { name: "previewd_capacity", help: "Previews this node may hold.", value: capacity },
-      { name: "previewd_warm_available", help: "Warm containers ready to claim.", value: orchestrator.pool.available },
-      { name: "previewd_db_watchdog_total", help: "Preview database backends stopped past PREVIEWD_DB_QUERY_LIMIT, by action.", value: watchdog.counts.cancelled, labels: { action: "cancelled" } },
-      { name: "previewd_db_watchdog_total", help: "Preview database backends stopped past PREVIEWD_DB_QUERY_LIMIT, by action.", value: watchdog.counts.terminated, labels: { action: "terminated" } },
-      { name: "previewd_deps_installs_total", help: "Dependency installs that ran (cache misses that succeeded).", value: deps.counters.installs },
-      { name: "previewd_deps_install_failures_total", help: "Dependency installs that failed.", value: deps.counters.failures },
-      { name: "previewd_deps_cache_hits_total", help: "Previews that got their dependencies from the cache.", value: deps.counters.hits },
-      { name: "previewd_deps_cache_evictions_total", help: "Cache entries removed to stay under the cap.", value: deps.counters.evictions },
-      { name: "previewd_deps_cache_entries", help: "Sealed dependency cache entries.", value: deps.size },
-      { name: "previewd_deps_cache_bytes", help: "Disk used by the dependency cache.", value: deps.bytes },
-      ...Object.entries(verifier.refused).map(([reason, value]) => ({ name: "previewd_peer_refused", help: "Peer calls refused, by reason.", value, labels: { reason } })),
-      ...Object.entries(gossipDropped()).map(([reason, value]) => ({ name: "previewd_gossip_dropped", help: "Gossip datagrams dropped, by reason.", value, labels: { reason } })),
-      { name: "previewd_cluster_alive_nodes", help: "Nodes this node sees alive.", value: view.nodes().filter((n) => n.state === "alive").length },
-      ...(fly ? [
-        ...(["running", "suspended", "other"] as const).map((status) => ({ name: "previewd_fly_previews", help: "Previews on Fly Machines, by status.", value: fly.totals[status], labels: { status } })),
-        { name: "previewd_fly_running_seconds", help: "Seconds the cluster's Fly previews have run (machines alive).", value: Math.round(fly.totals.runningSeconds) },
-        { name: "previewd_fly_suspended_seconds", help: "Seconds the cluster's Fly previews have been suspended.", value: Math.round(fly.totals.suspendedSeconds) },
-        { name: "previewd_fly_estimated_cost_usd", help: "Estimated Fly cost of the cluster's current Fly previews (FLY_PRICE_* settings).", value: Math.round(fly.totals.costUsd * 1e4) / 1e4 },
-      ] : []),
-    ]),
+    // Names, units and types: src/metrics.ts; the values are read here at scrape time.
+    metrics: () => prom.render({
+      previews: orchestrator.counts(),
+      capacity, capacityUsed: orchestrator.occupied, warmAvailable: orchestrator.pool.available,
+      dbWatchdog: watchdog.counts,
+      deps: { ...deps.counters, entries: deps.size, bytes: deps.bytes },
+      peerRefused: verifier.refused, gossipDropped: gossipDropped(),
+      aliveNodes: view.nodes().filter((n) => n.state === "alive").length,
+      fly: fly && { ...fly.totals },
+    }),
   };
   if (config.clusterSecret) {
-    const localApi = createApi({ ...apiBase, previews: orchestrator, auth: async (_c, next) => next() });
-    peerServer = startPeerServer({ host: config.host, port: config.peerPort, verifier, api: localApi, proxy: localProxy as never, log, self: config.nodeId, maxApiBody: config.maxBytes * 2 + 2 * 1024 * 1024 });
-    const membership = await startMembership({ config, peerPort: peerServer.port!, capacity, running: local.running, log });
+    const localApi = createApi({ ...apiBase, previews: orchestrator, auth: async (_c, next) => next(), nodes: localNodes });
+    // A draining sibling hands this node one of its previews (the store already names this node).
+    const peerOnly = async (req: Request) => {
+      const path = new URL(req.url).pathname;
+      if (req.method !== "POST" || !path.startsWith(TAKEOVER_PATH)) return undefined;
+      return acceptTakeover({ orch: orchestrator, store, self: config.nodeId }, path.slice(TAKEOVER_PATH.length));
+    };
+    peerServer = startPeerServer({ host: config.host, port: config.peerPort, verifier, api: localApi, proxy: localProxy as never, log, self: config.nodeId, maxApiBody: config.maxBytes * 2 + 2 * 1024 * 1024, peerOnly });
+    const membership = await startMembership({ config, peerPort: peerServer.port!, capacity, running: local.running, log, draining: () => orchestrator.draining });
     view = membership.view;
     gossipDropped = () => membership.swim.envelope.dropped;
     stoppers.unshift(() => membership.stop());
@@ -174,6 +199,13 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     stoppers.unshift(() => recovery.stop());
   }
   const peers = new PeerClient(view, config.clusterSecret);
+  drainer = new Drainer({ view, store, orch: orchestrator, peers, log: log.child({ mod: "drain" }) });
+  // Any node starts or follows any node's drain: its own here, another's over the peer listener.
+  const nodes: NodeService = {
+    drain: (node) => (node === config.nodeId ? localNodes.drain(node) : known(node) ? peers.json(node, "POST", `/v1/nodes/${node}/drain`) : Promise.reject(notFound("node", node))),
+    drainStatus: (node) => (node === config.nodeId ? localNodes.drainStatus(node) : known(node) ? peers.json(node, "GET", `/v1/nodes/${node}/drain`) : Promise.reject(notFound("node", node))),
+  };
+  const known = (node: string) => view.nodes().some((n) => n.id === node);
   const previews = new ClusterPreviews({
     orch: orchestrator, store, view, peers, log, fly, browser,
     forget: async (id) => {
@@ -212,9 +244,11 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     domain: config.domain, log, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: createLocator({ orch: orchestrator, store, peers, self: config.nodeId, fly, browser }),
+    wakingState: (id) => previews.get(id),
     activity: orchestrator.idle,
     // Per request: nothing but a size check when no proxy is trusted (the common case).
     trustsForwarded: (ip) => trustedProxies.size > 0 && ip !== undefined && trustedProxies.has(ip.replace(/^::ffff:/, "")),
+    observe: prom.observeRequest, // the public listener only: a sibling's hop would count a request twice
   });
   const proxyServer = Bun.serve({
     hostname: config.host, port: config.proxyPort,
@@ -223,7 +257,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   }) as Server<unknown>;
   boundProxyPort = proxyServer.port!;
 
-  const api = createApi({ ...apiBase, previews, deployments: deploymentApi, corsOrigins: config.corsOrigins });
+  const api = createApi({ ...apiBase, previews, deployments: deploymentApi, corsOrigins: config.corsOrigins, nodes });
   // The API's own bodyLimit (hono, after auth) is the limit, and answers 413 in the spec's error shape; Bun's must never cut in first with a bare 413.
   const apiServer = Bun.serve({ hostname: config.host, port: config.apiPort, fetch: api.fetch, idleTimeout: 0, maxRequestBodySize: 2 ** 40 });
   ready = true;
@@ -242,7 +276,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       await embedded?.stop();
     },
   };
-  printBanner(d, log, generated ? token : undefined, tokenPath);
+  announce({ ...d, embeddedDir: embedded?.dataDir, capacity, fly: !!fly, deploy: !!deployments }, log, { generated: generated ? token : undefined, path: tokenPath });
   return d;
 }
 
@@ -271,22 +305,6 @@ function scheduleCleanup(config: Config, store: PreviewStore, databases: Preview
   }, Math.max(1000, Math.min(60_000, config.dbRetention * 1000)));
   timer.unref();
   return () => clearInterval(timer);
-}
-
-function printBanner(d: Daemon, log: Logger, newToken: string | undefined, tokenPath: string | undefined) {
-  const api = `http://${d.config.host}:${d.apiPort}`;
-  const tokenRef = newToken ?? (tokenPath ? `$(cat ${tokenPath})` : "$PREVIEWD_API_TOKEN");
-  log.info({ api, proxy: `http://{id}.${d.config.domain}:${d.proxyPort}`, node: d.config.nodeId, capacity: d.orchestrator.capacity }, "previewd is ready");
-  if (log.levelVal > 30) return; // quiet (tests, benchmarks)
-  const lines = [
-    `previewd ${d.config.nodeId} is ready`,
-    `  control API: ${api}   (token: ${newToken ? newToken + "  <- printed once; kept in " + tokenPath : tokenPath ? "in " + tokenPath : "PREVIEWD_API_TOKEN"})`,
-    `  previews:    http://{id}.${d.config.domain}:${d.proxyPort}`,
-    `  try:`,
-    `    curl -s -X POST '${api}/v1/previews?wait=1' -H "Authorization: Bearer ${tokenRef}" -H 'content-type: application/json' \\`,
-    `      -d '{"files":{"server.js":"require(\\"http\\").createServer((q,s)=>s.end(\\"hello from previewd\\\\n\\")).listen(process.env.PORT)"},"command":["node","server.js"]}'`,
-  ];
-  process.stderr.write(lines.join("\n") + "\n");
 }
 
 /** Runs the daemon until SIGTERM/SIGINT; resolves after a clean drain. */

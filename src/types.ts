@@ -95,7 +95,8 @@ export interface Endpoint {
 /** One node as the cluster sees it (GET /v1/cluster). */
 export interface NodeView {
   id: string;
-  state: "alive" | "suspect" | "dead";
+  /** left: stopped on purpose and expected back (its previews stay put for PREVIEWD_RESTART_GRACE). */
+  state: "alive" | "suspect" | "left" | "dead";
   capacity: number;
   running: number;
   free: number;

@@ -8,8 +8,10 @@ import type { Logger } from "../log.ts";
 import { isGzip, readArchive } from "./archive.ts";
 import { apiAuth } from "./auth.ts";
 import { ScopedTokens } from "./scoped.ts";
-import { dashboardPage } from "./dashboard.ts";
+import { dashboard } from "./dashboard.ts";
+import { ClusterEvents, clusterEventsResponse } from "./cluster-events.ts";
 import { previewEvents } from "./events.ts";
+import { nodeRoutes, type NodeService } from "./nodes.ts";
 import { CreateBody, CreateOptions, DeployBody, LogsQuery, TokenBody, PatchFilesBody, PatchOptions, checkFiles, parse, toSpec, type FileLimits } from "./schemas.ts";
 import type { ClusterService, DeploymentService, PreviewService } from "./service.ts";
 
@@ -26,9 +28,12 @@ export interface ApiDeps {
   deployments?: DeploymentService;
   log: Logger;
   ready(): boolean;
-  metrics(): string;
+  /** The Prometheus exposition (prom-client renders it asynchronously). */
+  metrics(): string | Promise<string>;
   /** Replaces the bearer check (the peer listener has verified its own signature). */
   auth?: MiddlewareHandler;
+  /** Node operations (drain); api/nodes.ts. */
+  nodes?: NodeService;
 }
 
 export function createApi(deps: ApiDeps): Hono {
@@ -44,8 +49,8 @@ export function createApi(deps: ApiDeps): Hono {
 
   app.get("/healthz", (c) => c.text("ok"));
   app.get("/readyz", (c) => (deps.ready() ? c.text("ready") : c.text("starting", 503)));
-  app.get("/metrics", (c) => c.text(deps.metrics(), 200, { "content-type": "text/plain; version=0.0.4" }));
-  app.get("/", (c) => c.html(dashboardPage()));
+  app.get("/metrics", async (c) => c.text(await deps.metrics(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
+  app.route("/", dashboard());
 
   const v1 = new Hono();
   const scoped = new ScopedTokens(deps.token);
@@ -126,6 +131,9 @@ export function createApi(deps: ApiDeps): Hono {
     return c.json(scoped.issue(id, body.scope ?? ["read", "files"], body.ttlSeconds ?? 3600), 201);
   });
   v1.get("/cluster", (c) => c.json(deps.cluster.view()));
+  const clusterEvents = new ClusterEvents(deps.previews, deps.cluster); // one shared loop for every dashboard
+  v1.get("/events", (c) => clusterEventsResponse(clusterEvents, c.req.raw.signal));
+  if (deps.nodes) v1.route("/nodes", nodeRoutes(deps.nodes));
 
   app.route("/v1", v1);
   return app;

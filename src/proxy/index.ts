@@ -11,6 +11,7 @@ import { forward } from "./forward.ts";
 import { previewIdFromHost } from "./host.ts";
 import { InflightLimit, RETRY_AFTER_S } from "./limits.ts";
 import { bodyTimeoutPage, busyPage, notFoundPage, upstreamErrorPage } from "./pages.ts";
+import { createWaking, type PreviewState } from "./waking.ts";
 import { relayHandler, relayUpgrade, type RelayData } from "./websocket.ts";
 
 export interface ProxyTarget {
@@ -52,6 +53,10 @@ export interface ProxyDeps {
    * they are replaced: apps build links (password resets) from them.
    */
   trustsForwarded?: (clientIp: string | undefined) => boolean;
+  /** A preview's status and phase, for the waking page a browser gets while it starts (waking.ts); unset: none. */
+  wakingState?: (id: string) => Promise<PreviewState | undefined>;
+  /** Metrics: seconds from a request's arrival to its response headers (a held wake included), and its status. */
+  observe?: (seconds: number, status: number) => void;
 }
 
 type Env = { Bindings: Server<RelayData> };
@@ -66,16 +71,22 @@ export function createProxy(deps: ProxyDeps) {
   const limit = new InflightLimit(deps.maxInflight ?? 64);
   const bodyGraceMs = (deps.bodyTimeoutS ?? 30) * 1000;
   const idleTimeoutS = deps.idleTimeoutS ?? PROXY_IDLE_TIMEOUT_S;
+  const waking = createWaking({ state: deps.wakingState, log });
 
   app.all("*", async (c) => {
     const req = c.req.raw;
     const host = hostOf(req);
     const id = previewIdFromHost(host, deps.domain);
     if (!id) return notFoundPage();
+    const status = waking.statusRequest(req, id);
+    if (status) return status;
     let target = deps.lookup(id);
     if (!target) {
       try {
-        target = await deps.resolve(id, host ?? "");
+        // A browser navigation still waiting after ~1 s gets the waking page; the wake goes on.
+        const held = await waking.hold(req, id, deps.resolve(id, host ?? ""));
+        if (held instanceof Response) return held;
+        target = held;
       } catch (err) {
         log.warn({ err, id }, "could not wake preview");
         return upstreamErrorPage();
@@ -131,7 +142,18 @@ export function createProxy(deps: ProxyDeps) {
     }
   });
 
-  return { app, fetch: app.fetch, websocket: relayHandler };
+  // Timed around the whole handler, so every way out (404, 503, 502, a woken
+  // preview's answer) is counted; a streamed body's own duration is not.
+  const observe = deps.observe;
+  const fetch: typeof app.fetch = observe
+    ? async (req, ...rest) => {
+        const t0 = performance.now();
+        const res = await app.fetch(req, ...rest);
+        observe((performance.now() - t0) / 1000, res.status);
+        return res;
+      }
+    : app.fetch;
+  return { app, fetch, websocket: relayHandler };
 }
 
 /** Sets a connection's idle timeout; a no-op outside Bun.serve (tests calling fetch) or once the request is gone. */
