@@ -8,7 +8,7 @@ import type { BunPlugin } from "bun";
 import { join } from "node:path";
 import type { Browser, Page, Request } from "playwright-core";
 import { createClient, createPreviewWithToken, type CreatePreviewBody, type PreviewdClient } from "../../sdk/src/index.ts";
-import { hasChromium, launchBrowser } from "../support/browser.ts";
+import { launchBrowser } from "../support/browser.ts";
 import { startTestDaemon, type TestDaemon } from "../support/daemon.ts";
 import { until } from "./app.ts";
 
@@ -112,7 +112,7 @@ const text = (page: Page, sel: string) => page.locator(sel).textContent();
 
 for (const version of ["19", "18"] as const) {
   describe(`React ${version}`, () => {
-    test.skipIf(!hasChromium())("creating -> running, the app in an iframe, updates through the hook, ONE preview under StrictMode, nothing after unmount", async () => {
+    test("creating -> running, the app in an iframe, updates through the hook, ONE preview under StrictMode, nothing after unmount", async () => {
       const before = await ids();
       const creates = hostCreates.length;
       const context = await browser.newContext();
