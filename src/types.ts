@@ -82,6 +82,8 @@ export interface PreviewView {
   phase?: string;
   /** Why tier auto chose this tier. */
   tierReason?: string;
+  /** What its container uses now (memory as `docker stats` shows it, CPU in percent of one core); shown by the node that runs it. */
+  usage?: { memoryBytes: number; cpuPercent?: number };
   /** A preview on Fly: its machine, time run and suspended, and what that cost (estimated from price settings). */
   fly?: { machineId?: string; region?: string; runningSeconds: number; suspendedSeconds: number; estimatedCostUsd: number };
 }

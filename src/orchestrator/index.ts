@@ -16,6 +16,7 @@ import { serially, type Live } from "./live.ts";
 import { followLogs } from "./logs.ts";
 import type { PreviewDatabases, PreviewStore, RecordPatch } from "./ports.ts";
 import { toView } from "./view.ts";
+import { UsageMeter } from "../pool/usage.ts";
 
 export type { PreviewDatabases, PreviewStore, RecordPatch } from "./ports.ts";
 
@@ -55,6 +56,8 @@ const DEPENDENCY_FILES = new Set(INSTALL_INPUTS);
 export class Orchestrator {
   readonly idle = new IdleClock();
   readonly pool: WarmPool;
+  /** Memory and CPU of this node's previews, for their views (read from their cgroups). */
+  private readonly usage = new UsageMeter();
   private readonly live = new Map<string, Live>();
   private readonly timers: Array<ReturnType<typeof setInterval>> = [];
   private stopWatching?: () => void;
@@ -344,7 +347,10 @@ export class Orchestrator {
     const l = this.need(id);
     const t = this.idle.lastActiveAt(id);
     if (t) l.record.lastActiveAt = new Date(t);
-    return this.view(l.record, l.phase);
+    const v = this.view(l.record, l.phase);
+    const usage = l.container && this.usage.read(l.container.containerId);
+    if (usage) v.usage = usage;
+    return v;
   }
 
   /** A preview of this node (live view) or of any node (stored record). */

@@ -46,6 +46,9 @@ export class ClusterPreviews implements PreviewService {
     const browser = this.o.browser;
     if (spec.tier === "browser") {
       if (!browser) throw new AppError("tier_unavailable", 400, "The browser tier is not available on this node.");
+      // Asked for, but the app needs a server: say why rather than serve its source as files.
+      const d = classifyTier(spec);
+      if (d.tier !== "browser") throw new AppError("tier_unavailable", 400, `The browser tier cannot run this app: ${d.reasons.join("; ")}. Use tier container or auto.`, { reasons: d.reasons });
       return browser.create(spec, "tier browser was asked for", opts);
     }
     if (spec.tier === "auto" && browser) {

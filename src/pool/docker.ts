@@ -81,6 +81,24 @@ export class DockerRuntime implements Runtime {
     return this.networkReady;
   }
 
+  private gateway?: Promise<string>;
+
+  /**
+   * The host's address on Docker's default bridge (where the host's
+   * PostgreSQL listens for previews), named in each container's /etc/hosts.
+   * Not Docker's "host-gateway": after an engine restart with live-restore,
+   * Docker 20.10 resolves it to "<nil>" (measured here), and previews lose
+   * their database.
+   */
+  private hostGateway(): Promise<string> {
+    this.gateway ??= this.docker
+      .getNetwork("bridge")
+      .inspect()
+      .then((n: { IPAM?: { Config?: Array<{ Gateway?: string }> } }) => n.IPAM?.Config?.find((c) => c.Gateway)?.Gateway ?? "host-gateway")
+      .catch(() => "host-gateway");
+    return this.gateway;
+  }
+
   async create(previewId: string): Promise<ContainerState> {
     await this.ensureNetwork();
     const memory = this.o.memoryMb * 1024 * 1024;
@@ -112,7 +130,7 @@ export class DockerRuntime implements Runtime {
             { Type: "bind" as const, Source: disk.tmp, Target: "/tmp" },
           ],
         }),
-        ExtraHosts: ["host.docker.internal:host-gateway"],
+        ExtraHosts: [`host.docker.internal:${await this.hostGateway()}`],
         PortBindings: { [`${PUBLISHED_PORT}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: "" }] },
         RestartPolicy: { Name: "on-failure", MaximumRetryCount: this.o.maxRestarts ?? 4 },
         LogConfig: { Type: "json-file", Config: { "max-size": "1m", "max-file": "2" } },

@@ -125,6 +125,6 @@ test("a failing build is `failed` with its own output; a build's symlink to a ho
 
 test("tier container keeps the dev server; tier browser with a database is refused", async () => {
   const res = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: unique(loadApp("vite-react")), tier: "browser", database: true }) });
-  expect(res.status).toBe(409);
-  expect(((await res.json()) as { error: { message: string } }).error.message).toContain("no database");
+  expect(res.status).toBe(400);
+  expect(((await res.json()) as { error: { message: string } }).error.message).toContain("asks for a database");
 });

@@ -13,6 +13,7 @@ import { echoApp } from "../fixtures/apps.ts";
 import { unique } from "../support/apps.ts";
 import { launchBrowser } from "../support/browser.ts";
 import { startTestDaemon, type TestDaemon } from "../support/daemon.ts";
+import { freshDatabase } from "../support/postgres.ts";
 
 // What the callbacks run in the page use (this project's tsconfig has no DOM library).
 declare const document: { querySelector(s: string): { textContent: string | null } | null; querySelectorAll(s: string): { length: number }; getElementById(id: string): { textContent: string | null } | null };
@@ -31,7 +32,8 @@ const pageErrors: string[] = [];
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  [d, browser] = await Promise.all([startTestDaemon({ PREVIEWD_WARM_POOL: "1" }), launchBrowser()]);
+  // A database of its own: the dashboard lists every preview in the store, and the suite's shared one holds other files' previews.
+  [d, browser] = await Promise.all([startTestDaemon({ PREVIEWD_WARM_POOL: "1", DATABASE_URL: await freshDatabase() }), launchBrowser()]);
   page = await browser.newPage({ viewport: { width: 1360, height: 760 } });
   page.setDefaultTimeout(20_000);
   page.on("pageerror", (e) => pageErrors.push(String(e)));
@@ -102,7 +104,17 @@ test("a preview created through the API appears live and reaches running (no rel
   const cells = await row(echo.id).locator("[role=cell]").allInnerTexts();
   expect(cells[2]).toBe("container");
   expect(cells[3]).toBe(d.nodeId);
-  expect(cells[6]).toContain(`${echo.id}.localhost`);
+  expect(cells[8]).toContain(`${echo.id}.localhost`);
+  // Memory and CPU as its node reads them from the container's cgroup, updated live.
+  const deadline = Date.now() + 15_000;
+  let usage = cells.slice(4, 6);
+  while (!(/^\d+ MiB$/.test(usage[0] ?? "") && /^\d+\.\d%$/.test(usage[1] ?? "")) && Date.now() < deadline) {
+    await Bun.sleep(300);
+    usage = (await row(echo.id).locator("[role=cell]").allInnerTexts()).slice(4, 6);
+  }
+  expect(usage[0]).toMatch(/^\d+ MiB$/);
+  expect(Number.parseInt(usage[0]!)).toBeGreaterThan(0);
+  expect(usage[1]).toMatch(/^\d+\.\d%$/);
   expect(await row(echo.id).locator(".tier").getAttribute("title")).toContain("why container");
   expect(await page.evaluate(() => (window as unknown as { noReload?: number }).noReload)).toBe(1);
   await shot("previews");

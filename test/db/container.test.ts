@@ -54,7 +54,7 @@ test("an app in a container reads its seeded rows through DATABASE_URL", async (
   const superuser = new URL(f.url);
   superuser.hostname = "host.docker.internal";
   const r = await dockerRun([
-    "--add-host", "host.docker.internal:host-gateway",
+    "--add-host", `host.docker.internal:${bridgeGateway()}`, // not host-gateway: "<nil>" after an engine restart with live-restore
     "-e", `DATABASE_URL=${db.url}`,
     "-e", `SUPERUSER_URL=${superuser}`,
     "-v", `${NODE_MODULES}:/app/node_modules:ro`,
@@ -71,3 +71,9 @@ test("an app in a container reads its seeded rows through DATABASE_URL", async (
   expect(out.superuser).toContain('pg_hba.conf rejects connection');
   expect(out.superuser).toContain('user "postgres"');
 });
+
+/** The host's address on Docker's default bridge. */
+function bridgeGateway(): string {
+  const out = Bun.spawnSync(["docker", "network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}"]).stdout.toString().trim();
+  return out || "host-gateway";
+}

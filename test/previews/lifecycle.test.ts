@@ -171,10 +171,12 @@ describe("errors", () => {
     expect(((await wrong.json()) as { error: { message: string } }).error.message).toContain("body.port");
   });
 
-  test("a tier this node cannot run is refused, not silently run as a container", async () => {
+  test("a tier that cannot run the app is refused with the reason, not silently run elsewhere", async () => {
     const browser = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: echoApp, tier: "browser" }) });
     expect(browser.status).toBe(400);
-    expect(((await browser.json()) as { error: { code: string } }).error.code).toBe("tier_unavailable");
+    const refused = (await browser.json()) as { error: { code: string; message: string } };
+    expect(refused.error.code).toBe("tier_unavailable");
+    expect(refused.error.message).toContain("server entry file (server.js)");
     const fly = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: echoApp, tier: "fly" }) });
     expect(fly.status).toBe(503);
     const bogus = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: echoApp, tier: "moon" }) });

@@ -7,7 +7,8 @@
 
 /**
  * @typedef {{ id: string, url: string, status: string, phase?: string, tier: string, tierReason?: string,
- *   node: string, createdAt: string, lastActiveAt: string, error?: string }} Preview
+ *   node: string, createdAt: string, lastActiveAt: string, error?: string,
+ *   usage?: { memoryBytes: number, cpuPercent?: number } }} Preview
  * @typedef {{ p: Preview, div: HTMLElement, key: string }} Row
  * @typedef {{ kind: string, rows: number, ms: number, dom: number, layout: number }} Render
  */
@@ -25,6 +26,11 @@ export function ago(ms) {
   return `${Math.floor(s / 86400)}d`;
 }
 
+/** "38 MiB": memory as people read it. @param {number} bytes */
+export function mib(bytes) {
+  return `${Math.round(bytes / 1048576)} MiB`;
+}
+
 /** Only http(s) URLs become links: a preview URL is data, not trusted markup. @param {string} url */
 export function safeUrl(url) {
   return /^https?:\/\//i.test(url) ? url : "";
@@ -38,7 +44,9 @@ function template() {
   row.innerHTML =
     '<div role="cell" class="id"><code></code></div>' +
     '<div role="cell" class="status"><span class="badge"></span><div class="phase"></div></div>' +
-    '<div role="cell" class="tier"></div><div role="cell" class="node"></div><div role="cell" class="age"></div><div role="cell" class="active"></div>' +
+    '<div role="cell" class="tier"></div><div role="cell" class="node"></div>' +
+    '<div role="cell" class="mem"></div><div role="cell" class="cpu"></div>' +
+    '<div role="cell" class="age"></div><div role="cell" class="active"></div>' +
     '<div role="cell" class="url"><a target="_blank" rel="noopener noreferrer"></a></div>' +
     '<div role="cell" class="acts">' +
     '<a class="button" data-action="open" target="_blank" rel="noopener noreferrer">Open</a>' +
@@ -195,11 +203,13 @@ export class PreviewTable {
     setText(/** @type {Element} */ (c[2]), p.tier);
     setAttr(/** @type {Element} */ (c[2]), "title", p.tierReason ? `why ${p.tier}: ${p.tierReason}` : "");
     setText(/** @type {Element} */ (c[3]), p.node);
-    const link = /** @type {HTMLAnchorElement} */ (c[6]?.firstElementChild);
+    setText(/** @type {Element} */ (c[4]), p.usage ? mib(p.usage.memoryBytes) : "—");
+    setText(/** @type {Element} */ (c[5]), p.usage?.cpuPercent !== undefined ? `${p.usage.cpuPercent.toFixed(1)}%` : "—");
+    const link = /** @type {HTMLAnchorElement} */ (c[8]?.firstElementChild);
     const url = safeUrl(p.url);
     setAttr(link, "href", url);
     setText(link, url.replace(/^https?:\/\//, ""));
-    const actions = /** @type {HTMLElement} */ (c[7]);
+    const actions = /** @type {HTMLElement} */ (c[9]);
     setAttr(/** @type {Element} */ (actions.children[0]), "href", url);
     setText(/** @type {Element} */ (actions.children[2]), ACTIVE.has(p.status) ? "Suspend" : "Resume");
     /** @type {HTMLButtonElement} */ (actions.children[2]).disabled = p.status === "failed" || p.tier === "browser";
@@ -211,10 +221,10 @@ export class PreviewTable {
   /** @param {Row} row @param {number} now */
   times(row, now) {
     const c = row.div.children;
-    setText(/** @type {Element} */ (c[4]), ago(now - Date.parse(row.p.createdAt)));
-    setAttr(/** @type {Element} */ (c[4]), "title", row.p.createdAt);
-    setText(/** @type {Element} */ (c[5]), `${ago(now - Date.parse(row.p.lastActiveAt))} ago`);
-    setAttr(/** @type {Element} */ (c[5]), "title", row.p.lastActiveAt);
+    setText(/** @type {Element} */ (c[6]), ago(now - Date.parse(row.p.createdAt)));
+    setAttr(/** @type {Element} */ (c[6]), "title", row.p.createdAt);
+    setText(/** @type {Element} */ (c[7]), `${ago(now - Date.parse(row.p.lastActiveAt))} ago`);
+    setAttr(/** @type {Element} */ (c[7]), "title", row.p.lastActiveAt);
   }
 
   refreshTimes() {
