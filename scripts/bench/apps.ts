@@ -58,7 +58,7 @@ import { APPS_DIR, loadApp } from "../../test/fixtures/apps/index.ts";
 import { unique } from "../../test/support/apps.ts";
 import { launchBrowser } from "../../test/support/browser.ts";
 import { ensureBaseImage } from "../../test/support/docker.ts";
-import { printTable, round, saveResults, summary } from "./lib.ts";
+import { printTable, round, runBench, summary, watchContainerEvents } from "./lib.ts";
 
 const runs = Number(process.argv[2] ?? 10);
 const POOL = 4;
@@ -283,24 +283,13 @@ async function hostInstall(app: string): Promise<number> {
 }
 
 /** Install containers' lifecycle from Docker's event stream: container id -> action -> epoch ms. */
-const installEvents = new Map<string, Record<string, number>>();
+let installEvents = new Map<string, Record<string, number>>();
 let stopEvents = () => {};
 
 async function watchInstallContainers() {
-  const stream = (await docker.getEvents({ filters: { type: ["container"], label: [`previewd.node=${nodeId}`, "previewd.role=install"] } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
-  let buf = "";
-  stream.on("data", (chunk: Buffer) => {
-    buf += chunk.toString("utf8");
-    let nl;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const ev = JSON.parse(buf.slice(0, nl)) as { id: string; Action: string; timeNano: number };
-      buf = buf.slice(nl + 1);
-      const e = installEvents.get(ev.id) ?? {};
-      e[ev.Action] ??= ev.timeNano / 1e6;
-      installEvents.set(ev.id, e);
-    }
-  });
-  stopEvents = () => stream.destroy();
+  const w = watchContainerEvents(docker, [`previewd.node=${nodeId}`, "previewd.role=install"]);
+  installEvents = w.events;
+  stopEvents = w.stop;
 }
 
 interface SandboxInstall {
@@ -692,13 +681,4 @@ async function cleanup() {
   rmSync(tmp, { recursive: true, force: true });
 }
 
-process.once("SIGINT", () => void cleanup().finally(() => process.exit(130)));
-try {
-  await main();
-} catch (e) {
-  results.error = (e as Error).stack ?? String(e);
-  throw e;
-} finally {
-  if (Object.keys(results).length) saveResults("apps", { runs, ...results });
-  await cleanup();
-}
+await runBench("apps", results, main, cleanup, () => ({ runs }));

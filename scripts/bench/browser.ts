@@ -63,7 +63,7 @@ import { createLogger } from "../../src/log.ts";
 import { wrap, type TestDaemon } from "../../test/support/daemon.ts";
 import { ensureBaseImage } from "../../test/support/docker.ts";
 import { testDatabaseUrl } from "../../test/support/postgres.ts";
-import { printTable, round, saveResults, summary } from "./lib.ts";
+import { printTable, round, runBench, summary, watchContainerEvents } from "./lib.ts";
 
 const runs = Number(process.argv[2] ?? 10);
 const previews = Number(process.argv[3] ?? 1000);
@@ -138,29 +138,13 @@ const containersOf = async (id: string) => (await docker.listContainers({ all: t
 // ---- Docker events of build jobs ----------------------------------------------------
 
 /** Build containers' lifecycle: container id -> action -> epoch ms. */
-const buildEvents = new Map<string, Record<string, number>>();
+let buildEvents = new Map<string, Record<string, number>>();
 let stopEvents = () => {};
 
 async function watchBuildContainers() {
-  const stream = (await docker.getEvents({ filters: { type: ["container"], label: [`previewd.node=${d.nodeId}`, "previewd.role=build"] } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
-  let buf = "";
-  stream.on("data", (chunk: Buffer) => {
-    buf += chunk.toString("utf8");
-    let nl;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const ev = JSON.parse(buf.slice(0, nl)) as { id: string; Action: string; timeNano: number };
-      buf = buf.slice(nl + 1);
-      const e = buildEvents.get(ev.id) ?? {};
-      e[ev.Action] ??= ev.timeNano / 1e6;
-      buildEvents.set(ev.id, e);
-    }
-  });
-  let stopped = false;
-  // Docker restarted under us (a shared machine): subscribe again, as the daemon does.
-  const again = () => { if (!stopped) setTimeout(() => void watchBuildContainers().catch(() => setTimeout(again, 1000)), 1000); };
-  stream.on("end", again);
-  stream.on("error", () => {});
-  stopEvents = () => { stopped = true; stream.destroy(); };
+  const w = watchContainerEvents(docker, [`previewd.node=${d.nodeId}`, "previewd.role=build"]);
+  buildEvents = w.events;
+  stopEvents = w.stop;
 }
 
 // ---- 1. create -> first render ------------------------------------------------------
@@ -492,13 +476,4 @@ async function cleanup() {
   await d?.cleanup();
 }
 
-process.once("SIGINT", () => void cleanup().finally(() => process.exit(130)));
-try {
-  await main();
-} catch (e) {
-  results.error = (e as Error).stack ?? String(e);
-  throw e;
-} finally {
-  if (Object.keys(results).length) saveResults("browser", { runs, previews, ...results });
-  await cleanup();
-}
+await runBench("browser", results, main, cleanup, () => ({ runs, previews }));

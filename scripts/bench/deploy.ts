@@ -51,7 +51,7 @@ import { createPreview, startTestDaemon, type TestDaemon } from "../../test/supp
 import { freshDatabase } from "../../test/support/postgres.ts";
 import { dumpSchemaStream } from "../../src/db/export.ts";
 import { schemaStats } from "../../src/deploy/verify.ts";
-import { printTable, round, saveResults } from "./lib.ts";
+import { printTable, round, runBench } from "./lib.ts";
 
 const sizes = process.argv.slice(2).map(Number).filter((n) => Number.isInteger(n) && n > 0);
 if (sizes.length === 0) sizes.push(10_000, 1_000_000);
@@ -228,9 +228,13 @@ async function measure(n: number): Promise<Measured> {
 }
 
 async function cleanup(): Promise<void> {
+  const labels = [fake && `previewd.fake.instance=${fake.instance}`, d && `previewd.node=${d.nodeId}`].filter(Boolean) as string[];
   await d?.cleanup().catch((e) => console.error("daemon cleanup:", e));
   await fake?.stop().catch((e) => console.error("fake stop:", e));
   rmSync(tmp, { recursive: true, force: true });
+  const left: string[] = [];
+  for (const l of labels) left.push(...(await docker.listContainers({ all: true, filters: { label: [l] } })).map((c) => `${c.Names[0]} (${c.State})`));
+  console.log(`  after cleanup: ${left.length} containers left by this run${left.length ? `: ${left.join(", ")}` : ""}`);
 }
 
 async function main() {
@@ -329,17 +333,4 @@ async function main() {
   console.log(`\n  bench wall time ${fmt(results.wallS as number, 1)} s, load after ${(results.loadAfter as number[]).join(" ")}`);
 }
 
-process.once("SIGINT", () => void cleanup().finally(() => process.exit(130)));
-try {
-  await main();
-} catch (e) {
-  results.error = (e as Error).stack ?? String(e);
-  throw e;
-} finally {
-  if (Object.keys(results).length) saveResults("deploy", results);
-  const labels = [fake && `previewd.fake.instance=${fake.instance}`, d && `previewd.node=${d.nodeId}`].filter(Boolean) as string[];
-  await cleanup();
-  const left: string[] = [];
-  for (const l of labels) left.push(...(await docker.listContainers({ all: true, filters: { label: [l] } })).map((c) => `${c.Names[0]} (${c.State})`));
-  console.log(`  after cleanup: ${left.length} containers left by this run${left.length ? `: ${left.join(", ")}` : ""}`);
-}
+await runBench("deploy", results, main, cleanup);

@@ -39,3 +39,51 @@ export function memAvailableMiB(): number {
   const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 }
+
+/**
+ * Docker's events for containers with these labels, as container id ->
+ * action -> epoch ms (first time each action was seen). Subscribes again if
+ * the engine restarts under the bench (a shared machine). stop() ends it.
+ */
+export function watchContainerEvents(docker: import("dockerode"), labels: string[]): { events: Map<string, Record<string, number>>; stop(): void } {
+  const events = new Map<string, Record<string, number>>();
+  let stopped = false;
+  let current: { destroy(): void } | undefined;
+  const subscribe = async () => {
+    const stream = (await docker.getEvents({ filters: { type: ["container"], label: labels } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+    current = stream;
+    let buf = "";
+    stream.on("data", (chunk: Buffer) => {
+      buf += chunk.toString("utf8");
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const ev = JSON.parse(buf.slice(0, nl)) as { id: string; Action: string; timeNano: number };
+        buf = buf.slice(nl + 1);
+        const e = events.get(ev.id) ?? {};
+        e[ev.Action] ??= ev.timeNano / 1e6;
+        events.set(ev.id, e);
+      }
+    });
+    stream.on("error", () => {});
+    stream.on("end", () => again());
+  };
+  const again = () => {
+    if (!stopped) setTimeout(() => void subscribe().catch(again), 1000);
+  };
+  void subscribe().catch(again);
+  return { events, stop: () => ((stopped = true), current?.destroy()) };
+}
+
+/** Runs a benchmark: what it measured is saved even when it fails, and cleanup runs after it, on failure and on Ctrl-C too. */
+export async function runBench(section: string, results: Record<string, unknown>, main: () => Promise<void>, cleanup: () => Promise<void>, extra: () => Record<string, unknown> = () => ({})): Promise<void> {
+  process.once("SIGINT", () => void cleanup().finally(() => process.exit(130)));
+  try {
+    await main();
+  } catch (e) {
+    results.error = (e as Error).stack ?? String(e);
+    throw e;
+  } finally {
+    if (Object.keys(results).length) saveResults(section, { ...extra(), ...results });
+    await cleanup();
+  }
+}
