@@ -43,6 +43,8 @@ export class Drainer {
   private loop?: Promise<void>;
   private readonly moved: Array<{ id: string; to: string }> = [];
   private readonly problems = new Map<string, string>();
+  /** Records naming this node that it does not run (counted at the last look). */
+  private storedOnly = 0;
 
   constructor(private readonly o: DrainOptions) {}
 
@@ -62,7 +64,7 @@ export class Drainer {
   }
 
   status(): DrainStatus {
-    const remaining = this.o.orch.localIds().length;
+    const remaining = this.o.orch.localIds().length + this.storedOnly;
     return {
       node: this.o.view.self,
       draining: this.started,
@@ -73,9 +75,21 @@ export class Drainer {
     };
   }
 
+  /**
+   * What is still this node's: the previews it runs, and records that name it
+   * without running here (one whose start failed, or that it had not adopted
+   * yet): a drained node must leave nothing the store gives to it.
+   */
+  private async pending(): Promise<string[]> {
+    const stored = (await this.o.store.listByNode(this.o.view.self)).filter((r) => r.tier === "container").map((r) => r.id);
+    const live = this.o.orch.localIds();
+    this.storedOnly = stored.filter((id) => !live.includes(id)).length;
+    return [...new Set([...live, ...stored])];
+  }
+
   private async run(): Promise<void> {
     for (;;) {
-      const ids = this.o.orch.localIds();
+      const ids = await this.pending();
       if (ids.length === 0) break;
       for (const id of ids) {
         try {
@@ -86,7 +100,7 @@ export class Drainer {
           this.o.log.warn({ err, id }, "drain: could not move a preview yet");
         }
       }
-      if (this.o.orch.localIds().length) await Bun.sleep(this.o.retryMs ?? 1000);
+      if ((await this.pending()).length) await Bun.sleep(this.o.retryMs ?? 1000);
     }
     this.o.log.warn({ node: this.o.view.self, moved: this.moved.length }, "drained: no previews left, safe to power off");
   }

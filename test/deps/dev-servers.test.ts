@@ -38,7 +38,8 @@ describe("dev servers people build with", () => {
     const page = await browser.newPage();
     try {
       await page.goto(`http://${p.id}.localhost:${d.proxyPort}/`);
-      await page.waitForSelector("#title");
+      // The first page load makes Vite pre-bundle React (esbuild) at the preview's CPU share: seconds, more on a busy 2-core machine.
+      await page.waitForSelector("#title", { timeout: 90_000 });
       expect(await page.textContent("#title")).toBe("Hello from Vite + React");
       await page.click("#count");
       expect(await page.textContent("#count")).toBe("count is 1");
