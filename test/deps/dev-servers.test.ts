@@ -58,7 +58,7 @@ describe("dev servers people build with", () => {
     } finally {
       await page.close();
     }
-  });
+  }, 150_000);
 
   test("a full-stack app (Vite + Express from one dev script): the page is Vite's and its API calls reach Express", async () => {
     const p = await createPreview(d, { files: loadApp("fullstack") });
