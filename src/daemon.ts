@@ -70,12 +70,19 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
 
   // ---- this node's previews
   const depsRoot = resolve(config.depsDir || join(config.dataDir, "deps"));
+  // The disk budget needs root, loop devices and mkfs.ext4: without them previews run unbounded, said loudly, rather than not at all.
+  let disks: PreviewDisks | undefined = new PreviewDisks({ root: join(config.dataDir, "disks"), sizeMb: config.diskMb, log: log.child({ mod: "disks" }) });
+  const diskProblem = await disks.probe();
+  if (diskProblem) {
+    log.error({ reason: diskProblem }, "PREVIEWD_DISK_MB cannot be enforced on this host (needs root, loop devices and mkfs.ext4): previews run WITHOUT a disk budget");
+    disks = undefined;
+  }
   const runtime = new DockerRuntime({
     nodeId: config.nodeId, image: config.image, memoryMb: config.memoryMb, cpus: config.cpus, pidsLimit: config.pidsLimit,
     log: log.child({ mod: "docker" }), labels: opts.labels,
     depsDir: join(depsRoot, "entries"), caBundle: effectiveCaBundle(config), boostCpus: Math.max(config.boostCpus, config.cpus),
     installCpus: config.installCpus ? Number(config.installCpus) : cpus().length, installMemoryMb: config.installMemoryMb,
-    disks: new PreviewDisks({ root: join(config.dataDir, "disks"), sizeMb: config.diskMb, log: log.child({ mod: "disks" }) }),
+    disks,
   });
   await runtime.reconcileDisks(); // a crash or a reboot may have left disks unmounted or orphaned
   const deps = new DepsCache({

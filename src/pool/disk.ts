@@ -95,6 +95,23 @@ export class PreviewDisks {
   }
 
   /** Unmounts and deletes a preview's disk (its container must be gone). Idempotent. */
+  /**
+   * Whether this host can make preview disks (root, loop devices, mkfs.ext4):
+   * undefined when it can, else why not. The daemon runs without the budget
+   * then, and says so, rather than fail every create.
+   */
+  async probe(): Promise<string | undefined> {
+    const id = `probe${Date.now().toString(36)}`;
+    try {
+      await this.prepare(id);
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      await this.release(id).catch(() => {});
+    }
+  }
+
   async release(id: string): Promise<void> {
     checkId(id);
     const mnt = this.mountPoint(id);
