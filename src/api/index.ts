@@ -3,6 +3,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { isDatabaseUnavailable } from "../db/outage.ts";
 import { AppError, badRequest, isAppError, tooLarge } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { isGzip, readArchive } from "./archive.ts";
@@ -42,6 +43,11 @@ export function createApi(deps: ApiDeps): Hono {
 
   app.onError((err, c) => {
     if (isAppError(err)) return c.json(err.toBody(), err.status as 400);
+    if (isDatabaseUnavailable(err)) {
+      log.warn({ err: (err as Error).message, path: c.req.path }, "PostgreSQL unreachable");
+      c.header("retry-after", "5");
+      return c.json(new AppError("database_unavailable", 503, `PostgreSQL is unreachable (${(err as Error).message}); running previews keep answering. Try again shortly.`).toBody(), 503);
+    }
     log.error({ err, path: c.req.path }, "request failed");
     return c.json(new AppError("internal", 500, "Internal error; see the daemon's log.").toBody(), 500);
   });

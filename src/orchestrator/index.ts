@@ -17,6 +17,7 @@ import { followLogs } from "./logs.ts";
 import type { PreviewDatabases, PreviewStore, RecordPatch } from "./ports.ts";
 import { toView } from "./view.ts";
 import { UsageMeter } from "../pool/usage.ts";
+import { isDatabaseUnavailable } from "../db/outage.ts";
 
 export type { PreviewDatabases, PreviewStore, RecordPatch } from "./ports.ts";
 
@@ -283,7 +284,7 @@ export class Orchestrator {
       return this.view(l.record, l.phase);
     } catch (err) {
       if (id && claimed) await this.undoCreate(id, claimed, err);
-      if (isAppError(err)) throw err;
+      if (isAppError(err) || isDatabaseUnavailable(err)) throw err; // the API answers the latter 503 with Retry-After
       throw unavailable(`Could not start a container on node ${this.o.nodeId}: ${(err as Error).message}`);
     } finally {
       this.reserved--;
@@ -549,7 +550,8 @@ export class Orchestrator {
         continue;
       }
       l.record.lastActiveAt = at;
-      await this.o.store.update(id, { lastActiveAt: at }).catch(() => {});
+      // PostgreSQL away: the time stays in memory and is written at a later flush.
+      await this.o.store.update(id, { lastActiveAt: at }).catch(() => this.idle.keepDirty(id));
     }
   }
 }

@@ -67,6 +67,11 @@ export class IdleClock {
     return out;
   }
 
+  /** Puts an id back among the touched ones (its write to the store failed: the next flush tries again). */
+  keepDirty(id: string): void {
+    if (this.lastActive.has(id)) this.dirty.add(id);
+  }
+
   /** Ids touched since the last call, with their times (for a batched write to the store). */
   takeDirty(): Array<[string, Date]> {
     const out: Array<[string, Date]> = [];
