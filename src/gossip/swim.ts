@@ -103,10 +103,13 @@ export class Swim {
     for (const t of this.suspicions.values()) clearTimeout(t);
     this.self.incarnation++;
     const bye: Update = { ...this.rumour(this.self), state: "left" };
+    // To every member it knows, whatever it thinks of them: a node slow to stop may have taken live peers
+    // for dead, and those are exactly the ones that must not take this stop for a death.
     for (let i = 0; i < 3; i++) {
       if (i) await Bun.sleep(20);
-      for (const m of this.alive()) this.send(m.addr, { t: "ping", seq: 0, from: this.self.id, u: [bye] });
+      for (const m of this.members.values()) this.send(m.addr, { t: "ping", seq: 0, from: this.self.id, u: [bye] });
     }
+    await Bun.sleep(20); // the last datagrams leave before the socket closes
     await this.o.transport.close();
   }
 
