@@ -150,8 +150,11 @@ test("a node frozen past the dead timeout stops its copy within seconds of runni
 test("previewd drain: moves a node's previews to the others, refuses creates there, says when it is safe to power off", async () => {
   const target = nodes[2]!;
   await eventually("all alive", () => aliveIds(nodes[0]!), (a) => a.length === 3, 30_000);
-  const before = (await (await target.api("/v1/previews")).json()) as { previews: Array<{ id: string; node: string }> };
-  const mine = new Set(before.previews.filter((p) => p.node === idOf(2)).map((p) => p.id));
+  // What the store gives n2, once every node agrees (a node may still hold a copy it just lost, for a second).
+  const onN2 = async (n: DaemonProcess) =>
+    ((await (await n.api("/v1/previews")).json()) as { previews: Array<{ id: string; node: string }> }).previews.filter((p) => p.node === idOf(2)).map((p) => p.id).sort().join(",");
+  const agreed = await eventually("nodes agree on n2's previews", async () => [await onN2(nodes[0]!), await onN2(nodes[1]!), await onN2(target)], (v) => v[0] === v[1] && v[1] === v[2], 15_000);
+  const mine = new Set(agreed[0]!.split(",").filter(Boolean));
   mine.add((await createOn(target, echoApp)).id);
   expect(mine.size).toBeGreaterThanOrEqual(2); // the first test's preview still lives here
 
