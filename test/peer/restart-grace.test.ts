@@ -92,7 +92,8 @@ test("SIGTERM and away past the grace: the preview moves; the returning node rem
   expect(await counter(victim, id)).toBe(1);
   expect(await stopDaemon(victim)).toBe(0);
   const t0 = performance.now();
-  await eventually("n0 left", () => stateOf(nodes[2]!, idOf(0)), (st) => st === "left", 10_000);
+  // n0 said goodbye; on a busy machine its stop can outlast n2's 5 s grace, so "dead" may already be here (the first test shows "left" itself).
+  await eventually("n0 left", () => stateOf(nodes[2]!, idOf(0)), (st) => st === "left" || st === "dead", 10_000);
   // n2's grace (5 s) runs out: dead, and the preview is re-created on n1 or n2 from its files.
   await eventually("n0 dead past the grace", () => stateOf(nodes[2]!, idOf(0)), (st) => st === "dead", 30_000);
   const dead = performance.now() - t0;
