@@ -156,7 +156,9 @@ test("previewd drain: moves a node's previews to the others, refuses creates the
     ((await (await n.api("/v1/previews")).json()) as { previews: Array<{ id: string; node: string }> }).previews.filter((p) => p.node === idOf(2)).map((p) => p.id).sort().join(",");
   const agreed = await eventually("nodes agree on n2's previews", async () => [await onN2(nodes[0]!), await onN2(nodes[1]!), await onN2(target)], (v) => v[0] === v[1] && v[1] === v[2], 15_000);
   const mine = new Set(agreed[0]!.split(",").filter(Boolean));
-  mine.add((await createOn(target, echoApp)).id);
+  // One more there, unless n2 is full (capacity 4): then placement puts it on a sibling, and it is not n2's to move.
+  const extra = await createOn(target, echoApp);
+  if (extra.node === idOf(2)) mine.add(extra.id);
   expect(mine.size).toBeGreaterThanOrEqual(2); // the first test's preview still lives here
 
   // A scoped token may not drain.
