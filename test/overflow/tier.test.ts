@@ -94,7 +94,8 @@ test("its URL answers through every node: HTTP, a 5 MB upload and a WebSocket", 
 test("idle, it is suspended (machine paused); a request wakes it with its memory, and the time is counted", async () => {
   const before = Number(await (await nodes[0]!.preview(flyId, "/counter")).text());
   const suspended = await eventually("suspended", () => get(nodes[0]!, flyId), (p) => p.status === "suspended", 40_000);
-  expect(fake.machines().find((m) => m.id === suspended.fly!.machineId)!.state).toBe("suspended");
+  // Fly answers a suspend at once ("suspending"); the machine is paused a moment later.
+  await eventually("machine paused", async () => fake.machines().find((m) => m.id === suspended.fly!.machineId)!.state, (st) => st === "suspended", 10_000);
   await Bun.sleep(1500); // some time suspended, to be counted
   const after = Number(await (await nodes[1]!.preview(flyId, "/counter")).text());
   expect(after).toBe(before + 1);
