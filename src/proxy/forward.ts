@@ -7,6 +7,7 @@
 // and the response, which cost ~30% of the proxy's throughput here (14.5k vs
 // 20.7k req/s in one run, scripts/bench); it also drops Accept-Encoding.
 import { PEER_HEADERS } from "../peer/signing.ts";
+import { FRONT_HEADERS } from "./forwarded.ts";
 
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -28,6 +29,7 @@ export async function forward(req: Request, url: string, extra: Record<string, s
   const headers = new Headers(req.headers);
   stripHopByHop(headers);
   for (const name of PEER_HEADERS) headers.delete(name); // node-to-node auth never reaches an app
+  for (const name of FRONT_HEADERS) headers.delete(name);
   for (const name in extra) headers.set(name, extra[name]!);
   const init = { method: req.method, headers, body, redirect: "manual", signal: req.signal, decompress: false } as RequestInit;
   let res: Response;

@@ -8,6 +8,7 @@ import type { Server } from "bun";
 import type { Logger } from "../log.ts";
 import { trackResponse, withDeadline } from "./body.ts";
 import { forward } from "./forward.ts";
+import { forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_SECRET_HEADER } from "./forwarded.ts";
 import { previewIdFromHost } from "./host.ts";
 import { InflightLimit, RETRY_AFTER_S } from "./limits.ts";
 import { bodyTimeoutPage, busyPage, notFoundPage, upstreamErrorPage } from "./pages.ts";
@@ -55,6 +56,12 @@ export interface ProxyDeps {
   trustsForwarded?: (clientIp: string | undefined) => boolean;
   /** A preview's status and phase, for the waking page a browser gets while it starts (waking.ts); unset: none. */
   wakingState?: (id: string) => Promise<PreviewState | undefined>;
+  /**
+   * Set when this path sits behind the byte-level front (fast/): a request
+   * carrying this secret came from it, and its client address is the one
+   * the front names (the connection itself is the front's, on loopback).
+   */
+  frontSecret?: string;
   /** Metrics: seconds from a request's arrival to its response headers (a held wake included), and its status. */
   observe?: (seconds: number, status: number) => void;
 }
@@ -72,6 +79,7 @@ export function createProxy(deps: ProxyDeps) {
   const bodyGraceMs = (deps.bodyTimeoutS ?? 30) * 1000;
   const idleTimeoutS = deps.idleTimeoutS ?? PROXY_IDLE_TIMEOUT_S;
   const waking = createWaking({ state: deps.wakingState, log });
+  const fromFront = (req: Request) => !!deps.frontSecret && req.headers.get(FRONT_SECRET_HEADER) === deps.frontSecret;
 
   app.all("*", async (c) => {
     const req = c.req.raw;
@@ -100,8 +108,8 @@ export function createProxy(deps: ProxyDeps) {
 
     // req.url is absolute (http://host/path?query); the path starts at the first "/" after the scheme.
     const path = req.url.slice(req.url.indexOf("/", req.url.indexOf("//") + 2));
-    const clientIp = c.env?.requestIP?.(req)?.address;
-    const forwarded = forwardedHeaders(req, clientIp, deps.trustsForwarded?.(clientIp) ?? false);
+    const clientIp = fromFront(req) ? req.headers.get(FRONT_CLIENT_HEADER) ?? undefined : c.env?.requestIP?.(req)?.address;
+    const forwarded = forwardedHeaders((name) => req.headers.get(name), clientIp, deps.trustsForwarded?.(clientIp) ?? false);
     if (req.headers.get("upgrade")?.toLowerCase() === "websocket" && c.env) {
       const wsUrl = `${target.tls ? "wss" : "ws"}://${target.host}:${target.port}${path}`;
       const res = await relayUpgrade(req, c.env, wsUrl, {
@@ -153,7 +161,7 @@ export function createProxy(deps: ProxyDeps) {
         return res;
       }
     : app.fetch;
-  return { app, fetch, websocket: relayHandler };
+  return { app, fetch, websocket: relayHandler, limit };
 }
 
 /** Sets a connection's idle timeout; a no-op outside Bun.serve (tests calling fetch) or once the request is gone. */
@@ -161,27 +169,4 @@ function setIdleTimeout(server: Server<RelayData> | undefined, req: Request, sec
   try {
     server?.timeout(req, seconds);
   } catch {}
-}
-
-/**
- * X-Forwarded-* (de facto standard), RFC 7239's Forwarded and X-Real-IP, for
- * the app. From an untrusted client they are ours alone (what it sent is
- * dropped); from a trusted hop, the client address is appended to its chain
- * and the host and scheme it saw are kept.
- */
-function forwardedHeaders(req: Request, clientIp: string | undefined, trusted: boolean): Record<string, string> {
-  const ip = clientIp ?? "unknown";
-  const h = req.headers;
-  const prior = trusted ? h.get("x-forwarded-for") : null;
-  const host = (trusted && h.get("x-forwarded-host")) || h.get("host") || "";
-  const proto = (trusted && h.get("x-forwarded-proto")) || "http";
-  const forwardedFor = prior ? `${prior}, ${ip}` : ip;
-  const node = ip.includes(":") ? `"[${ip}]"` : ip;
-  return {
-    "x-forwarded-for": forwardedFor,
-    "x-forwarded-host": host,
-    "x-forwarded-proto": proto,
-    "x-real-ip": (trusted && h.get("x-real-ip")) || ip,
-    forwarded: (trusted && h.get("forwarded")) || `for=${node};host="${host}";proto=${proto}`,
-  };
 }

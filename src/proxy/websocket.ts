@@ -4,6 +4,7 @@
 // either side closes the other with the same code.
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { PEER_HEADERS } from "../peer/signing.ts";
+import { FRONT_HEADERS } from "./forwarded.ts";
 
 export interface RelayData {
   previewId: string;
@@ -16,7 +17,7 @@ export interface RelayData {
 const HOP_BY_HOP_WS = new Set([
   "host", "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
   "sec-websocket-extensions", "sec-websocket-protocol", "content-length", "transfer-encoding", "keep-alive",
-  ...PEER_HEADERS,
+  ...PEER_HEADERS, ...FRONT_HEADERS,
 ]);
 
 /** Opens the upstream socket, then upgrades the client. Undefined when the upgrade was done. */

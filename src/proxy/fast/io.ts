@@ -1,0 +1,43 @@
+// Writes with backpressure between two sockets. Bun's socket.write takes
+// what the kernel accepts now and returns how much; the rest waits here,
+// and the socket feeding it is paused until the writer drains, so a slow
+// reader holds at most one chunk per direction in memory.
+import type { Socket } from "bun";
+
+export interface Outbox {
+  queue: Uint8Array[];
+}
+
+// A chunk handed to a data callback is Bun's to reuse once it returns: what is kept is copied.
+const copy = (c: Uint8Array): Uint8Array => new Uint8Array(c);
+
+/** Writes `chunk` to `to`; true when it all went out, false when some waits in the outbox. */
+export function send(to: Socket<Outbox>, chunk: Uint8Array): boolean {
+  if (chunk.length === 0) return to.data.queue.length === 0;
+  const q = to.data.queue;
+  if (q.length) {
+    q.push(copy(chunk));
+    return false;
+  }
+  const n = to.write(chunk);
+  if (n >= chunk.length) return true;
+  q.push(copy(chunk.subarray(Math.max(0, n))));
+  return false;
+}
+
+/** Writes what waits (on `drain`); true once the outbox is empty. */
+export function flush(to: Socket<Outbox>): boolean {
+  const q = to.data.queue;
+  while (q.length) {
+    const chunk = q[0]!;
+    const n = to.write(chunk);
+    if (n < chunk.length) {
+      q[0] = chunk.subarray(Math.max(0, n));
+      return false;
+    }
+    q.shift();
+  }
+  return true;
+}
+
+export const pending = (s: Socket<Outbox>): boolean => s.data.queue.length > 0;
