@@ -1,16 +1,25 @@
 // Every gossip datagram is signed: HMAC-SHA256 over a timestamp, a nonce and
 // the body, keyed by PREVIEWD_CLUSTER_SECRET. Unsigned, forged, stale (more
 // than 30 s of skew) and replayed datagrams are dropped and counted.
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+//
+// On the wire (udp.ts) the sealed datagram is also addressed: a first line
+// `G1 <to> <from> <sig>` whose HMAC covers the recipient's address, the
+// sender's advertised address and the sealed bytes (`address`/`route`). A
+// datagram captured on its way to node A and replayed to node B is refused
+// by B ("misaddressed"): the nonce alone only stopped a replay to A itself.
+// The route is a layer of its own because the membership code (swim.ts)
+// seals before it knows the wire; one HMAC more per datagram (~1 µs).
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 export const MAX_SKEW_MS = 30_000;
-export type Drop = "unsigned" | "forged" | "stale" | "replayed";
+export type Drop = "unsigned" | "forged" | "stale" | "replayed" | "misaddressed";
+const ROUTE = "G1";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 export class Envelope {
-  readonly dropped: Record<Drop, number> = { unsigned: 0, forged: 0, stale: 0, replayed: 0 };
+  readonly dropped: Record<Drop, number> = { unsigned: 0, forged: 0, stale: 0, replayed: 0, misaddressed: 0 };
   private readonly seen = new Map<string, number>();
   private lastSweep = 0;
 
@@ -47,7 +56,43 @@ export class Envelope {
     return JSON.parse(env.body);
   }
 
-  private drop(why: Drop): undefined {
+  /**
+   * Addresses a sealed datagram: `to` as the sender dials it, `from` the
+   * sender's advertised address (where replies go), both under the HMAC.
+   */
+  address(to: string, from: string, sealed: Uint8Array): Uint8Array {
+    if (/\s/.test(to) || /\s/.test(from)) throw new Error("gossip addresses have no spaces");
+    const head = enc.encode(`${ROUTE} ${to} ${from} ${this.routeSig(to, from, sealed).toString("base64url")}\n`);
+    const out = new Uint8Array(head.length + sealed.length);
+    out.set(head);
+    out.set(sealed, head.length);
+    return out;
+  }
+
+  /**
+   * The route of an addressed datagram, its signature checked (the caller
+   * checks that `to` is itself, and refuses with `drop("misaddressed")`);
+   * undefined when it has none or a forged one (counted).
+   */
+  route(bytes: Uint8Array): { to: string; from: string; sealed: Uint8Array } | undefined {
+    const nl = bytes.indexOf(10);
+    if (nl < 0 || nl > 600) return this.drop("unsigned");
+    const [tag, to, from, sig, ...rest] = dec.decode(bytes.subarray(0, nl)).split(" ");
+    if (tag !== ROUTE || !to || !from || !sig || rest.length) return this.drop("unsigned");
+    const sealed = bytes.subarray(nl + 1);
+    const expected = this.routeSig(to, from, sealed);
+    const given = Buffer.from(sig, "base64url");
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return this.drop("forged");
+    return { to, from, sealed };
+  }
+
+  private routeSig(to: string, from: string, sealed: Uint8Array): Buffer {
+    // Domain-separated from the seal's own signature (which starts with a timestamp).
+    const digest = createHash("sha256").update(sealed).digest("hex");
+    return createHmac("sha256", this.secret).update(`route\n${to}\n${from}\n${digest}`).digest();
+  }
+
+  drop(why: Drop): undefined {
     this.dropped[why]++;
     return undefined;
   }

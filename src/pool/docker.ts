@@ -81,6 +81,13 @@ export class DockerRuntime implements Runtime {
     return this.networkReady;
   }
 
+  /** The host interface of the preview network (made if missing): Docker names a bridge br-<first 12 of its id> unless told otherwise. */
+  async bridgeInterface(): Promise<string> {
+    await this.ensureNetwork();
+    const n = (await this.docker.getNetwork(this.network).inspect()) as { Id: string; Options?: Record<string, string> };
+    return n.Options?.["com.docker.network.bridge.name"] || `br-${n.Id.slice(0, 12)}`;
+  }
+
   private gateway?: Promise<string>;
 
   /**
