@@ -33,6 +33,13 @@ export const noCapacity = (message = "No node in the cluster has room for anothe
 export const migrationFailed = (statement: string, pgMessage: string) =>
   new AppError("migration_failed", 400, `Statement failed: ${pgMessage}`, { statement, message: pgMessage });
 export const unavailable = (message: string) => new AppError("unavailable", 503, message);
+/**
+ * PostgreSQL answered but has no connection slot to give (SQLSTATE 53300: max_connections, the superuser-reserved
+ * slots, or a role's CONNECTION LIMIT). Not no_capacity: nodes have room, the shared database does not, and another
+ * node would hit the same server. The API adds Retry-After.
+ */
+export const databaseBusy = (what: string, pgMessage: string) =>
+  new AppError("database_busy", 503, `PostgreSQL is out of connections (${pgMessage}): ${what}. Running previews are not affected; try again shortly.`, { cause: "too many connections", message: pgMessage });
 
 export function isAppError(e: unknown): e is AppError {
   return e instanceof AppError;

@@ -70,6 +70,16 @@ ensure_pg_client() {
   apt_install postgresql-client
 }
 
+# PgBouncer (Debian's package) pools the previews' connections to the
+# embedded database (src/db/pooler.ts); previewd runs its own instance with a
+# config in the data dir. Where systemd runs, the package also starts a
+# pgbouncer service of its own (127.0.0.1:6432): stopped and disabled again.
+ensure_pgbouncer() {
+  command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] && return
+  apt_install pgbouncer
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now pgbouncer >/dev/null 2>&1 || true; fi
+}
+
 # Headless Chromium for the tests that look at preview pages as a person
 # would (Debian's package, driven by the npm package playwright-core).
 ensure_browser() {
@@ -122,5 +132,6 @@ ensure_runtime() {
   ensure_docker
   ensure_live_restore
   ensure_pg_client
+  ensure_pgbouncer
   ensure_base_image
 }

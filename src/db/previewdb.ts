@@ -3,12 +3,13 @@
 // the only thing the app's DATABASE_URL can log in as. Isolation is plain
 // PostgreSQL privileges; src/db/README.md lists what the catalogs still show.
 import { randomBytes } from "node:crypto";
-import { conflict, notFound } from "../errors.ts";
+import { conflict, databaseBusy, notFound } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { DatabaseRequest, PreviewDatabase } from "../types.ts";
 import { applyAsRole } from "./apply.ts";
 import type { Sql } from "./client.ts";
 import { dumpSchemaStream } from "./export.ts";
+import { isDatabaseBusy } from "./outage.ts";
 import { ident, isPreviewId, literal, PREVIEW_PREFIX, previewName } from "./ident.ts";
 
 export interface PreviewDatabasesOptions {
@@ -92,6 +93,7 @@ export class PreviewDatabases {
         if ((e as { code?: string }).code === "42710" || (e as { code?: string }).code === "42P06") {
           throw conflict(`A database for preview ${id} already exists.`);
         }
+        if (isDatabaseBusy(e)) throw databaseBusy(`the daemon could not get a connection to create preview ${id}'s database`, (e as Error).message);
         throw e;
       }
       if ((req.migrations ?? []).length > 0 || req.seed) {
@@ -99,6 +101,8 @@ export class PreviewDatabases {
           await applyAsRole({ url: this.o.adminUrl, user: this.loginName(name), password }, req, this.o.migrationTimeoutMs ?? 120_000);
         } catch (e) {
           await this.drop(id).catch((err) => this.o.log.error({ err, id }, "could not drop the database of a failed migration"));
+          // The migrations' own login (as the new role, direct to the server) found no free slot: name that, not "unreachable" or "no capacity".
+          if (isDatabaseBusy(e)) throw databaseBusy(`no connection for preview ${id}'s migrations`, (e as Error).message);
           throw e;
         }
       }

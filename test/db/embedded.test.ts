@@ -74,6 +74,7 @@ describe("startEmbeddedPostgres", () => {
         ["all", "127.0.0.1", "scram-sha-256"],
         ["all", "::1", "scram-sha-256"],
         ["postgres", "172.16.0.0", "reject"],
+        ["previewd_pooler", "172.16.0.0", "reject"], // PgBouncer's auth role (src/db/pooler.ts): loopback only
         ["all", "172.16.0.0", "scram-sha-256"],
       ]);
       expect(rules[2]!.netmask).toBe("255.240.0.0");
