@@ -103,4 +103,6 @@ export interface NodeView {
   running: number;
   free: number;
   addr: string;
+  /** This node only: gossip's local health multiplier (Lifeguard; 0 healthy, up to 8 when it misses its own deadlines). */
+  localHealth?: number;
 }

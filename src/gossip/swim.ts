@@ -13,6 +13,18 @@
 // A left member is not probed, and turns dead locally only once it stays away
 // past `leftGraceMs`; coming back, it outranks its own "left" (incarnations
 // start at the clock) and is alive again.
+//
+// Local health (Lifeguard, as memberlist does it): a missing ack may be the
+// prober's fault, not the target's. A process that was starved (SIGSTOP, a
+// CPU hog, a long GC) finds its timers firing late and the acks of its probes
+// unread in the socket; without care it would accuse healthy peers the
+// moment it runs again. So each node keeps a local health multiplier (LHM,
+// 0..8): it rises when the node misses its own deadlines (a timer fires more
+// than an ack timeout late), when its probes fail although the helpers it
+// asked did not nack (they could not vouch that the target is the problem),
+// and when it must refute a suspicion of itself; each successful probe lowers
+// it. Probe interval and ack timeout are stretched by (LHM+1). A probe or a
+// suspicion timer that fired late proves nothing and accuses no one.
 import type { Logger } from "../log.ts";
 import { Envelope } from "./envelope.ts";
 import type { Profile } from "./profiles.ts";
@@ -42,7 +54,8 @@ type Update = { id: string; addr: string; inc: number; state: MemberStatus; meta
 type Msg =
   | { t: "ping"; seq: number; from: string; u: Update[] }
   | { t: "ack"; seq: number; from: string; u: Update[] }
-  | { t: "ping-req"; seq: number; from: string; target: string; u: Update[] }
+  | { t: "ping-req"; seq: number; from: string; target: string; u: Update[]; nackMs?: number }
+  | { t: "nack"; seq: number; from: string }
   | { t: "sync"; from: string; members: Update[]; reply: boolean };
 
 export interface SwimOptions {
@@ -56,9 +69,18 @@ export interface SwimOptions {
   onChange?: (m: Member, before: MemberStatus | undefined) => void;
   /** How long a member that left on purpose is expected back before it counts as dead (default: forever). */
   leftGraceMs?: number;
+  /** The failure detector's timers (default: the global ones); a test holds them to play a stopped process. */
+  timers?: Timers;
+}
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(t: unknown): void;
 }
 
 const MAX_PIGGYBACK = 6;
+/** Lifeguard's bound on the local health multiplier (memberlist's AwarenessMaxMultiplier). */
+export const MAX_LOCAL_HEALTH = 8;
 
 export class Swim {
   readonly envelope: Envelope;
@@ -66,17 +88,26 @@ export class Swim {
   private readonly queue = new Map<string, { u: Update; sent: number }>();
   private readonly pending = new Map<number, () => void>();
   private readonly relays = new Map<number, { to: string; seq: number }>();
-  private readonly suspicions = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly suspicions = new Map<string, unknown>();
   private readonly timers: Array<ReturnType<typeof setInterval>> = [];
+  /** Nacks counted per indirect probe in flight (seq of our probe). */
+  private readonly nacks = new Map<number, number>();
+  private probeTimer?: unknown;
+  private readonly clock: Timers;
+  private stopped = false;
+  private lhm = 0;
   private order: string[] = [];
   private next = 0;
   private seq = 0;
   private self: Member;
   /** Datagrams sent, for the messages-per-second figure. */
   sent = 0;
+  /** Timers of ours that fired late (this process was starved): each judged no one. */
+  lateTimers = 0;
 
   constructor(private readonly o: SwimOptions) {
     this.envelope = new Envelope(o.secret);
+    this.clock = o.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t as ReturnType<typeof setTimeout>) };
     // A restarted node starts above any incarnation it had before: its old death is refuted at once.
     this.self = { id: o.id, addr: o.transport.addr, incarnation: Date.now(), state: "alive", meta: o.meta, since: Date.now() };
     o.transport.onMessage((from, bytes) => this.receive(from, bytes));
@@ -85,7 +116,7 @@ export class Swim {
   start(): void {
     this.enqueue(this.rumour(this.self));
     this.syncWithSeeds();
-    this.timers.push(setInterval(() => void this.probe(), this.o.profile.probeIntervalMs));
+    this.scheduleProbe(performance.now() + this.o.profile.probeIntervalMs);
     this.timers.push(setInterval(() => this.pushPull(), this.o.profile.pushPullIntervalMs));
     // Seeds that were not up at start are retried until they answer.
     this.timers.push(setInterval(() => this.syncWithSeeds(), Math.min(1000, this.o.profile.pushPullIntervalMs)));
@@ -99,8 +130,10 @@ export class Swim {
    * still hears it from the others' piggybacks or full syncs.
    */
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.clock.clearTimeout(this.probeTimer);
     for (const t of this.timers) clearInterval(t);
-    for (const t of this.suspicions.values()) clearTimeout(t);
+    for (const t of this.suspicions.values()) this.clock.clearTimeout(t);
     this.self.incarnation++;
     const bye: Update = { ...this.rumour(this.self), state: "left" };
     // To every member it knows, whatever it thinks of them: a node slow to stop may have taken live peers
@@ -126,6 +159,11 @@ export class Swim {
     return this.self.id;
   }
 
+  /** Lifeguard's local health multiplier: 0 is healthy; timeouts are stretched by (this + 1). */
+  get localHealth(): number {
+    return this.lhm;
+  }
+
   /** This node and every member it knows (dead ones until reaped). */
   view(): Member[] {
     return [{ ...this.self }, ...[...this.members.values()].map((m) => ({ ...m }))];
@@ -149,29 +187,99 @@ export class Swim {
     return m && (m.state === "alive" || m.state === "suspect") ? m : this.nextTarget();
   }
 
+  /**
+   * One probe after another, each `interval × (LHM+1)` after the previous one
+   * began (a chain of timeouts, not setInterval: the interval stretches with
+   * the LHM, and probes never overlap). A tick that fires late is the first
+   * sign that this process was not running.
+   */
+  private scheduleProbe(at: number): void {
+    if (this.stopped) return;
+    this.probeTimer = this.clock.setTimeout(async () => {
+      const started = performance.now();
+      this.checkLate(at, "probe timer");
+      await this.probe().catch((err) => this.o.log.warn({ err }, "gossip probe failed"));
+      this.scheduleProbe(Math.max(performance.now(), started + this.scaled(this.o.profile.probeIntervalMs)));
+    }, Math.max(0, at - performance.now()));
+  }
+
   private async probe(): Promise<void> {
     this.reap();
     const target = this.nextTarget();
     if (!target) return;
     const seq = ++this.seq;
-    const acked = this.awaitAck(seq, this.o.profile.probeIntervalMs);
+    const p = this.o.profile;
+    const ackMs = this.scaled(p.ackTimeoutMs);
+    // Helpers get the rest of the interval, but never less than half an ack timeout (the local profile's
+    // interval equals its ack timeout, which would leave them no time at all).
+    const indirectMs = this.scaled(Math.max(p.probeIntervalMs - p.ackTimeoutMs, p.ackTimeoutMs / 2));
+    const acked = this.awaitAck(seq, ackMs + indirectMs);
+    const t0 = performance.now();
     this.send(target.addr, { t: "ping", seq, from: this.self.id, u: this.piggyback() });
-    if (await Promise.race([acked, Bun.sleep(this.o.profile.ackTimeoutMs).then(() => false)])) return;
-    const helpers = shuffle(this.alive().filter((m) => m.id !== target.id)).slice(0, this.o.profile.indirectChecks);
-    for (const h of helpers) this.send(h.addr, { t: "ping-req", seq, from: this.self.id, target: target.addr, u: this.piggyback() });
-    if (await acked) return;
+    if (await Promise.race([acked, this.sleep(ackMs).then(() => false)])) return this.adjustHealth(-1);
+    // Our own timer fired late: the ack may be sitting unread in the socket. This probe proves nothing.
+    if (this.checkLate(t0 + ackMs, "ack timeout")) return;
+    // A busy event loop runs due timers before it reads sockets: let it read once before judging.
+    if (await Promise.race([acked, new Promise<false>((r) => setImmediate(() => r(false)))])) return this.adjustHealth(-1);
+    const helpers = shuffle(this.alive().filter((m) => m.id !== target.id)).slice(0, p.indirectChecks);
+    this.nacks.set(seq, 0);
+    // Helpers that cannot reach the target either say so (nack) halfway through our wait (memberlist: 80%; half
+    // leaves the nack time to arrive on a busy machine): proof that we are healthy, and the target is the problem.
+    const nackMs = Math.round(indirectMs / 2);
+    for (const h of helpers) this.send(h.addr, { t: "ping-req", seq, from: this.self.id, target: target.addr, u: this.piggyback(), nackMs });
+    const ok = await acked;
+    const nacks = this.nacks.get(seq) ?? 0;
+    this.nacks.delete(seq);
+    if (ok) return this.adjustHealth(-1);
+    if (this.checkLate(t0 + ackMs + indirectMs, "indirect probe")) return;
+    // memberlist's rule: each helper that stayed silent counts against us; with no helper, the failure itself does.
+    this.adjustHealth(helpers.length ? helpers.length - nacks : 1);
     const m = this.members.get(target.id);
-    if (m && m.state === "alive") this.apply({ ...this.rumour(m), state: "suspect" });
+    if (m && m.state === "alive") {
+      this.o.log.warn({ node: m.id, localHealth: this.lhm, nacks, helpers: helpers.length }, "no ack from cluster member: suspect");
+      this.apply({ ...this.rumour(m), state: "suspect" });
+    }
+  }
+
+  // ---- local health (Lifeguard) ---------------------------------------------------
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
+  }
+
+  private scaled(ms: number): number {
+    return ms * (this.lhm + 1);
+  }
+
+  private adjustHealth(delta: number): void {
+    const before = this.lhm;
+    this.lhm = Math.max(0, Math.min(MAX_LOCAL_HEALTH, this.lhm + delta));
+    if (before === 0 && this.lhm > 0) this.o.log.warn({ localHealth: this.lhm }, "gossip: this node is missing its own deadlines; stretching its probe timeouts");
+    else if (before > 0 && this.lhm === 0) this.o.log.info("gossip: local health back to normal");
+  }
+
+  /**
+   * True (and the LHM raised) when a timer due at `due` fired more than one
+   * ack timeout late: this process was not running (stopped, starved), so
+   * what it did not hear meanwhile says nothing about the others.
+   */
+  private checkLate(due: number, what: string): boolean {
+    const late = performance.now() - due;
+    if (late <= this.o.profile.ackTimeoutMs) return false;
+    this.lateTimers++;
+    this.o.log.warn({ lateMs: Math.round(late), timer: what, localHealth: this.lhm }, "gossip: a timer fired late (this process was starved); judging no one on it");
+    this.adjustHealth(1);
+    return true;
   }
 
   private awaitAck(seq: number, ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.pending.delete(seq);
         resolve(false);
       }, ms);
       this.pending.set(seq, () => {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         this.pending.delete(seq);
         resolve(true);
       });
@@ -210,6 +318,7 @@ export class Swim {
       if (u.state !== "alive" && u.inc >= this.self.incarnation) {
         this.self.incarnation = u.inc + 1; // refute: "I am alive, and newer than that"
         this.enqueue(this.rumour(this.self));
+        if (u.state === "suspect" || u.state === "dead") this.adjustHealth(1); // others could not hear us: likely our fault (Lifeguard)
       }
       return;
     }
@@ -241,23 +350,29 @@ export class Swim {
   }
 
   private startSuspicion(id: string, inc: number): void {
+    this.arm(id, inc, this.suspicionTimeoutMs());
+  }
+
+  private arm(id: string, inc: number, ms: number): void {
     this.cancelSuspicion(id);
+    const due = performance.now() + ms;
     this.suspicions.set(
       id,
-      setTimeout(() => {
+      this.clock.setTimeout(() => {
         this.suspicions.delete(id);
         const m = this.members.get(id);
-        if (m && m.state === "suspect" && m.incarnation === inc) {
-          this.o.log.warn({ node: id }, "cluster member is dead");
-          this.apply({ ...this.rumour(m), state: "dead" });
-        }
-      }, this.suspicionTimeoutMs()),
+        if (!m || m.state !== "suspect" || m.incarnation !== inc) return;
+        // Fired late: the suspect's refutation may be among the datagrams not read yet. Give them one probe interval.
+        if (this.checkLate(due, "suspicion")) return this.arm(id, inc, this.scaled(this.o.profile.probeIntervalMs));
+        this.o.log.warn({ node: id }, "cluster member is dead");
+        this.apply({ ...this.rumour(m), state: "dead" });
+      }, ms),
     );
   }
 
   private cancelSuspicion(id: string): void {
     const t = this.suspicions.get(id);
-    if (t) clearTimeout(t);
+    if (t) this.clock.clearTimeout(t);
     this.suspicions.delete(id);
   }
 
@@ -307,6 +422,9 @@ export class Swim {
   }
 
   private receive(from: string, bytes: Uint8Array): void {
+    // A stopping node only says goodbye: were it to hear its own "left" back (a sibling's piggyback), it would
+    // refute it with a newer "alive", and its siblings would take the stop for a death.
+    if (this.stopped) return;
     try {
       this.handle(from, bytes);
     } catch (err) {
@@ -336,8 +454,16 @@ export class Swim {
         msg.u.forEach((u) => this.apply(u));
         const seq = ++this.seq;
         this.relays.set(seq, { to: from, seq: msg.seq });
-        setTimeout(() => this.relays.delete(seq), this.o.profile.probeIntervalMs * 2);
+        // Kept as long as the prober waits (its windows stretch with its LHM: twice the nack delay it sent).
+        this.clock.setTimeout(() => this.relays.delete(seq), Math.max(this.o.profile.probeIntervalMs * 2, (msg.nackMs ?? 0) * 2));
         this.send(msg.target, { t: "ping", seq, from: this.self.id, u: this.piggyback() });
+        // No ack from the target in time: tell the prober we are here (and it is not its own fault).
+        if (msg.nackMs) this.clock.setTimeout(() => this.relays.has(seq) && this.send(from, { t: "nack", seq: msg.seq, from: this.self.id }), msg.nackMs);
+        break;
+      }
+      case "nack": {
+        const n = this.nacks.get(msg.seq);
+        if (n !== undefined) this.nacks.set(msg.seq, n + 1);
         break;
       }
       case "sync":

@@ -39,12 +39,14 @@ export class Health {
     }
     if (e.action === "die" && (l.record.status === "running" || l.record.status === "starting")) {
       const state = await this.settledState(e.containerId);
-      if (!state || state.status === "exited" || state.status === "dead") {
+      // Gone, not crashed: removed behind our back (`docker rm -f`). The drift loop (drift.ts) re-creates it from its files.
+      if (!state) return this.o.log.warn({ id: l.record.id, containerId: e.containerId }, "preview's container was removed outside previewd");
+      if (state.status === "exited" || state.status === "dead") {
         const logs = await this.o.tail(l, 30);
-        const restarts = state?.restartCount ?? 0;
+        const restarts = state.restartCount;
         l.failedAt = Date.now();
-        await this.o.setStatus(l, "failed", `The app exited with code ${state?.exitCode ?? "?"} after ${restarts} restart(s). Last log lines:\n${logs}`);
-        this.o.log.warn({ id: l.record.id, exitCode: state?.exitCode, restarts }, "preview failed");
+        await this.o.setStatus(l, "failed", `The app exited with code ${state.exitCode} after ${restarts} restart(s). Last log lines:\n${logs}`);
+        this.o.log.warn({ id: l.record.id, exitCode: state.exitCode, restarts }, "preview failed");
       } else {
         await this.rearm(l); // Docker restarts it (its back-off): answering again makes it running
       }

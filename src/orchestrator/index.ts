@@ -11,6 +11,7 @@ import type { Logger } from "../log.ts";
 import { IdleClock, type ContainerState, type Runtime, WarmPool } from "../pool/index.ts";
 import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, PreviewView } from "../types.ts";
 import { BringUp, DEFAULT_PORT } from "./bringup.ts";
+import { DriftLoop, type DriftKind } from "./drift.ts";
 import { Health } from "./health.ts";
 import { serially, type Live } from "./live.ts";
 import { followLogs } from "./logs.ts";
@@ -46,6 +47,8 @@ export interface OrchestratorOptions {
   boostCpus?: number;
   /** Latencies for metrics: a create reached running (or failed), a wake finished. */
   observe?: (event: "create" | "wake", seconds: number, labels: Record<string, string>) => void;
+  /** How often records, containers and routes are compared (drift.ts); unset: never. */
+  driftIntervalMs?: number;
 }
 
 /** Occupy a slot on this node (memory is held while suspended). */
@@ -66,6 +69,7 @@ export class Orchestrator {
   private image = "";
   private readonly bringUp: BringUp;
   private readonly health: Health;
+  private drift?: DriftLoop;
   /** Set by a drain (peer/drain.ts): creates and take-overs go to other nodes. */
   draining = false;
 
@@ -135,6 +139,23 @@ export class Orchestrator {
     const sweepEvery = Math.max(50, Math.min(this.o.idleTimeoutMs / 4, 15_000));
     this.timers.push(setInterval(() => void this.sweepIdle(), sweepEvery));
     this.timers.push(setInterval(() => void this.flushActivity(), 5_000));
+    if (this.o.driftIntervalMs) {
+      this.drift = new DriftLoop({
+        nodeId: this.o.nodeId, runtime: this.o.runtime, store: this.o.store, log: this.o.log.child({ mod: "drift" }), intervalMs: this.o.driftIntervalMs,
+        live: () => [...this.live.values()],
+        busy: () => this.reserved > 0,
+        setStatus: (l, status, failure) => this.setStatus(l, status, failure),
+        watchReadiness: (l) => (l.ready = this.bringUp.watchReadiness(l)),
+        recreate: (l) => this.recreateLive(l),
+        evict: (id) => this.evict(id),
+      });
+      this.drift.start();
+    }
+  }
+
+  /** Drift found and fixed (or reported) since start, by kind; empty without the loop. */
+  get driftCounts(): Partial<Record<DriftKind, number>> {
+    return this.drift?.counts ?? {};
   }
 
   /** Leaves previews running (a restart must not interrupt them); removes only spare containers. */
@@ -145,6 +166,7 @@ export class Orchestrator {
    */
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.drift?.stop();
     this.stopWatching?.();
     await this.pool.drain();
     await Promise.race([this.flushActivity(), Bun.sleep(3000)]);
@@ -235,12 +257,15 @@ export class Orchestrator {
       live: () => [...this.live.values()],
       setStatus: (l, status) => this.setStatus(l, status),
       watchReadiness: (l) => (l.ready = this.bringUp.watchReadiness(l)),
-      recreate: async (l) => {
-        this.forgetLive(l);
-        const { recreate } = await import("./reconcile.ts");
-        await recreate(this, this.o.runtime, this.o.store, l.record);
-      },
+      recreate: (l) => this.recreateLive(l),
     }).catch((err) => this.o.log.error({ err }, "resync after the engine returned failed"));
+  }
+
+  /** Its container is gone: a new one from the stored files (reconcile.ts's recreate). */
+  private async recreateLive(l: Live): Promise<void> {
+    this.forgetLive(l);
+    const { recreate } = await import("./reconcile.ts");
+    await recreate(this, this.o.runtime, this.o.store, l.record);
   }
 
   // ---- create ---------------------------------------------------------------
