@@ -60,6 +60,8 @@ const settings = {
   logFormat: { env: "PREVIEWD_LOG_FORMAT", def: "", schema: v.picklist(["", "json", "pretty"], "json or pretty (unset: pretty on a terminal, JSON when piped)") },
   // A node stopped on purpose (SIGTERM) keeps its previews this long before its siblings take them over: a package upgrade's restart.
   restartGrace: { env: "PREVIEWD_RESTART_GRACE", def: "60", schema: posInt("a number of seconds a node stopped on purpose may stay away before its previews move (1 or more)") },
+  // Records, containers and the proxy's table compared this often (orchestrator/drift.ts): a fix lands within two periods.
+  reconcileInterval: { env: "PREVIEWD_RECONCILE_INTERVAL", def: "5", schema: posInt("a number of seconds between drift checks of records, containers and routes (1 or more)") },
   gossipProfile: { env: "PREVIEWD_GOSSIP_PROFILE", def: "lan", schema: v.picklist(["lan", "local", "test"], "lan (production), local (several daemons on one machine) or test (10x faster timers, in-process clusters)") },
   nodeId: { env: "PREVIEWD_NODE_ID", def: hostname(), schema: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a node name of letters, digits, dots, dashes or underscores (1-63)")) },
   dataDir: { env: "PREVIEWD_DATA_DIR", def: "./data", schema: nonEmpty("a directory path") },
@@ -99,8 +101,14 @@ const settings = {
     ),
   },
   npmRegistry: { env: "PREVIEWD_NPM_REGISTRY", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^https?:\/\//.test(s), httpUrl)) },
+  // Why: previews must not reach the host's own services (the API, the peer port, anything on 0.0.0.0); src/pool/firewall.ts.
+  firewall: { env: "PREVIEWD_FIREWALL", def: "on", schema: v.picklist(["on", "off"], "on (iptables rules keep previews off the host's own ports, except the database's) or off") },
   dbHostForContainers: { env: "PREVIEWD_DB_HOST", def: "host.docker.internal", schema: nonEmpty("the host name preview containers use to reach PostgreSQL") },
   dbQueryLimit: { env: "PREVIEWD_DB_QUERY_LIMIT", def: "60", schema: posInt("the longest a preview's statement or open transaction may run, in seconds, whatever it SETs") },
+  // Why: previews' connections must not fill the shared server (issue 10, item 4); src/db/pooler.ts. auto: on with the
+  // embedded database when pgbouncer is installed; never with DATABASE_URL (Supabase has its own pooler).
+  dbPooler: { env: "PREVIEWD_DB_POOLER", def: "auto", schema: v.picklist(["auto", "on", "off"], "auto (PgBouncer in front of the embedded database when installed), on (required: no start without it) or off") },
+  dbPoolSize: { env: "PREVIEWD_DB_POOL_SIZE", def: "3", schema: v.pipe(posInt("server connections one preview may hold through the pooler at once, from 1 to 50"), v.maxValue(50, "server connections one preview may hold through the pooler at once, from 1 to 50")) },
   dbRetention: { env: "PREVIEWD_DB_RETENTION", def: "3600", schema: posInt("seconds an orphaned preview schema is kept before cleanup", 0) },
   flyApiToken: { env: "FLY_API_TOKEN", def: "", schema: v.string() },
   flyApp: { env: "FLY_APP", def: "", schema: v.string() },
@@ -161,6 +169,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((out.peers as string[]).length > 0 && !out.clusterSecret) {
     throw new ConfigError("PREVIEWD_CLUSTER_SECRET", "", "a shared secret of at least 16 characters when PREVIEWD_PEERS is set");
   }
+  // The pooler fronts the embedded server only: with DATABASE_URL (Supabase, a server of the operator's) it cannot be required.
+  if (out.dbPooler === "on" && out.databaseUrl) {
+    throw new ConfigError("PREVIEWD_DB_POOLER", "on", "auto or off when DATABASE_URL is set (the pooler fronts the embedded database; Supabase has its own, see README)");
+  }
   return out as Config;
 }
 
@@ -202,6 +214,8 @@ export function testConfig(overrides: Partial<Record<string, string>> = {}): Con
     PREVIEWD_NODE_ID: "test-node",
     PREVIEWD_API_TOKEN: "test-token-0123456789",
     PREVIEWD_START_TIMEOUT: "20",
+    // Off in tests: every test daemon shares the previewd bridge and a stop removes the rules; test/pool/firewall.test.ts turns it on.
+    PREVIEWD_FIREWALL: "off",
     ...overrides,
   });
 }

@@ -2,7 +2,7 @@
 // orchestrator -> cluster -> listeners; drains on SIGTERM. Only this file
 // builds concrete adapters (Docker, PostgreSQL, gossip transport).
 import type { Server } from "bun";
-import { cpus } from "node:os";
+import { cpus, networkInterfaces } from "node:os";
 import { join, resolve } from "node:path";
 import { createApi } from "./api/index.ts";
 import { BrowserTier } from "./browser/index.ts";
@@ -15,7 +15,9 @@ import { RailwayClient } from "./deploy/railway/client.ts";
 import { RailwayApi } from "./deploy/railway/operations.ts";
 import { RailwayProvider } from "./deploy/railway/provider.ts";
 import { DepsCache, defaultCapBytes, prewarm, sandboxInstaller } from "./deps/index.ts";
-import { connect, DatabaseWatchdog, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
+import { connect, DatabaseWatchdog, dockerBridgeAddresses, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
+import { serverUser } from "./db/embedded.ts";
+import { choosePooler, startPooler, type Pooler } from "./db/pooler.ts";
 import type { Logger } from "./log.ts";
 import { DaemonMetrics } from "./metrics.ts";
 import { newPreviewId, Orchestrator } from "./orchestrator/index.ts";
@@ -32,15 +34,20 @@ import type { NodeService } from "./api/nodes.ts";
 import { notFound } from "./errors.ts";
 import { DockerRuntime } from "./pool/docker.ts";
 import { PreviewDisks } from "./pool/disk.ts";
+import { HostFirewall, hostPortsOf } from "./pool/firewall.ts";
 import { DatabaseBudget } from "./db/budget.ts";
 import { FlyMachines } from "./overflow/machines.ts";
 import { FlyTier } from "./overflow/tier.ts";
+import { randomBytes } from "node:crypto";
+import { startFront, type Front } from "./proxy/fast/index.ts";
 import { createProxy, PROXY_IDLE_TIMEOUT_S } from "./proxy/index.ts";
 import { announce } from "./startup.ts";
 import { apiToken } from "./token.ts";
 
 export interface Daemon {
   config: Config;
+  /** The public proxy port's byte-level front (its connection counts are read by tests). */
+  front: Front;
   token: string;
   orchestrator: Orchestrator;
   view: ClusterView;
@@ -48,6 +55,8 @@ export interface Daemon {
   apiPort: number;
   peerPort: number;
   databaseUrl: string;
+  /** PgBouncer in front of the embedded database for previews' connections (src/db/pooler.ts); unset when off. */
+  pooler?: Pooler;
   /** Unset when deploys are off (no RAILWAY_API_TOKEN). */
   deployments?: Deployments;
   stop(): Promise<void>;
@@ -62,10 +71,34 @@ export interface DaemonOptions {
 
 export async function startDaemon(config: Config, log: Logger, opts: DaemonOptions = {}): Promise<Daemon> {
   const { token, generated, path: tokenPath } = apiToken(config.apiToken, config.dataDir);
-  const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres({ dataDir: join(config.dataDir, "postgres"), log: log.child({ mod: "embedded-pg" }) });
+  // Previews reach the embedded database through PgBouncer when it is here (src/db/pooler.ts): the server is then sized
+  // for capacity x pool size plus the daemon's reserve, and listens on loopback only (the pooler takes the bridge addresses).
+  const poolerChoice = choosePooler({ setting: config.dbPooler, external: !!config.databaseUrl, capacity: effectiveCapacity(config), poolSize: config.dbPoolSize, bridges: dockerBridgeAddresses });
+  const poolerPlan = poolerChoice.plan;
+  const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres({
+    dataDir: join(config.dataDir, "postgres"), log: log.child({ mod: "embedded-pg" }),
+    ...(poolerPlan && { listenBridges: false, settings: { max_connections: String(poolerPlan.sizing.maxConnections) } }),
+  });
   const databaseUrl = config.databaseUrl || embedded!.url;
   const sql = connect(databaseUrl);
   await migrate(sql);
+  let pooler: Pooler | undefined;
+  if (poolerPlan && embedded) {
+    const dbUrl = new URL(embedded.url);
+    try {
+      pooler = await startPooler({
+        sql, bin: poolerPlan.bin, dir: join(config.dataDir, "pgbouncer"), listen: poolerPlan.listen, port: embedded.port,
+        serverHost: dbUrl.hostname, serverPort: embedded.port, database: decodeURIComponent(dbUrl.pathname.slice(1)) || "postgres",
+        sizing: poolerPlan.sizing, owner: serverUser(), log: log.child({ mod: "pgbouncer" }),
+      });
+    } catch (err) {
+      await sql.end({ timeout: 5 });
+      await embedded.stop();
+      throw new Error(`PgBouncer did not start (PREVIEWD_DB_POOLER=off runs without it): ${(err as Error).message}`);
+    }
+  } else if (config.dbPooler !== "off") {
+    log.info({ reason: poolerChoice.reason }, "previews connect to PostgreSQL directly (no pooler)");
+  }
   const stoppers: Array<() => unknown> = [];
 
   // ---- this node's previews
@@ -85,6 +118,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     disks,
   });
   await runtime.reconcileDisks(); // a crash or a reboot may have left disks unmounted or orphaned
+  // Previews reach the internet, their database and DNS, not the host's own services; installed before any preview runs.
+  const firewall = config.firewall === "on" ? await startFirewall(config, runtime, databaseUrl, log) : undefined;
   const deps = new DepsCache({
     root: depsRoot,
     capBytes: config.depsCacheMb ? Number(config.depsCacheMb) * 1024 * 1024 : defaultCapBytes(depsRoot),
@@ -93,7 +128,12 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   });
   deps.init();
   const store = new PreviewStore(sql);
-  const databases = new PreviewDatabases({ sql, adminUrl: databaseUrl, containerHost: config.dbHostForContainers, log: log.child({ mod: "db" }) });
+  const databases = new PreviewDatabases({
+    sql, adminUrl: databaseUrl, containerHost: config.dbHostForContainers, log: log.child({ mod: "db" }),
+    // Through the pooler a role holds at most poolSize backends; the role's own limit is the backstop (+1 for its
+    // migrations, which run direct; +1 for a backend still exiting when PgBouncer replaces it).
+    connectionLimit: pooler ? pooler.sizing.poolSize + 2 : undefined,
+  });
   const capacity = effectiveCapacity(config);
   let boundProxyPort = config.proxyPort;
   const prom = new DaemonMetrics(); // this daemon's own registry: tests run several daemons in one process
@@ -107,6 +147,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     // Requests this node forwarded (to a sibling, to Fly) count as activity in the shared record.
     foreignActivity: (id, at) => void store.update(id, { lastActiveAt: at }).catch(() => {}),
     observe: prom.observe, // create and wake latency histograms
+    driftIntervalMs: config.reconcileInterval * 1000,
   });
   await orchestrator.start();
   stoppers.push(() => orchestrator.stop());
@@ -150,6 +191,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   let view: ClusterView = soloView({ id: config.nodeId, state: "alive", capacity, running: 0, free: capacity, addr: `${config.host}:${config.peerPort}` }, () => ({ capacity, running: local.running() }));
   const verifier = new PeerVerifier(config.clusterSecret);
   let gossipDropped: () => Record<string, number> = () => ({});
+  let gossipLocalHealth = () => 0;
   // Drains (peer/drain.ts): made once the cluster view and the peer client exist, below.
   let drainer: Drainer | undefined;
   const localNodes: NodeService = {
@@ -185,6 +227,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       deps: { ...deps.counters, entries: deps.size, bytes: deps.bytes },
       peerRefused: verifier.refused, gossipDropped: gossipDropped(),
       aliveNodes: view.nodes().filter((n) => n.state === "alive").length,
+      gossipLocalHealth: gossipLocalHealth(),
+      drift: orchestrator.driftCounts,
       fly: fly && { ...fly.totals },
     }),
   };
@@ -199,7 +243,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     peerServer = startPeerServer({ host: config.host, port: config.peerPort, verifier, api: localApi, proxy: localProxy as never, log, self: config.nodeId, maxApiBody: config.maxBytes * 2 + 2 * 1024 * 1024, peerOnly });
     const membership = await startMembership({ config, peerPort: peerServer.port!, capacity, running: local.running, log, draining: () => orchestrator.draining });
     view = membership.view;
-    gossipDropped = () => membership.swim.envelope.dropped;
+    gossipDropped = () => membership.dropped();
+    gossipLocalHealth = () => membership.swim.localHealth;
     stoppers.unshift(() => membership.stop());
     const recovery = new Recovery({ view, store, orch: orchestrator, log: log.child({ mod: "recovery" }), intervalMs: 1000, graceMs: membership.graceMs });
     recovery.start();
@@ -247,22 +292,31 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
 
   // ---- public listeners
   const trustedProxies = new Set(config.trustedProxies);
+  // Per request: nothing but a size check when no proxy is trusted (the common case).
+  const trustsForwarded = (ip: string | undefined) => trustedProxies.size > 0 && ip !== undefined && trustedProxies.has(ip.replace(/^::ffff:/, ""));
+  const frontSecret = randomBytes(24).toString("base64url");
   const proxy = createProxy({
     domain: config.domain, log, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: createLocator({ orch: orchestrator, store, peers, self: config.nodeId, fly, browser }),
     wakingState: (id) => previews.get(id),
     activity: orchestrator.idle,
-    // Per request: nothing but a size check when no proxy is trusted (the common case).
-    trustsForwarded: (ip) => trustedProxies.size > 0 && ip !== undefined && trustedProxies.has(ip.replace(/^::ffff:/, "")),
+    trustsForwarded, frontSecret,
     observe: prom.observeRequest, // the public listener only: a sibling's hop would count a request twice
   });
-  const proxyServer = Bun.serve({
-    hostname: config.host, port: config.proxyPort,
+  // The general path, on loopback behind the byte-level front (proxy/fast) that owns the public port.
+  const generalServer = Bun.serve({
+    hostname: "127.0.0.1", port: 0,
     fetch: proxy.fetch, websocket: proxy.websocket,
     idleTimeout: PROXY_IDLE_TIMEOUT_S, maxRequestBodySize: 4 * 1024 ** 3,
   }) as Server<unknown>;
-  boundProxyPort = proxyServer.port!;
+  const front = startFront({
+    hostname: config.host, port: config.proxyPort, domain: config.domain, log: log.child({ mod: "front" }),
+    lookup: (id) => orchestrator.endpointIfRunning(id), activity: orchestrator.idle, limit: proxy.limit,
+    general: { host: "127.0.0.1", port: generalServer.port! }, frontSecret, trustsForwarded,
+    observe: prom.observeRequest, bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
+  });
+  boundProxyPort = front.port;
 
   const api = createApi({ ...apiBase, previews, deployments: deploymentApi, corsOrigins: config.corsOrigins, nodes });
   // The API's own bodyLimit (hono, after auth) is the limit, and answers 413 in the spec's error shape; Bun's must never cut in first with a bare 413.
@@ -270,16 +324,18 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   ready = true;
 
   const d: Daemon = {
-    config, token, orchestrator, databaseUrl, deployments,
+    config, token, orchestrator, databaseUrl, deployments, pooler,
     get view() {
       return view;
     },
-    proxyPort: proxyServer.port!, apiPort: apiServer.port!, peerPort: peerServer?.port ?? config.peerPort,
+    proxyPort: front.port, front, apiPort: apiServer.port!, peerPort: peerServer?.port ?? config.peerPort,
     async stop() {
       ready = false;
-      await Promise.all([proxyServer, apiServer, peerServer].map((s) => s && drain(s, 5000)));
+      await Promise.all([front.stop(5000), ...[generalServer, apiServer, peerServer].map((s) => s && drain(s, 5000))]);
       for (const stop of stoppers) await stop();
+      await firewall?.remove().catch((err: unknown) => log.warn({ err }, "host firewall removal failed"));
       await sql.end({ timeout: 5 });
+      await pooler?.stop();
       await embedded?.stop();
     },
   };
@@ -324,6 +380,26 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   log.info("draining");
   await d.stop();
   log.info("stopped");
+}
+
+/** The host firewall, installed; or undefined (logged loudly) when this host cannot have it (not root, no iptables). */
+async function startFirewall(config: Config, runtime: DockerRuntime, databaseUrl: string, log: Logger): Promise<HostFirewall | undefined> {
+  const local = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address));
+  const fw = new HostFirewall({
+    bridge: await runtime.bridgeInterface(),
+    // The database when it runs on this host (embedded, or a local server), a registry mirror on this host.
+    allowTcpPorts: hostPortsOf([databaseUrl, config.npmRegistry], local),
+    log: log.child({ mod: "firewall" }),
+  });
+  const problem = await fw.probe();
+  try {
+    if (problem) throw new Error(problem);
+    await fw.install();
+    return fw;
+  } catch (err) {
+    log.error({ reason: (err as Error).message }, "the host firewall cannot be installed (needs root and iptables; PREVIEWD_FIREWALL=off to silence): previews can reach the host's own ports");
+    return undefined;
+  }
 }
 
 /** The Fly tier: the app ensured and this cluster's machines reconciled with the store, or undefined (logged) when Fly refuses. */

@@ -26,6 +26,10 @@ export interface MetricsSnapshot {
   peerRefused: Record<string, number>;
   gossipDropped: Record<string, number>;
   aliveNodes: number;
+  /** Cumulative since start: drift between records, containers and routes, by kind (orchestrator/drift.ts). */
+  drift?: Record<string, number>;
+  /** Gossip's local health multiplier (Lifeguard), 0 without a cluster. */
+  gossipLocalHealth?: number;
   /** The cluster's Fly previews now (every node reports the same: use max() across nodes). Unset: overflow off. */
   fly?: { running: number; suspended: number; other: number; runningSeconds: number; suspendedSeconds: number; costUsd: number };
 }
@@ -51,6 +55,7 @@ export class DaemonMetrics {
     depsEntries: this.gauge("previewd_deps_cache_entries", "Sealed dependency cache entries."),
     depsBytes: this.gauge("previewd_deps_cache_bytes", "Disk used by the dependency cache."),
     alive: this.gauge("previewd_cluster_alive_nodes", "Nodes this node sees alive (itself included)."),
+    localHealth: this.gauge("previewd_gossip_local_health", "Gossip's local health multiplier (Lifeguard): 0 healthy, up to 8 while this node misses its own deadlines; its probe timeouts are stretched by this plus one."),
     rss: this.gauge("process_resident_memory_bytes", "Resident memory of the previewd process."),
     start: this.gauge("process_start_time_seconds", "Start time of this daemon since the Unix epoch."),
   };
@@ -69,6 +74,7 @@ export class DaemonMetrics {
     evictions: this.counter("previewd_deps_cache_evictions_total", "Cache entries removed to stay under the cap."),
     peerRefused: this.counter("previewd_peer_refused_total", "Peer calls refused, by reason.", ["reason"]),
     gossipDropped: this.counter("previewd_gossip_dropped_total", "Gossip datagrams dropped, by reason.", ["reason"]),
+    drift: this.counter("previewd_drift_total", "Differences between this node's records, containers and routing table, fixed or reported, by kind.", ["kind"]),
   };
 
   /** The orchestrator's hook: a create reached its end, or a wake finished. */
@@ -92,6 +98,7 @@ export class DaemonMetrics {
     g.depsEntries.set(s.deps.entries);
     g.depsBytes.set(s.deps.bytes);
     g.alive.set(s.aliveNodes);
+    g.localHealth.set(s.gossipLocalHealth ?? 0);
     g.rss.set(process.memoryUsage.rss());
     g.start.set(this.startedAt);
     total(this.c.watchdog, s.dbWatchdog, "action");
@@ -101,6 +108,7 @@ export class DaemonMetrics {
     total(this.c.evictions, s.deps.evictions);
     total(this.c.peerRefused, s.peerRefused, "reason");
     total(this.c.gossipDropped, s.gossipDropped, "reason");
+    total(this.c.drift, s.drift ?? {}, "kind");
     if (s.fly) {
       // Registered on the first snapshot that has them: with overflow off the
       // Fly series are absent, not a misleading zero cost.

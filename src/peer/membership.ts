@@ -13,6 +13,8 @@ import type { ClusterView } from "./view.ts";
 export interface MembershipHandle {
   view: ClusterView;
   swim: Swim;
+  /** Gossip datagrams dropped, by reason: the envelope's (unsigned, forged, stale, replayed) plus the wire's (misaddressed). */
+  dropped(): Record<string, number>;
   /** How long after start this node should not take over others' previews (gossip converging). */
   graceMs: number;
   stop(): Promise<void>;
@@ -20,7 +22,7 @@ export interface MembershipHandle {
 
 export async function startMembership(o: { config: Config; peerPort: number; capacity: number; running: () => number; log: Logger; draining?: () => boolean }): Promise<MembershipHandle> {
   const profile = { lan: lanProfile, local: localProfile, test: testProfile }[o.config.gossipProfile];
-  const transport = await udpTransport(o.config.host, o.peerPort, advertiseHost(o.config.host));
+  const transport = await udpTransport(o.config.host, o.peerPort, advertiseHost(o.config.host), o.config.clusterSecret || undefined);
   const meta = () => {
     const running = o.running();
     // A draining node shows no room: siblings place nothing here and take no orphans here.
@@ -44,7 +46,8 @@ export async function startMembership(o: { config: Config; peerPort: number; cap
     nodes: () =>
       swim.view().map((m) => {
         const live = m.id === swim.id ? meta() : m.meta;
-        return { id: m.id, state: m.state, capacity: live.capacity, running: live.running, free: live.free, addr: m.addr };
+        const node = { id: m.id, state: m.state, capacity: live.capacity, running: live.running, free: live.free, addr: m.addr };
+        return m.id === swim.id ? { ...node, localHealth: swim.localHealth } : node;
       }),
     addrOf: (node) => swim.view().find((m) => m.id === node && m.state !== "dead")?.addr,
     place: () => placement.place(),
@@ -52,6 +55,11 @@ export async function startMembership(o: { config: Config; peerPort: number; cap
   return {
     view,
     swim,
+    dropped: () => {
+      const out: Record<string, number> = { ...swim.envelope.dropped };
+      for (const [k, n] of Object.entries(transport.dropped ?? {})) out[k] = (out[k] ?? 0) + n;
+      return out;
+    },
     graceMs: profile.suspicionMult * profile.probeIntervalMs * 3,
     async stop() {
       clearInterval(publish);
