@@ -40,6 +40,7 @@ import { FlyMachines } from "./overflow/machines.ts";
 import { FlyTier } from "./overflow/tier.ts";
 import { randomBytes } from "node:crypto";
 import { startFront, type Front } from "./proxy/fast/index.ts";
+import { peerRoutes, publicRoutes } from "./proxy/fast/routes.ts";
 import { createProxy, PROXY_IDLE_TIMEOUT_S } from "./proxy/index.ts";
 import { announce } from "./startup.ts";
 import { apiToken } from "./token.ts";
@@ -188,6 +189,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   // ---- the cluster: a single node without a secret; gossip and a peer listener with one
   const local = { capacity, running: () => orchestrator.occupied };
   let peerServer: Server<unknown> | undefined;
+  let peerFront: Front | undefined;
+  const frontSecret = randomBytes(24).toString("base64url");
   let view: ClusterView = soloView({ id: config.nodeId, state: "alive", capacity, running: 0, free: capacity, addr: `${config.host}:${config.peerPort}` }, () => ({ capacity, running: local.running() }));
   const verifier = new PeerVerifier(config.clusterSecret);
   let gossipDropped: () => Record<string, number> = () => ({});
@@ -240,8 +243,15 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       if (req.method !== "POST" || !path.startsWith(TAKEOVER_PATH)) return undefined;
       return acceptTakeover({ orch: orchestrator, store, self: config.nodeId }, path.slice(TAKEOVER_PATH.length));
     };
-    peerServer = startPeerServer({ host: config.host, port: config.peerPort, verifier, api: localApi, proxy: localProxy as never, log, self: config.nodeId, maxApiBody: config.maxBytes * 2 + 2 * 1024 * 1024, peerOnly });
-    const membership = await startMembership({ config, peerPort: peerServer.port!, capacity, running: local.running, log, draining: () => orchestrator.draining });
+    // The peer port is a byte-level front too: a signed hop to a preview running here goes straight to its
+    // container; API calls and hops that need a wake go to the peer listener behind it, on loopback.
+    peerServer = startPeerServer({ host: "127.0.0.1", port: 0, verifier, api: localApi, proxy: localProxy as never, log, self: config.nodeId, maxApiBody: config.maxBytes * 2 + 2 * 1024 * 1024, peerOnly });
+    peerFront = startFront({
+      hostname: config.host, port: config.peerPort, log: log.child({ mod: "peer-front" }), activity: orchestrator.idle, limit: localProxy.limit, frontSecret,
+      route: peerRoutes({ domain: config.domain, lookup: (id) => orchestrator.endpointIfRunning(id), verifier, self: config.nodeId, general: { host: "127.0.0.1", port: peerServer.port! } }),
+      bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
+    });
+    const membership = await startMembership({ config, peerPort: peerFront.port, capacity, running: local.running, log, draining: () => orchestrator.draining });
     view = membership.view;
     gossipDropped = () => membership.dropped();
     gossipLocalHealth = () => membership.swim.localHealth;
@@ -293,12 +303,12 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   // ---- public listeners
   const trustedProxies = new Set(config.trustedProxies);
   // Per request: nothing but a size check when no proxy is trusted (the common case).
+  const locator = createLocator({ orch: orchestrator, store, peers, self: config.nodeId, fly, browser });
   const trustsForwarded = (ip: string | undefined) => trustedProxies.size > 0 && ip !== undefined && trustedProxies.has(ip.replace(/^::ffff:/, ""));
-  const frontSecret = randomBytes(24).toString("base64url");
   const proxy = createProxy({
     domain: config.domain, log, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
     lookup: (id) => orchestrator.endpointIfRunning(id),
-    resolve: createLocator({ orch: orchestrator, store, peers, self: config.nodeId, fly, browser }),
+    resolve: locator.resolve,
     wakingState: (id) => previews.get(id),
     activity: orchestrator.idle,
     trustsForwarded, frontSecret,
@@ -311,9 +321,11 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     idleTimeout: PROXY_IDLE_TIMEOUT_S, maxRequestBodySize: 4 * 1024 ** 3,
   }) as Server<unknown>;
   const front = startFront({
-    hostname: config.host, port: config.proxyPort, domain: config.domain, log: log.child({ mod: "front" }),
-    lookup: (id) => orchestrator.endpointIfRunning(id), activity: orchestrator.idle, limit: proxy.limit,
-    general: { host: "127.0.0.1", port: generalServer.port! }, frontSecret, trustsForwarded,
+    hostname: config.host, port: config.proxyPort, log: log.child({ mod: "front" }), activity: orchestrator.idle, limit: proxy.limit, frontSecret,
+    route: publicRoutes({
+      domain: config.domain, lookup: (id) => orchestrator.endpointIfRunning(id), sibling: locator.sibling,
+      general: { host: "127.0.0.1", port: generalServer.port! }, trustsForwarded: (ip) => trustsForwarded(ip),
+    }),
     observe: prom.observeRequest, bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
   });
   boundProxyPort = front.port;
@@ -328,10 +340,10 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     get view() {
       return view;
     },
-    proxyPort: front.port, front, apiPort: apiServer.port!, peerPort: peerServer?.port ?? config.peerPort,
+    proxyPort: front.port, front, apiPort: apiServer.port!, peerPort: peerFront?.port ?? config.peerPort,
     async stop() {
       ready = false;
-      await Promise.all([front.stop(5000), ...[generalServer, apiServer, peerServer].map((s) => s && drain(s, 5000))]);
+      await Promise.all([front.stop(5000), peerFront?.stop(5000), ...[generalServer, apiServer, peerServer].map((s) => s && drain(s, 5000))]);
       for (const stop of stoppers) await stop();
       await firewall?.remove().catch((err: unknown) => log.warn({ err }, "host firewall removal failed"));
       await sql.end({ timeout: 5 });

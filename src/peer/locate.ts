@@ -25,7 +25,7 @@ export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peer
     return r;
   }
 
-  return async function resolve(id: string, host: string): Promise<ProxyTarget | undefined> {
+  async function resolve(id: string, host: string): Promise<ProxyTarget | undefined> {
     const local = await o.orch.resolve(id);
     if (local) return local;
     const r = await recordOf(id);
@@ -47,5 +47,21 @@ export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peer
     }
     if (r.node === o.self) return undefined;
     return o.peers.proxyTarget(r.node, host);
-  };
+  }
+
+  /**
+   * The byte-level front's sibling hop, without waiting: a container preview
+   * a recent lookup placed on a live sibling, as a signed target on its peer
+   * port. Unknown or stale (past the TTL): undefined, and the request takes
+   * the general path, whose lookup fills the cache again.
+   */
+  function sibling(id: string, host: string): ProxyTarget | undefined {
+    const hit = owners.get(id);
+    if (!hit || hit.until <= Date.now()) return undefined;
+    const r = hit.record;
+    if (r.tier === "browser" || r.tier === "fly" || r.node === o.self || r.status !== "running") return undefined;
+    return o.peers.proxyTarget(r.node, host);
+  }
+
+  return { resolve, sibling };
 }

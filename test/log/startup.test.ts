@@ -67,7 +67,9 @@ test("serve with the embedded database: start-up lines as JSON, no PostgreSQL ch
   const pgDir = join(d.dataDir, "postgres");
   const state = JSON.parse(readFileSync(join(pgDir, "previewd-embedded.json"), "utf8")) as { port: number; password: string };
   const sql = postgres(`postgresql://postgres:${encodeURIComponent(state.password)}@127.0.0.1:${state.port}/postgres`, { max: 1, onnotice: () => {} });
-  await sql`create table wal_to_replay as select g, md5(g::text) as h from generate_series(1, 1000000) g`;
+  // ~300 MB of WAL: a replay of about a second, so the daemon's probe meets it even when the daemon itself
+  // starts slowly (a first run after a change, when Bun transpiles every module again: 1 M rows were not enough there).
+  await sql`create table wal_to_replay as select g, md5(g::text) as h from generate_series(1, 3000000) g`;
   await sql.end();
   const postmaster = Number(readFileSync(join(pgDir, "postmaster.pid"), "utf8").split("\n")[0]);
   d.proc.kill("SIGKILL");

@@ -9,6 +9,8 @@ import { ensureBaseImage, removeContainersByLabel } from "../support/docker.ts";
 import { freshDatabase } from "../support/postgres.ts";
 import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
 import { eventually } from "../support/eventually.ts";
+import { rawRequest } from "../support/rawhttp.ts";
+import { signHeaders } from "../../src/peer/signing.ts";
 
 const SECRET = "cluster-test-secret-0123456789";
 const run = `c${process.pid}${Date.now().toString(36)}`;
@@ -84,6 +86,36 @@ test("a preview created on one node answers through all three, HTTP and WebSocke
     expect(list.previews.map((x) => x.id)).toContain(id);
     expect(await (await n.api(`/v1/previews/${id}/logs`)).text()).toContain("echo app listening");
   }
+});
+
+test("the sibling hop: the owner's app sees the client's forwarding chain; an unsigned, forged or replayed hop to the peer port is refused", async () => {
+  const via = nodes[(owner + 1) % 3]!;
+  // The first request fills the non-owner's owner cache (general path); the next ones take the byte-level hop.
+  for (let i = 0; i < 20; i++) expect((await via.preview(id, "/small")).status).toBe(200);
+  const seen = (await (await via.preview(id, "/headers", { headers: { "x-forwarded-host": "evil.example", "x-previewd-sig": "forged" } })).json()) as Record<string, string>;
+  expect(seen["x-forwarded-host"]).toBe(`${id}.localhost`); // ours, not the client's
+  // The chain: the client's address as the first node saw it, then the first node's as the owner saw it.
+  expect(seen["x-forwarded-for"]).toBe("127.0.0.1, 127.0.0.1");
+  expect(seen.host).toBe(`${id}.localhost`);
+  for (const name of Object.keys(seen)) expect(name.startsWith("x-previewd-")).toBe(false);
+
+  const ownerNode = nodes[owner]!;
+  const to = ownerNode.env.PREVIEWD_NODE_ID!;
+  const hop = (headers: Record<string, string>) =>
+    rawRequest(Number(ownerNode.env.PREVIEWD_PEER_PORT), `GET /counter HTTP/1.1\r\nhost: ${id}.localhost\r\nconnection: close\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`);
+  const signed = signHeaders(SECRET, via.env.PREVIEWD_NODE_ID!, "proxy", { to, method: "", target: `${id}.localhost` });
+  const ok = await hop(signed);
+  expect(ok.status).toBe(200);
+  const replayed = await hop(signed);
+  expect(replayed.status).toBe(403);
+  expect(JSON.parse(replayed.body.toString()).error.message).toContain("replayed");
+  const forged = await hop(signHeaders("not-the-secret", via.env.PREVIEWD_NODE_ID!, "proxy", { to, method: "", target: `${id}.localhost` }));
+  expect(forged.status).toBe(403);
+  const unsigned = await hop({ "x-previewd-kind": "proxy", "x-previewd-host": `${id}.localhost` });
+  expect(unsigned.status).toBe(403);
+  // A signature for another node is not good here.
+  const other = nodes[(owner + 2) % 3]!.env.PREVIEWD_NODE_ID!;
+  expect((await hop(signHeaders(SECRET, via.env.PREVIEWD_NODE_ID!, "proxy", { to: other, method: "", target: `${id}.localhost` }))).status).toBe(403);
 });
 
 test("a full node places creates on its siblings", async () => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { createLogger } from "../../src/log.ts";
 import { startFront, type Front } from "../../src/proxy/fast/index.ts";
+import { publicRoutes } from "../../src/proxy/fast/routes.ts";
 import { InflightLimit } from "../../src/proxy/limits.ts";
 import { parse, rawRequest } from "../support/rawhttp.ts";
 
@@ -80,13 +81,16 @@ beforeAll(async () => {
   }
   appPort = Number(/listening (\d+)/.exec(text)![1]);
   front = startFront({
-    hostname: "127.0.0.1", port: 0, domain: "localhost", log: createLogger("error"),
-    lookup: (id) => (id === ID ? { host: "127.0.0.1", port: appPort } : undefined),
+    hostname: "127.0.0.1", port: 0, log: createLogger("error"),
+    route: publicRoutes({
+      domain: "localhost", lookup: (id) => (id === ID ? { host: "127.0.0.1", port: appPort } : undefined),
+      general: { host: "127.0.0.1", port: 9 }, trustsForwarded: () => false,
+    }),
     activity: {
       touch: () => {}, socketOpened: (id) => events.push(`open ${id}`), socketClosed: (id) => events.push(`close ${id}`),
       requestStarted: (id) => events.push(`start ${id}`), requestEnded: (id) => events.push(`end ${id}`),
     },
-    limit: new InflightLimit(LIMIT), general: { host: "127.0.0.1", port: 9 }, frontSecret: "s", trustsForwarded: () => false,
+    limit: new InflightLimit(LIMIT), frontSecret: "s",
     bodyTimeoutMs: 2000, idleTimeoutMs: 120_000,
   });
 });

@@ -12,8 +12,7 @@ import type { Socket } from "bun";
 import type { Logger } from "../../log.ts";
 import { PEER_HEADERS } from "../../peer/signing.ts";
 import { FORWARDED_FIELDS, forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_HEADERS, FRONT_SECRET_HEADER } from "../forwarded.ts";
-import { previewIdFromHost } from "../host.ts";
-import type { ProxyDeps, ProxyTarget } from "../index.ts";
+import type { ProxyDeps } from "../index.ts";
 import type { InflightLimit } from "../limits.ts";
 import { BodyEnd } from "./framing.ts";
 import { connectionOptions, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from "./head.ts";
@@ -21,15 +20,33 @@ import { flush, pending, send, type Outbox } from "./io.ts";
 import { bodyTimeout, busy, refusedHead, serialize, upstreamError } from "./respond.ts";
 import type { Upstream, UpstreamOwner, UpstreamPool } from "./upstream.ts";
 
+/** Where one request goes (routes.ts decides). */
+export interface Route {
+  to: { host: string; port: number };
+  /** A preview on this node: the request takes a slot of its limit and counts in its idle clock. */
+  id?: string;
+  /**
+   * Relayed to an app (or a sibling's front): hop-by-hop, peer and forwarding
+   * fields rewritten. Otherwise it goes to the general path as it came, with
+   * the front's secret and the client's address added.
+   */
+  app: boolean;
+  /** Keep the forwarding fields it came with (a signed sibling hop, a trusted TLS terminator). */
+  trusted?: boolean;
+  /** Fields added for the next hop (a sibling's signature). */
+  extra?: Record<string, string>;
+  /** Timed in the request metrics (the public port only: a hop would count twice). */
+  observe?: boolean;
+}
+
+export type Routing = Route | { refuse: 403; reason: string };
+
 export interface RelayDeps {
-  domain: string;
-  lookup(id: string): ProxyTarget | undefined;
+  /** Where a request goes; `fastPathable` says whether the relay could take it to an app itself. */
+  route(head: RequestHead, ip: string, fastPathable: boolean): Routing;
   activity: ProxyDeps["activity"];
   limit: InflightLimit;
-  /** The general path: a Bun.serve on loopback that knows every other case. */
-  general: { host: string; port: number };
   frontSecret: string;
-  trustsForwarded(ip: string | undefined): boolean;
   observe?(seconds: number, status: number): void;
   /** A request body's allowance: this, plus a second per KiB received (mod_reqtimeout's MinRate). */
   bodyTimeoutMs: number;
@@ -52,6 +69,8 @@ const REQUEST_DROP = new Set([...REQUEST_HOP, ...FORWARDED_FIELDS, ...PEER_HEADE
 const RESPONSE_HOP = new Set(["connection", "keep-alive", "proxy-connection"]);
 
 interface Exchange {
+  to: { host: string; port: number };
+  observe: boolean;
   /** The preview it is for (idle clock), or undefined on the general path. */
   id: string | undefined;
   /** Holds one of the preview's in-flight slots and counts as open in its idle clock (not an upgrade). */
@@ -174,34 +193,37 @@ export class ClientRelay implements UpstreamOwner {
 
   private begin(head: RequestHead): void {
     const ip = this.sock.remoteAddress;
-    const id = previewIdFromHost(head.host, this.deps.domain);
-    const target = id !== undefined && fastPathable(head) ? this.deps.lookup(id) : undefined;
-    const local = target && !target.tls && !target.respond && !target.headers ? target : undefined;
+    const route = this.deps.route(head, ip, fastPathable(head));
+    if ("refuse" in route) return this.refuse(route.refuse, route.reason);
     const accept = head.fields.find((f) => f.name === "accept")?.value ?? "";
     const reqBody = head.chunked ? BodyEnd.chunked() : head.contentLength > 0 ? BodyEnd.length(head.contentLength) : BodyEnd.none();
     const now = Date.now();
     const ex: Exchange = {
-      id: local ? id : undefined, slot: false, method: head.method, upgrade: head.upgrade !== undefined, up: undefined, early: [], resend: undefined,
+      to: route.to, observe: !!route.observe, id: route.id, slot: false, method: head.method, upgrade: head.upgrade !== undefined, up: undefined, early: [], resend: undefined,
       reqBody, res: undefined, resBuf: undefined, answered: false, close: head.close, upClose: false, t0: performance.now(), bodyStart: now, bodyBytes: 0, accept,
     };
     this.ex = ex;
     this.deadline = reqBody.done ? 0 : now + this.deps.bodyTimeoutMs;
-    if (local && !ex.upgrade) {
-      if (!this.deps.limit.tryAcquire(id!)) return void this.fail(ex, busy(accept), !reqBody.done);
+    const id = route.id;
+    if (id !== undefined && !ex.upgrade) {
+      if (!this.deps.limit.tryAcquire(id)) return void this.fail(ex, busy(accept), !reqBody.done);
       ex.slot = true;
-      this.deps.activity.requestStarted(id!);
+      this.deps.activity.requestStarted(id);
     }
-    const bytes = Buffer.from(local ? previewHead(head, ip, this.deps.trustsForwarded(ip)) : generalHead(head, ip, this.deps.frontSecret), "latin1");
+    const bytes = Buffer.from(route.app ? appHead(head, ip, !!route.trusted, route.extra) : generalHead(head, ip, this.deps.frontSecret), "latin1");
     if (reqBody.done && IDEMPOTENT.has(head.method)) ex.resend = bytes;
-    const to = local ?? this.deps.general;
-    this.deps.pool.acquire(to.host, to.port, this).then(
-      (up) => this.attached(ex, up),
-      (err) => {
-        if (this.ex !== ex) return;
-        this.deps.log.warn({ err, id: ex.id }, "upstream connection failed");
-        this.fail(ex, upstreamError(), true);
-      },
-    );
+    const to = route.to;
+    const up = this.deps.pool.acquire(to.host, to.port, this);
+    if (up instanceof Promise) {
+      up.then(
+        (u) => this.attached(ex, u),
+        (err) => {
+          if (this.ex !== ex) return;
+          this.deps.log.warn({ err, id: ex.id }, "upstream connection failed");
+          this.fail(ex, upstreamError(), true);
+        },
+      );
+    } else ex.up = up;
     this.toUpstream(bytes, false);
   }
 
@@ -283,7 +305,7 @@ export class ClientRelay implements UpstreamOwner {
           continue;
         }
         // The general path times what it answers itself; the front, only what it relays to an app.
-        if (ex.id) this.deps.observe?.((performance.now() - ex.t0) / 1000, head.status);
+        if (ex.observe) this.deps.observe?.((performance.now() - ex.t0) / 1000, head.status);
         ex.res = responseBody(ex.method, head);
         // The client connection must close when the body runs to the upstream's close, or the request's body was not all read.
         if (ex.res.untilClose || !ex.reqBody.done) ex.close = true;
@@ -321,12 +343,9 @@ export class ClientRelay implements UpstreamOwner {
       // A pooled connection the app closed as it was reused (as nginx's proxy_next_upstream): once more, on a fresh one.
       const bytes = ex.resend;
       ex.resend = undefined;
-      const to = ex.id ? this.deps.lookup(ex.id) : this.deps.general;
-      if (to) {
-        this.deps.pool.connect(to.host, to.port, this).then((u) => this.attached(ex, u), () => this.fail(ex, upstreamError(), true));
-        ex.early.push(bytes);
-        return;
-      }
+      this.deps.pool.connect(ex.to.host, ex.to.port, this).then((u) => this.attached(ex, u), () => this.fail(ex, upstreamError(), true));
+      ex.early.push(bytes);
+      return;
     }
     if (ex.answered) return this.end(); // cut mid-response: the client sees a short body
     this.fail(ex, upstreamError(), true);
@@ -435,7 +454,7 @@ export class ClientRelay implements UpstreamOwner {
 }
 
 /** What the fast path relays itself: HTTP/1.1 in origin form, framing it understands, plain or WebSocket. */
-function fastPathable(head: RequestHead): boolean {
+export function fastPathable(head: RequestHead): boolean {
   if (head.minor !== 1 || head.otherCoding || head.target[0] !== "/" || head.method === "CONNECT") return false;
   if (head.upgrade !== undefined && head.upgrade !== "websocket") return false;
   return !head.fields.some((f) => f.name === "x-previewd-status"); // the waking page's poll: the general path's
@@ -448,8 +467,8 @@ function responseBody(method: string, head: ResponseHead): BodyEnd {
   return BodyEnd.untilClose();
 }
 
-/** The head for the app: its own fields but hop-by-hop, peer and forwarding ones; ours for forwarding. */
-function previewHead(head: RequestHead, ip: string, trusted: boolean): string {
+/** The head for the app: its own fields but hop-by-hop, peer and forwarding ones; ours for forwarding, and `extra`. */
+function appHead(head: RequestHead, ip: string, trusted: boolean, extra: Record<string, string> | undefined): string {
   const options = connectionOptions(head.fields);
   let out = `${head.method} ${head.target} HTTP/1.1\r\n`;
   const get = (name: string) => head.fields.find((f) => f.name === name)?.value;
@@ -463,6 +482,7 @@ function previewHead(head: RequestHead, ip: string, trusted: boolean): string {
   const fwd = forwardedHeaders(get, ip, trusted);
   for (const name in fwd) out += `${name}: ${fwd[name]}\r\n`;
   if (head.upgrade === "websocket") out += "connection: upgrade\r\n";
+  for (const name in extra) out += `${name}: ${extra[name]}\r\n`;
   return `${out}\r\n`;
 }
 

@@ -5,7 +5,7 @@ import { bodyTimeoutPage, busyPage, upstreamErrorPage } from "../pages.ts";
 import { RETRY_AFTER_S } from "../limits.ts";
 
 const REASON: Record<number, string> = {
-  400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
+  400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 431: "Request Header Fields Too Large",
   502: "Bad Gateway", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
 };
 
@@ -22,8 +22,9 @@ export async function serialize(res: Response, close: boolean): Promise<Buffer> 
 
 /** A malformed request: the spec's error shape, naming what was wrong. */
 export function refusedHead(status: number, reason: string): Response {
-  const code = status === 431 ? "request_head_too_large" : "bad_request";
-  return new Response(JSON.stringify({ error: { code, message: `Malformed request: ${reason}` } }), {
+  const code = status === 431 ? "request_head_too_large" : status === 403 ? "peer_refused" : "bad_request";
+  const message = status === 403 ? `Refused: ${reason}.` : `Malformed request: ${reason}`;
+  return new Response(JSON.stringify({ error: { code, message } }), {
     status,
     headers: { "content-type": "application/json", "cache-control": "no-store" },
   });

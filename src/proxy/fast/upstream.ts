@@ -43,8 +43,8 @@ export class UpstreamPool {
     },
   };
 
-  /** A connection to host:port for `owner`: a pooled one when there is one. */
-  async acquire(host: string, port: number, owner: UpstreamOwner): Promise<Upstream> {
+  /** A connection to host:port for `owner`: a pooled one at once when there is one, else a new one (a promise). */
+  acquire(host: string, port: number, owner: UpstreamOwner): Upstream | Promise<Upstream> {
     const key = `${host}:${port}`;
     const list = this.idle.get(key);
     const s = list?.pop();
