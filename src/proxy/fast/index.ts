@@ -59,6 +59,7 @@ export function startFront(opts: FrontOptions): Front {
     },
     async stop(graceMs) {
       listener.stop(false);
+      deps.draining = true;
       for (const c of clients) c.closeIfIdle();
       const until = Date.now() + graceMs;
       while (clients.size && Date.now() < until) await Bun.sleep(50);

@@ -54,6 +54,8 @@ export interface RelayDeps {
   idleTimeoutMs: number;
   pool: UpstreamPool;
   log: Logger;
+  /** Set at stop: a connection closes once its exchange in flight has ended. */
+  draining?: boolean;
 }
 
 export interface ClientData extends Outbox {
@@ -282,6 +284,8 @@ export class ClientRelay implements UpstreamOwner {
     }
     const ex = this.ex;
     if (!ex) return;
+    // What goes to the client from this chunk, written at once: a small answer is one write, not head + body.
+    const out: Uint8Array[] = [];
     let buf: Buffer = ex.resBuf ? Buffer.concat([ex.resBuf, chunk]) : chunk;
     ex.resBuf = undefined;
     let off = 0;
@@ -290,18 +294,22 @@ export class ClientRelay implements UpstreamOwner {
         const parsed = parseResponseHead(buf, off);
         if (parsed.kind === "incomplete") {
           ex.resBuf = Buffer.from(buf.subarray(off));
-          return;
+          return this.writeAll(out);
         }
         if (parsed.kind === "error") {
+          this.writeAll(out);
           this.deps.log.warn({ id: ex.id, reason: parsed.reason }, "app sent a malformed response");
           return void this.fail(ex, upstreamError(), true);
         }
         const head = parsed.head;
         const raw = buf.subarray(off, off + parsed.length);
         off += parsed.length;
-        if (head.status === 101) return this.startTunnel(ex, raw, buf.subarray(off));
+        if (head.status === 101) {
+          this.writeAll(out);
+          return this.startTunnel(ex, raw, buf.subarray(off));
+        }
         if (head.status < 200) {
-          this.write(raw); // 100 Continue, 103 Early Hints: passed on as they come
+          out.push(raw); // 100 Continue, 103 Early Hints: passed on as they come
           continue;
         }
         // The general path times what it answers itself; the front, only what it relays to an app.
@@ -310,21 +318,39 @@ export class ClientRelay implements UpstreamOwner {
         // The client connection must close when the body runs to the upstream's close, or the request's body was not all read.
         if (ex.res.untilClose || !ex.reqBody.done) ex.close = true;
         if (head.close) ex.resend = undefined;
-        this.write(clientHead(raw, head, ex.close));
+        out.push(clientHead(raw, head, ex.close));
         ex.answered = true;
         if (head.close) ex.upClose = true;
       }
       const end = ex.res.feed(buf, off);
       if (ex.res.error) {
+        this.writeAll(out);
         this.deps.log.warn({ id: ex.id, reason: ex.res.error }, "app sent malformed chunked framing");
         return void this.fail(ex, upstreamError(), true);
       }
-      this.write(end < 0 ? buf.subarray(off) : buf.subarray(off, end));
+      out.push(end < 0 ? buf.subarray(off) : buf.subarray(off, end));
+      this.writeAll(out);
       if (end < 0) return;
       // Bytes past the response's end: the app broke framing; its connection is not reused.
       if (end < buf.length) ex.upClose = true;
       return this.finish(ex);
     }
+    this.writeAll(out);
+  }
+
+  /** Writes pieces as one: views that follow each other in one buffer are joined without a copy. */
+  private writeAll(out: Uint8Array[]): void {
+    if (out.length === 0) return;
+    if (out.length === 1) {
+      this.write(out[0]!);
+      out.length = 0;
+      return;
+    }
+    const [a, b] = out;
+    if (out.length === 2 && a!.buffer === b!.buffer && a!.byteOffset + a!.length === b!.byteOffset) {
+      this.write(new Uint8Array(a!.buffer, a!.byteOffset, a!.length + b!.length));
+    } else this.write(Buffer.concat(out));
+    out.length = 0;
   }
 
   upstreamDrain(): void {
@@ -376,7 +402,7 @@ export class ClientRelay implements UpstreamOwner {
     if (this.ex !== ex) return;
     this.ex = undefined;
     this.endExchange(ex, !upstreamGone && !ex.upClose);
-    if (ex.close) return this.end();
+    if (ex.close || this.deps.draining) return this.end();
     this.deadline = Date.now() + this.deps.idleTimeoutMs;
     this.updatePause();
     if (this.buf) this.pump();
