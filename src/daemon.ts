@@ -8,7 +8,7 @@ import { createApi } from "./api/index.ts";
 import { BrowserTier } from "./browser/index.ts";
 import { StaticBuilder } from "./browser/build.ts";
 import { SiteStore } from "./browser/sites.ts";
-import { effectiveCaBundle, effectiveCapacity, previewUrl, type Config } from "./config.ts";
+import { effectiveCaBundle, effectiveCapacity, effectiveDbCpus, effectiveDbMemoryMb, previewUrl, type Config } from "./config.ts";
 import { DeploySource } from "./deploy/source.ts";
 import { Deployments, DeploymentStore, publicView } from "./deploy/index.ts";
 import { RailwayClient } from "./deploy/railway/client.ts";
@@ -79,6 +79,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres({
     dataDir: join(config.dataDir, "postgres"), log: log.child({ mod: "embedded-pg" }),
     ...(poolerPlan && { listenBridges: false, settings: { max_connections: String(poolerPlan.sizing.maxConnections) } }),
+    // Previews' queries run in the server, outside their containers: the server gets a cgroup of its own (src/db/cgroup.ts).
+    ...(effectiveDbMemoryMb(config) > 0 && { limits: { memoryMb: effectiveDbMemoryMb(config), cpus: effectiveDbCpus(config) } }),
   });
   const databaseUrl = config.databaseUrl || embedded!.url;
   const sql = connect(databaseUrl);
@@ -133,7 +135,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     sql, adminUrl: databaseUrl, containerHost: config.dbHostForContainers, log: log.child({ mod: "db" }),
     // Through the pooler a role holds at most poolSize backends; the role's own limit is the backstop (+1 for its
     // migrations, which run direct; +1 for a backend still exiting when PgBouncer replaces it).
-    connectionLimit: pooler ? pooler.sizing.poolSize + 2 : undefined,
+    connectionLimit: pooler ? pooler.sizing.poolSize + 2 : undefined, pooled: !!pooler,
   });
   const capacity = effectiveCapacity(config);
   let boundProxyPort = config.proxyPort;

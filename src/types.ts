@@ -52,6 +52,8 @@ export interface PreviewDatabase {
   url: string;
   /** The same with ?schema= for Prisma (shown in the preview object; PRISMA_DATABASE_URL in the app). */
   prismaUrl?: string;
+  /** Reached through PgBouncer in transaction mode. */
+  pooled?: boolean;
 }
 
 /** The durable record of a preview (one row in previewd.previews). */

@@ -22,6 +22,8 @@ export interface PreviewDatabasesOptions {
   log: Logger;
   /** Connections one preview may hold at once (enforced by the server). */
   connectionLimit?: number;
+  /** Previews reach this server through PgBouncer in transaction mode (pooler.ts): Prisma must be told (env.ts). */
+  pooled?: boolean;
   /** The role's default statement_timeout (the app may SET its own). */
   statementTimeoutMs?: number;
   /** statement_timeout while migrations and seed run. */
@@ -84,6 +86,12 @@ export class PreviewDatabases {
           await tx.unsafe(`ALTER ROLE ${role} SET search_path = ${role}`);
           await tx.unsafe(`ALTER ROLE ${role} SET statement_timeout = ${timeout}`);
           await tx.unsafe(`ALTER ROLE ${role} SET idle_in_transaction_session_timeout = ${Math.max(timeout, 60_000)}`);
+          // Per-query memory and fan-out defaults, so that an ordinary query stays small whatever the server's own
+          // defaults are (Supabase sizes work_mem by instance). These are user settings: a role that SETs them
+          // higher gets its way, so the hard bounds are the embedded server's cgroup and max_worker_processes.
+          await tx.unsafe(`ALTER ROLE ${role} SET work_mem = '4MB'`);
+          await tx.unsafe(`ALTER ROLE ${role} SET hash_mem_multiplier = 2`);
+          await tx.unsafe(`ALTER ROLE ${role} SET max_parallel_workers_per_gather = 0`);
           // A superuser-only parameter: the role can neither SET it nor ALTER ROLE it away (src/db/README.md, "Budgets").
           if (this.superuser) await tx.unsafe(`ALTER ROLE ${role} SET temp_file_limit = '${this.o.tempFileLimitMb ?? 1024}MB'`);
           await tx.unsafe(`COMMENT ON SCHEMA ${role} IS ${marker}`);
@@ -108,7 +116,7 @@ export class PreviewDatabases {
       }
       this.handedOut.set(id, Date.now());
       this.o.log.info({ id, schema: name, ms: Math.round(performance.now() - started) }, "preview database created");
-      return { schema: name, url: this.containerUrl(name, password) };
+      return { schema: name, url: this.containerUrl(name, password), ...(this.o.pooled && { pooled: true }) };
     } finally {
       this.creating.delete(id);
     }

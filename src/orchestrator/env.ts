@@ -11,6 +11,8 @@ import type { PreviewDatabase } from "../types.ts";
 export function prismaUrl(db: PreviewDatabase): string {
   const u = new URL(db.url);
   u.searchParams.set("schema", db.schema);
+  // Through PgBouncer in transaction mode, Prisma must not keep named prepared statements (Prisma's documented flag).
+  if (db.pooled) u.searchParams.set("pgbouncer", "true");
   return u.toString();
 }
 

@@ -36,7 +36,7 @@ const POOL = 2;
 
 let d: TestDaemon;
 let admin: postgres.Sql;
-const holders: Array<{ id: string; url: string; schema: string }> = [];
+const holders: Array<{ id: string; url: string; schema: string; prismaUrl: string }> = [];
 const clients: PgClient[] = [];
 
 const server = `require("http").createServer((q, s) => s.end("up")).listen(process.env.PORT, "0.0.0.0")`;
@@ -92,7 +92,7 @@ beforeAll(async () => {
       database: { migrations: ["create table secrets (v text)"], seed: `insert into secrets values ('secret of ${i}')` },
     });
     expect(p.status).toBe("running");
-    holders.push({ id: p.id, url: p.database!.url, schema: p.database!.schema });
+    holders.push({ id: p.id, url: p.database!.url, schema: p.database!.schema, prismaUrl: p.database!.prismaUrl });
   }
 }, 180_000);
 
@@ -110,6 +110,8 @@ test("the server is sized for capacity x pool size plus the daemon's reserve, an
   expect(d.pooler!.port).toBe(Number(new URL(d.databaseUrl).port));
   expect(new URL(holders[0]!.url).hostname).toBe("host.docker.internal");
   expect(new URL(holders[0]!.url).port).toBe(new URL(d.databaseUrl).port);
+  // Prisma is told it talks to PgBouncer (no named prepared statements kept across transactions).
+  expect(new URL(holders[0]!.prismaUrl).searchParams.get("pgbouncer")).toBe("true");
 });
 
 describe("previews holding every connection they can", () => {
