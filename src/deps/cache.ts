@@ -22,7 +22,8 @@ import type { InstallPlan } from "./plan.ts";
 
 /** Runs one install in the sandbox (the Docker adapter runs a confined container). */
 export interface Installer {
-  run(job: { plan: InstallPlan; hostDir: string; onOutput: (text: string) => void; signal: AbortSignal }): Promise<InstallOutcome>;
+  /** `tmpDir`: the job's /tmp on its disk budget (then nothing else of the container is writable). */
+  run(job: { plan: InstallPlan; hostDir: string; tmpDir?: string; onOutput: (text: string) => void; signal: AbortSignal }): Promise<InstallOutcome>;
 }
 
 export interface InstallOutcome {
@@ -60,6 +61,12 @@ export interface DepsCacheOptions {
   capBytes: number;
   installer: Installer;
   log: Logger;
+  /**
+   * Disks of a fixed size (PREVIEWD_DISK_MB, pool/disk.ts) for installs: a
+   * postinstall script is a stranger's code too, and without them its writes
+   * (and npm's cache in /tmp) land on the host's disk unbounded.
+   */
+  disks?: { sizeMb: number; prepare(id: string, opts: { storeMount: false }): Promise<{ app: string; tmp: string }>; release(id: string): Promise<void> };
 }
 
 export interface EnsureResult {
@@ -180,18 +187,30 @@ export class DepsCache {
   }
 
   private async install(plan: InstallPlan, output: OutputLog, signal: AbortSignal): Promise<void> {
-    const staging = join(this.stagingDir, `${plan.key}.${randomBytes(4).toString("hex")}`);
-    mkdirSync(staging);
-    chmodSync(staging, 0o777); // the sandbox user (uid 1000) installs into it
-    for (const [name, content] of Object.entries(plan.inputs)) writeFileSync(join(staging, name), contentBytes(content));
+    const rand = randomBytes(4).toString("hex");
+    const staging = join(this.stagingDir, `${plan.key}.${rand}`);
+    // On a disk budget, the install runs on a disk of its own and is copied into staging once it succeeded
+    // (staging must share the entries' filesystem: an entry is sealed by one rename).
+    const diskId = `install${plan.key.slice(0, 16)}${rand}`;
+    const disk = this.o.disks ? await this.o.disks.prepare(diskId, { storeMount: false }) : undefined;
+    const workDir = disk?.app ?? staging;
+    if (!disk) {
+      mkdirSync(staging);
+      chmodSync(staging, 0o777); // the sandbox user (uid 1000) installs into it
+    }
+    for (const [name, content] of Object.entries(plan.inputs)) writeFileSync(join(workDir, name), contentBytes(content));
     const started = Date.now();
     output.write(`[previewd] installing dependencies (${plan.label})\n`);
     try {
-      const r = await this.o.installer.run({ plan, hostDir: staging, onOutput: (t) => output.write(t), signal });
+      const r = await this.o.installer.run({ plan, hostDir: workDir, tmpDir: disk?.tmp, onOutput: (t) => output.write(t), signal });
       if (signal.aborted) throw new InstallError("The install was cancelled (no preview waits for it any more).", "");
       if (r.timedOut) throw new InstallError(`The dependency install (${plan.label}) did not finish in time and was stopped.`, output.tail(20));
       if (r.oomKilled) throw new InstallError(`The dependency install (${plan.label}) ran out of memory and was killed.`, output.tail(20));
+      if (r.exitCode !== 0 && disk && /ENOSPC|no space left on device/i.test(output.tail(40))) {
+        throw new InstallError(`The dependency install (${plan.label}) ran out of its disk budget (${this.o.disks!.sizeMb} MB, PREVIEWD_DISK_MB) and was stopped.`, output.errorExcerpt(25));
+      }
       if (r.exitCode !== 0) throw new InstallError(`The dependency install (${plan.command.slice(0, 2).join(" ")}) failed with exit code ${r.exitCode}.`, output.errorExcerpt(25));
+      if (disk) await copyTree(disk.app, staging);
       this.publish(plan, staging);
       this.counters.installs++;
       output.write(`[previewd] dependencies installed in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
@@ -201,6 +220,7 @@ export class DepsCache {
       throw err;
     } finally {
       rmSync(staging, { recursive: true, force: true });
+      if (disk) await this.o.disks!.release(diskId).catch((err) => this.o.log.warn({ err, diskId }, "could not release an install's disk"));
     }
     this.evict();
   }
@@ -294,4 +314,11 @@ export function defaultCapBytes(root: string): number {
   mkdirSync(root, { recursive: true });
   const fs = statfsSync(root);
   return Math.max(2 * 1024 ** 3, Math.floor((fs.blocks * fs.bsize) / 10));
+}
+
+/** Copies an install's tree (symlinks, modes and owners kept) from its disk into staging. */
+async function copyTree(from: string, to: string): Promise<void> {
+  const p = Bun.spawn(["cp", "-a", "--", `${from}/.`, to], { stdout: "ignore", stderr: "pipe" });
+  const err = await new Response(p.stderr).text();
+  if ((await p.exited) !== 0) throw new InstallError(`Could not copy the finished install out of its disk: ${err.trim()}`, "");
 }

@@ -27,12 +27,13 @@ export function sandboxInstaller(runtime: Runtime, o: SandboxInstallerOptions): 
   };
   if (o.registry) Object.assign(env, { npm_config_registry: o.registry, YARN_REGISTRY: o.registry, NPM_CONFIG_REGISTRY: o.registry });
   return {
-    run: ({ plan, hostDir, onOutput, signal }) =>
+    run: ({ plan, hostDir, tmpDir, onOutput, signal }) =>
       runtime.runJob({
         role: "install",
         cmd: plan.command,
         workdir: `${DEPS_MOUNT}/${plan.key}`,
         binds: [`${hostDir}:${DEPS_MOUNT}/${plan.key}`],
+        tmpDir,
         env,
         timeoutMs: o.timeoutMs,
         onOutput,

@@ -42,12 +42,17 @@ export class PreviewDisks {
     this.root = resolve(o.root);
   }
 
+  /** The budget each disk holds. */
+  get sizeMb(): number {
+    return this.o.sizeMb;
+  }
+
   /**
    * A fresh, empty disk for `id`, mounted. A disk left from an earlier
    * container of the same preview (recreated from its stored files) is
    * released first: the new container gets its files again.
    */
-  async prepare(id: string): Promise<DiskPaths> {
+  async prepare(id: string, opts: { storeMount?: boolean } = {}): Promise<DiskPaths> {
     checkId(id);
     const img = this.image(id);
     const mnt = this.mountPoint(id);
@@ -68,7 +73,9 @@ export class PreviewDisks {
       await this.mount(id);
       const app = join(mnt, "app");
       const tmp = join(mnt, "tmp");
-      mkdirSync(join(app, STORE_MOUNTPOINT), { recursive: true });
+      // A dependency install's disk (deps/cache.ts) gets no mount point: its node_modules is the install's own.
+      if (opts.storeMount !== false) mkdirSync(join(app, STORE_MOUNTPOINT), { recursive: true });
+      else mkdirSync(join(app, "node_modules"), { recursive: true });
       // The app's user owns its root and node_modules (the runner links packages there); the
       // store's mount point stays root's. /tmp is sticky and world-writable, as everywhere.
       chownSync(app, APP_UID, APP_UID);

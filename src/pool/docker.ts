@@ -292,7 +292,9 @@ export class DockerRuntime implements Runtime {
         CapDrop: ["ALL"],
         SecurityOpt: ["no-new-privileges"],
         NetworkMode: this.network,
-        Binds: this.binds(job.binds),
+        Binds: this.binds(job.tmpDir ? [...job.binds, `${job.tmpDir}:/tmp`] : job.binds),
+        // With its own /tmp, nothing else is writable: no write can land in Docker's layer on the host's disk.
+        ReadonlyRootfs: !!job.tmpDir,
         LogConfig: { Type: "json-file", Config: { "max-size": "5m", "max-file": "1" } },
       },
     });

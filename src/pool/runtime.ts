@@ -33,6 +33,8 @@ export interface JobSpec {
   env: Record<string, string>;
   /** host:container[:ro] bind mounts. */
   binds: string[];
+  /** A host directory mounted at /tmp, with the root filesystem read-only: the job writes only to its mounts. */
+  tmpDir?: string;
   timeoutMs: number;
   onOutput: (text: string) => void;
   signal: AbortSignal;
