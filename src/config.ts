@@ -3,7 +3,7 @@
 // is a ConfigError naming the setting, the value and what is expected; main.ts
 // prints that one line and exits with code 2.
 import { existsSync } from "node:fs";
-import { hostname, totalmem } from "node:os";
+import { cpus, hostname, totalmem } from "node:os";
 import * as v from "valibot";
 
 // 0 asks the OS for a free port (tests run several daemons side by side).
@@ -103,6 +103,10 @@ const settings = {
   npmRegistry: { env: "PREVIEWD_NPM_REGISTRY", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^https?:\/\//.test(s), httpUrl)) },
   // Why: previews must not reach the host's own services (the API, the peer port, anything on 0.0.0.0); src/pool/firewall.ts.
   firewall: { env: "PREVIEWD_FIREWALL", def: "on", schema: v.picklist(["on", "off"], "on (iptables rules keep previews off the host's own ports, except the database's) or off") },
+  // Why: previews' queries run in the shared server, outside their containers' limits; the embedded server gets a cgroup
+  // of its own (src/db/cgroup.ts). "" = derived from the host (effectiveDbMemoryMb, effectiveDbCpus); memory 0 = no cgroup.
+  dbMemoryMb: { env: "PREVIEWD_DB_MEMORY_MB", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || s === "0" || (/^\d+$/.test(s) && Number(s) >= 128), "megabytes of memory for the embedded PostgreSQL's cgroup, 128 or more (0: no cgroup)")) },
+  dbCpus: { env: "PREVIEWD_DB_CPUS", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || (/^\d+(\.\d+)?$/.test(s) && Number(s) >= 0.1), "CPUs for the embedded PostgreSQL's cgroup, such as 1 or 0.5 (0.1 or more)")) },
   dbHostForContainers: { env: "PREVIEWD_DB_HOST", def: "host.docker.internal", schema: nonEmpty("the host name preview containers use to reach PostgreSQL") },
   dbQueryLimit: { env: "PREVIEWD_DB_QUERY_LIMIT", def: "60", schema: posInt("the longest a preview's statement or open transaction may run, in seconds, whatever it SETs") },
   // Why: previews' connections must not fill the shared server (issue 10, item 4); src/db/pooler.ts. auto: on with the
@@ -180,6 +184,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 export function effectiveCapacity(config: Config): number {
   if (config.capacity) return Number(config.capacity);
   return Math.max(1, Math.floor(totalmem() / (80 * 1024 * 1024)));
+}
+
+/** Memory of the embedded PostgreSQL's cgroup: the setting, else a quarter of the host's, between 256 MB and 8 GB; 0: no cgroup. */
+export function effectiveDbMemoryMb(config: Config): number {
+  if (config.dbMemoryMb) return Number(config.dbMemoryMb);
+  return Math.min(8192, Math.max(256, Math.floor(totalmem() / 4 / 1024 / 1024)));
+}
+
+/** CPUs of the embedded PostgreSQL's cgroup: the setting, else half the host's cores, at least 1. */
+export function effectiveDbCpus(config: Config): number {
+  if (config.dbCpus) return Number(config.dbCpus);
+  return Math.max(1, Math.floor(cpus().length / 2));
 }
 
 /** The CA bundle containers trust: the setting, else the host's system bundle when it has one. */

@@ -19,6 +19,7 @@ import { dirname, join, resolve } from "node:path";
 import { createRequire } from "node:module";
 import postgres from "postgres";
 import type { Logger } from "../log.ts";
+import { createServerCgroup, joinCommand, type CgroupLimits, type ServerCgroup } from "./cgroup.ts";
 import { pgLineLevel } from "./pglog.ts";
 
 export interface EmbeddedPostgresOptions {
@@ -36,6 +37,13 @@ export interface EmbeddedPostgresOptions {
    * (pooler.ts): then previews have no way to the server but the pooler.
    */
   listenBridges?: boolean;
+  /**
+   * Run the server in a cgroup of its own with these limits (cgroup.ts): the
+   * previews' queries run here, outside their containers' limits. Where the
+   * cgroup cannot be made (not root, read-only cgroupfs) one error line is
+   * logged and the server runs without it.
+   */
+  limits?: CgroupLimits;
 }
 
 export interface EmbeddedPostgres {
@@ -45,6 +53,8 @@ export interface EmbeddedPostgres {
   dataDir: string;
   /** Addresses the server listens on: 127.0.0.1 and any Docker bridge address. */
   listen: string[];
+  /** The server's cgroup, when `limits` were asked for and could be applied. */
+  cgroup?: ServerCgroup;
   stop(): Promise<void>;
 }
 
@@ -98,10 +108,18 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     log_line_prefix: "",
     // Sorts and hashes spilled to disk, per session: superuser-only, so no preview role can SET it higher (src/db/README.md, "Budgets").
     temp_file_limit: "1GB",
+    // Parallel workers are children of the postmaster like backends (the cgroup bounds them too); these keep one
+    // query from fanning out over many. A role may SET max_parallel_workers(_per_gather) higher, but never past
+    // max_worker_processes, which only a restart changes.
+    max_worker_processes: "4",
+    max_parallel_workers: "2",
+    max_parallel_workers_per_gather: "1",
+    max_parallel_maintenance_workers: "1",
     ...opts.settings,
   };
   const args = ["-D", dataDir, "-p", String(state.port), ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`])];
-  const child = spawnServer(join(bin, "postgres"), args, owner);
+  const cgroup = opts.limits && serverCgroup(`previewd-postgres-${state.port}`, opts.limits, log);
+  const child = spawnServer(join(bin, "postgres"), args, owner, cgroup);
   const output = pipeLog(child, log);
   const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
   let gone = false;
@@ -112,29 +130,37 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     await waitReady(url, exited, output);
   } catch (e) {
     if (!gone) child.kill("SIGKILL");
+    if (cgroup) {
+      await Promise.race([exited, Bun.sleep(5_000)]); // a spawn that never ran has no exit to wait for
+      await cgroup.remove().catch(() => {});
+    }
     throw e;
   }
   // A process exit with the server still up (tests, crashes): ask it to shut
   // down. setpriv's parent-death signal covers SIGKILL of this process.
   const onExit = () => { if (!gone) child.kill("SIGINT"); };
   process.once("exit", onExit);
-  log.info({ port: state.port, listen, dataDir }, "embedded PostgreSQL is up");
+  log.info({ port: state.port, listen, dataDir, cgroup: cgroup?.name, limits: cgroup && opts.limits }, "embedded PostgreSQL is up");
 
   return {
     url,
     port: state.port,
     dataDir,
     listen,
+    ...(cgroup && { cgroup }),
     async stop() {
       process.removeListener("exit", onExit);
-      if (gone) return;
-      // SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions,
-      // disconnect clients (preview apps included), checkpoint, exit.
-      child.kill("SIGINT");
-      const timer = setTimeout(() => child.kill("SIGQUIT"), 30_000);
-      await exited;
-      clearTimeout(timer);
-      log.info("embedded PostgreSQL stopped");
+      if (!gone) {
+        // SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions,
+        // disconnect clients (preview apps included), checkpoint, exit.
+        child.kill("SIGINT");
+        const timer = setTimeout(() => child.kill("SIGQUIT"), 30_000);
+        await exited;
+        clearTimeout(timer);
+        log.info("embedded PostgreSQL stopped");
+      }
+      // The postmaster waits for its backends before it exits: the cgroup is empty now (or in a moment).
+      await cgroup?.remove().catch((err: unknown) => log.warn({ err: (err as Error).message }, "the server's cgroup could not be removed"));
     },
   };
 }
@@ -333,19 +359,36 @@ function isPostgres(pid: number): boolean {
  * started it, even after kill -9. Detached so a Ctrl-C at the terminal does
  * not stop the database before the daemon has drained.
  */
-function spawnServer(postgresBin: string, args: string[], owner: Owner | undefined): ChildProcess {
-  const env = { ...process.env, LC_ALL: "C", LC_MESSAGES: "C" };
+function spawnServer(postgresBin: string, args: string[], owner: Owner | undefined, cgroup: ServerCgroup | undefined): ChildProcess {
+  const env: Record<string, string | undefined> = { ...process.env, LC_ALL: "C", LC_MESSAGES: "C" };
   const stdio: ["ignore", "pipe", "pipe"] = ["ignore", "pipe", "pipe"];
   const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
   let child: ChildProcess;
   if (setpriv) {
     const ids = owner ? [`--reuid=${owner.uid}`, `--regid=${owner.gid}`, "--clear-groups"] : [];
-    child = spawn(setpriv, [...ids, "--pdeathsig=INT", "--", postgresBin, ...args], { env, stdio, detached: true });
+    const argv = [setpriv, ...ids, "--pdeathsig=INT", "--", postgresBin, ...args];
+    // In the cgroup before the first fork: a root shell joins it, then execs setpriv (cgroup.ts, joinCommand).
+    const run = cgroup ? joinCommand(cgroup, argv) : { cmd: argv[0]!, args: argv.slice(1), env: {} };
+    child = spawn(run.cmd, run.args, { env: { ...env, ...run.env }, stdio, detached: true });
   } else {
     child = spawn(postgresBin, args, { env, stdio, detached: true, ...(owner ?? {}) });
+    // No setpriv: the process already runs as the server's user, so it is moved from here, right after the spawn
+    // (before it has had time to start its first children, which would otherwise stay outside).
+    if (cgroup && child.pid) for (const f of cgroup.procs) writeFileSync(f, String(child.pid));
   }
   child.unref();
   return child;
+}
+
+/** The server's cgroup, or undefined after one error line: a host without writable cgroups still gets its database. */
+function serverCgroup(name: string, limits: CgroupLimits, log: Logger): ServerCgroup | undefined {
+  try {
+    return createServerCgroup(name, limits);
+  } catch (err) {
+    log.error({ reason: (err as Error).message, cgroup: name },
+      "the embedded PostgreSQL cannot be put in a cgroup of its own (needs root and writable cgroups): its memory and CPU are NOT bounded (PREVIEWD_DB_MEMORY_MB, PREVIEWD_DB_CPUS)");
+    return undefined;
+  }
 }
 
 /** Server output goes to our log; the last lines are kept to explain a failed start. */

@@ -6,6 +6,14 @@
 // holds locks and a connection slot: it is terminated at the same limit.
 // Works with any admin that may signal preview backends (a superuser, or a
 // member of pg_signal_backend such as Supabase's postgres role).
+//
+// Memory too, where the server runs on this host (the embedded one): work_mem
+// is a user setting, so one `SET work_mem='1500MB'` sort grows its backend
+// until the server's cgroup OOM-kills it, and PostgreSQL answers an OOM kill
+// by restarting every backend, every preview's sessions included. A backend
+// whose private memory (RssAnon in /proc: its sorts and hashes, not the shared
+// buffers) passes `backendMemoryMb` is cancelled, then terminated, first.
+import { readFileSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import type { Sql } from "./client.ts";
 
@@ -18,6 +26,8 @@ export interface WatchdogOptions {
   migrationLimitMs: number;
   /** How often to look. */
   everyMs?: number;
+  /** Private memory one preview backend may hold, in MB; only where the server's /proc is ours (embedded). */
+  backendMemoryMb?: number;
 }
 
 interface Offender {
@@ -25,6 +35,8 @@ interface Offender {
   role: string;
   state: string;
   ms: number;
+  /** Private memory in MB, when it was the reason. */
+  mb?: number;
 }
 
 export class DatabaseWatchdog {
@@ -58,6 +70,12 @@ export class DatabaseWatchdog {
           AND now() - CASE WHEN state = 'active' THEN query_start ELSE xact_start END >
               CASE WHEN application_name = 'previewd-migrate' THEN ${this.o.migrationLimitMs}::int ELSE ${this.o.limitMs}::int END * interval '1 millisecond'`;
       const seen = new Set<number>();
+      const why = new Map<number, string>(offenders.map((b) => [b.pid, "time"]));
+      for (const b of await this.memoryOffenders()) {
+        if (why.has(b.pid)) continue;
+        why.set(b.pid, "memory");
+        offenders.push(b);
+      }
       for (const b of offenders) {
         seen.add(b.pid);
         const again = this.cancelledOnce.has(b.pid) || b.state !== "active";
@@ -71,7 +89,7 @@ export class DatabaseWatchdog {
           this.cancelledOnce.add(b.pid);
           await this.o.sql`SELECT pg_cancel_backend(${b.pid})`;
         }
-        this.o.log.warn({ role: b.role, pid: b.pid, state: b.state, ms: Number(b.ms), action: again ? "terminated" : "cancelled" }, "stopped a preview's database work past its time limit");
+        this.o.log.warn({ role: b.role, pid: b.pid, state: b.state, ms: Number(b.ms), mb: b.mb, action: again ? "terminated" : "cancelled" }, `stopped a preview's database work past its ${why.get(b.pid)} limit`);
       }
       for (const pid of this.cancelledOnce) if (!seen.has(pid)) this.cancelledOnce.delete(pid);
     } catch (err) {
@@ -79,5 +97,29 @@ export class DatabaseWatchdog {
     } finally {
       this.busy = false;
     }
+  }
+
+  /** Running preview backends whose private memory is past the limit (none when no limit is set). */
+  private async memoryOffenders(): Promise<Offender[]> {
+    const limitMb = this.o.backendMemoryMb;
+    if (!limitMb) return [];
+    const active = await this.o.sql<Offender[]>`
+      SELECT pid, usename AS role, state, (extract(epoch FROM now() - query_start) * 1000)::bigint AS ms
+      FROM pg_stat_activity
+      WHERE usename LIKE 'preview\\_%' AND backend_type = 'client backend' AND state = 'active'`;
+    return active.flatMap((b) => {
+      const mb = privateMb(b.pid);
+      return mb !== undefined && mb > limitMb ? [{ ...b, mb }] : [];
+    });
+  }
+}
+
+/** RssAnon of a process in MB; undefined once it is gone. */
+function privateMb(pid: number): number | undefined {
+  try {
+    const kb = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return kb === undefined ? undefined : Math.round(Number(kb) / 1024);
+  } catch {
+    return undefined;
   }
 }
