@@ -41,6 +41,19 @@ export const unavailable = (message: string) => new AppError("unavailable", 503,
 export const databaseBusy = (what: string, pgMessage: string) =>
   new AppError("database_busy", 503, `PostgreSQL is out of connections (${pgMessage}): ${what}. Running previews are not affected; try again shortly.`, { cause: "too many connections", message: pgMessage });
 
+/**
+ * The disk under the daemon's data (preview disks, dependency cache) is full, or below its free-space floor:
+ * 507 as WebDAV names it, not a 500 (nothing is broken, and nothing is left behind) nor a 503 (another node's
+ * disk is not this one's problem to retry against).
+ */
+export const insufficientStorage = (dir: string, detail: string) =>
+  new AppError("insufficient_storage", 507, `The disk holding ${dir} is full (${detail}): no new preview or file change fits. Running previews keep serving; free space on that disk and try again.`, { path: dir });
+
+/** ENOSPC from Node, a child process (mkfs, tar) or Docker's message. */
+export function isNoSpace(e: unknown): boolean {
+  return (e as { code?: unknown })?.code === "ENOSPC" || /ENOSPC|no space left on device/i.test(String((e as Error)?.message ?? e));
+}
+
 export function isAppError(e: unknown): e is AppError {
   return e instanceof AppError;
 }

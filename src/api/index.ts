@@ -4,7 +4,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { isDatabaseBusy, isDatabaseUnavailable } from "../db/outage.ts";
-import { AppError, badRequest, databaseBusy, isAppError, tooLarge } from "../errors.ts";
+import { AppError, badRequest, databaseBusy, insufficientStorage, isAppError, isNoSpace, tooLarge } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { isGzip, readArchive } from "./archive.ts";
 import { apiAuth } from "./auth.ts";
@@ -56,6 +56,11 @@ export function createApi(deps: ApiDeps): Hono {
       log.warn({ err: (err as Error).message, path: c.req.path }, "PostgreSQL unreachable");
       c.header("retry-after", "5");
       return c.json(new AppError("database_unavailable", 503, `PostgreSQL is unreachable (${(err as Error).message}); running previews keep answering. Try again shortly.`).toBody(), 503);
+    }
+    // A full disk anywhere on the way (a write this node did not check first): say so, not "internal".
+    if (isNoSpace(err)) {
+      log.warn({ err: (err as Error).message, path: c.req.path }, "disk full");
+      return c.json(insufficientStorage("this node's data directory", (err as Error).message).toBody(), 507);
     }
     log.error({ err, path: c.req.path }, "request failed");
     return c.json(new AppError("internal", 500, "Internal error; see the daemon's log.").toBody(), 500);

@@ -6,6 +6,7 @@ import m002 from "../../sql/002_binary_files.sql" with { type: "text" };
 import m003 from "../../sql/003_deployments.sql" with { type: "text" };
 import m004 from "../../sql/004_static_sites.sql" with { type: "text" };
 import m005 from "../../sql/005_static_reuse.sql" with { type: "text" };
+import m006 from "../../sql/006_node_heartbeats.sql" with { type: "text" };
 
 export interface Migration {
   version: string;
@@ -18,4 +19,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: "003_deployments", sql: m003 },
   { version: "004_static_sites", sql: m004 },
   { version: "005_static_reuse", sql: m005 },
+  { version: "006_node_heartbeats", sql: m006 },
 ];

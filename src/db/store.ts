@@ -108,11 +108,23 @@ export class PreviewStore implements StorePort {
    * Moves a preview from a dead node to `to`, only if it is still recorded on
    * `from`: when several survivors race for it, exactly one wins.
    */
-  async claim(id: string, from: string, to: string): Promise<boolean> {
+  async claim(id: string, from: string, to: string, staleMs?: number): Promise<boolean> {
+    // With staleMs (recovery), a node still beating in this shared database is alive, whatever gossip says
+    // (a network split between nodes): the check and the move are one statement, on the database's clock.
+    const alive = staleMs === undefined
+      ? this.sql`false`
+      : this.sql`EXISTS (SELECT 1 FROM previewd.node_heartbeats h WHERE h.node = ${from} AND h.seen_at > now() - make_interval(secs => ${staleMs / 1000}::float8))`;
     const rows = await this.sql`
       UPDATE previewd.previews SET node = ${to}, status = 'starting', container_id = NULL, updated_at = now()
-      WHERE id = ${id} AND node = ${from} RETURNING id`;
+      WHERE id = ${id} AND node = ${from} AND NOT ${alive} RETURNING id`;
     return rows.length === 1;
+  }
+
+  /** This node is alive (see claim); written every second by a clustered node. */
+  async beat(node: string): Promise<void> {
+    await this.sql`
+      INSERT INTO previewd.node_heartbeats (node, seen_at) VALUES (${node}, now())
+      ON CONFLICT (node) DO UPDATE SET seen_at = now()`;
   }
 
   /** Removes the record and its files. */

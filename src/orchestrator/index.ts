@@ -6,7 +6,8 @@
 import { customAlphabet } from "nanoid";
 import type { DepsCache, InstallPlan } from "../deps/index.ts";
 import { INSTALL_INPUTS, PlanError } from "../deps/index.ts";
-import { badRequest, conflict, isAppError, noCapacity, notFound, unavailable } from "../errors.ts";
+import { statfsSync } from "node:fs";
+import { badRequest, conflict, insufficientStorage, isAppError, isNoSpace, noCapacity, notFound, unavailable } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { IdleClock, type ContainerState, type Runtime, WarmPool } from "../pool/index.ts";
 import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, PreviewView } from "../types.ts";
@@ -49,6 +50,12 @@ export interface OrchestratorOptions {
   observe?: (event: "create" | "wake", seconds: number, labels: Record<string, string>) => void;
   /** How often records, containers and routes are compared (drift.ts); unset: never. */
   driftIntervalMs?: number;
+  /**
+   * Directories whose disk a create or a file change writes to (preview disks, dependency cache). Below
+   * `minFreeMb` free, both answer 507 before writing anything: a full host disk shows up late and badly
+   * otherwise (preview disks are sparse images, so a write inside one fails at writeback, not at the call).
+   */
+  storage?: { dirs: string[]; minFreeMb: number };
 }
 
 /** Occupy a slot on this node (memory is held while suspended). */
@@ -274,6 +281,7 @@ export class Orchestrator {
     if (this.draining) throw noCapacity(`Node ${this.o.nodeId} is draining: it takes no new previews.`);
     if (this.occupied >= this.o.capacity) throw noCapacity(`Node ${this.o.nodeId} is full (${this.o.capacity} previews).`);
     const plan = this.planFor(spec.files); // a broken package.json is a 400 before anything is claimed
+    this.checkSpace(); // a full disk is a 507 before anything is claimed
     const t0 = performance.now();
     this.reserved++;
     let claimed: ContainerState | undefined;
@@ -310,9 +318,27 @@ export class Orchestrator {
     } catch (err) {
       if (id && claimed) await this.undoCreate(id, claimed, err);
       if (isAppError(err) || isDatabaseUnavailable(err)) throw err; // the API answers the latter 503 with Retry-After
+      // The disk filled between the check and the write (mkfs of the preview's disk, the files): same answer.
+      if (isNoSpace(err)) throw insufficientStorage(this.o.storage?.dirs[0] ?? "the data directory", (err as Error).message);
       throw unavailable(`Could not start a container on node ${this.o.nodeId}: ${(err as Error).message}`);
     } finally {
       this.reserved--;
+    }
+  }
+
+  /** Throws 507 when a disk this node writes previews to has less than the floor free. */
+  checkSpace(): void {
+    const st = this.o.storage;
+    if (!st) return;
+    for (const dir of st.dirs) {
+      let freeMb: number;
+      try {
+        const s = statfsSync(dir);
+        freeMb = (s.bavail * s.bsize) / (1024 * 1024);
+      } catch {
+        continue; // not made yet: nothing to judge
+      }
+      if (freeMb < st.minFreeMb) throw insufficientStorage(dir, `${freeMb.toFixed(1)} MB free, at least ${st.minFreeMb} MB needed`);
     }
   }
 
@@ -411,6 +437,8 @@ export class Orchestrator {
     const l = this.need(id);
     if (!l.container || l.record.status === "failed") throw conflict(`Preview ${id} is ${l.record.status}; its files cannot change in place.`);
     if (l.record.status === "installing") throw conflict(`Preview ${id} is installing its dependencies; change its files once it runs.`);
+    // Before the store changes: a refused change leaves the stored files and the container's as they were.
+    if (Object.keys(files).length) this.checkSpace();
     await this.wake(l); // a paused container takes no archive and no exec
     await this.o.store.putFiles(id, files, remove);
     await this.o.runtime.putFiles(l.container.containerId, files);

@@ -24,8 +24,14 @@ export interface PreviewStore {
   files(id: string): Promise<FileMap>;
   putFiles(id: string, files: FileMap, deletePaths?: string[]): Promise<void>;
   remove(id: string): Promise<void>;
-  /** Moves a preview off a dead node; true for the one caller that won. */
-  claim(id: string, from: string, to: string): Promise<boolean>;
+  /**
+   * Moves a preview off a dead node; true for the one caller that won. With
+   * `staleMs`, only if `from` has not written a heartbeat for that long (it is
+   * not merely on the far side of a network split).
+   */
+  claim(id: string, from: string, to: string, staleMs?: number): Promise<boolean>;
+  /** This node is alive: the heartbeat `claim` checks (optional: a store without it never blocks a claim). */
+  beat?(node: string): Promise<void>;
 }
 
 /** Per-preview database space (schema + role). */

@@ -4,6 +4,12 @@
 // over the alive nodes, and the store's conditional move lets exactly one
 // take it even if views disagree. A node that returns finds the store gives
 // those previews to others and evicts its old copies: no duplicates.
+//
+// Gossip cannot tell a dead node from one behind a network split: each side
+// takes the other for dead. The shared PostgreSQL decides: every node writes
+// a heartbeat there each second, and an orphan is taken only once its node's
+// heartbeat is older than `staleMs`. In a split where both sides still reach
+// the database nothing moves, so no preview runs on both sides.
 import { createHash } from "node:crypto";
 import type { Logger } from "../log.ts";
 import type { Orchestrator, PreviewStore } from "../orchestrator/index.ts";
@@ -18,7 +24,13 @@ export interface RecoveryOptions {
   intervalMs: number;
   /** No takeovers this soon after start: gossip needs a moment to know who is alive. */
   graceMs: number;
+  /** A node whose heartbeat in the store is younger than this keeps its previews, even if gossip says dead. */
+  staleMs?: number;
 }
+
+/** Heartbeats every second; a node is stale after this many missed ones (a busy database or machine may skip a few). */
+export const HEARTBEAT_MS = 1000;
+export const STALE_AFTER_MS = 4000;
 
 /** Highest-random-weight choice: stable, and spreads one node's orphans over all survivors. */
 export function rendezvous(id: string, nodes: string[]): string | undefined {
@@ -33,6 +45,8 @@ export function rendezvous(id: string, nodes: string[]): string | undefined {
 
 export class Recovery {
   private timer?: ReturnType<typeof setInterval>;
+  private beatTimer?: ReturnType<typeof setInterval>;
+  private beatFailing = false;
   private readonly startedAt = Date.now();
   private running = false;
 
@@ -40,10 +54,26 @@ export class Recovery {
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.o.intervalMs);
+    // Its own timer: a pass that waits on a takeover's container start must not let the heartbeat go stale.
+    void this.beat();
+    this.beatTimer = setInterval(() => void this.beat(), HEARTBEAT_MS);
   }
 
   stop(): void {
     clearInterval(this.timer);
+    clearInterval(this.beatTimer);
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await this.o.store.beat?.(this.o.view.self);
+      if (this.beatFailing) this.o.log.info("heartbeat written again");
+      this.beatFailing = false;
+    } catch (err) {
+      // Once per outage (the database outage is logged elsewhere); siblings take over only if gossip agrees.
+      if (!this.beatFailing) this.o.log.warn({ err }, "heartbeat not written");
+      this.beatFailing = true;
+    }
   }
 
   async tick(): Promise<void> {
@@ -75,7 +105,7 @@ export class Recovery {
       if (r.tier !== "container" || r.node === view.self || !isGone(view, r.node)) continue;
       if (rendezvous(r.id, candidates) !== view.self) continue;
       if (orch.occupied >= orch.capacity) break;
-      if (!(await store.claim(r.id, r.node, view.self))) continue;
+      if (!(await store.claim(r.id, r.node, view.self, this.o.staleMs ?? STALE_AFTER_MS))) continue;
       log.warn({ id: r.id, from: r.node }, "taking over a preview of a dead node");
       await orch.takeOver({ ...r, node: view.self, status: "starting" }).catch((err) => log.error({ err, id: r.id }, "takeover failed"));
     }
