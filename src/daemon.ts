@@ -33,7 +33,7 @@ import { soloView, type ClusterView } from "./peer/view.ts";
 import type { NodeService } from "./api/nodes.ts";
 import { notFound } from "./errors.ts";
 import { DockerRuntime } from "./pool/docker.ts";
-import { PreviewDisks } from "./pool/disk.ts";
+import { PreviewDisks, releaseAllDisks } from "./pool/disk.ts";
 import { HostFirewall, hostPortsOf } from "./pool/firewall.ts";
 import { DatabaseBudget } from "./db/budget.ts";
 import { FlyMachines } from "./overflow/machines.ts";
@@ -123,11 +123,16 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   await runtime.reconcileDisks(); // a crash or a reboot may have left disks unmounted or orphaned
   // Previews reach the internet, their database and DNS, not the host's own services; installed before any preview runs.
   const firewall = config.firewall === "on" ? await startFirewall(config, runtime, databaseUrl, log) : undefined;
+  // Installs run on disks of a preview's size too (a postinstall script is a stranger's code); any left by a crash go first.
+  const installDisksRoot = join(depsRoot, "disks");
+  if (disks) await releaseAllDisks(installDisksRoot, log);
+  const installDisks = disks && new PreviewDisks({ root: installDisksRoot, sizeMb: config.diskMb, log: log.child({ mod: "disks" }) });
   const deps = new DepsCache({
     root: depsRoot,
     capBytes: config.depsCacheMb ? Number(config.depsCacheMb) * 1024 * 1024 : defaultCapBytes(depsRoot),
     installer: sandboxInstaller(runtime, { timeoutMs: config.installTimeout * 1000, registry: config.npmRegistry || undefined }),
     log: log.child({ mod: "deps" }),
+    disks: installDisks,
   });
   deps.init();
   const store = new PreviewStore(sql);
@@ -151,12 +156,19 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     foreignActivity: (id, at) => void store.update(id, { lastActiveAt: at }).catch(() => {}),
     observe: prom.observe, // create and wake latency histograms
     driftIntervalMs: config.reconcileInterval * 1000,
+    // A full host disk answers creates and file changes 507 (room for a preview disk's mkfs and its files).
+    storage: { dirs: [...new Set([disks?.root ?? resolve(config.dataDir), depsRoot])], minFreeMb: 16 },
   });
   await orchestrator.start();
   stoppers.push(() => orchestrator.stop());
   if (config.prewarm.length) void prewarm(config.prewarm, deps, orchestrator.imageIdentity, log.child({ mod: "prewarm" }));
   stoppers.push(scheduleCleanup(config, store, databases, log));
-  const watchdog = new DatabaseWatchdog({ sql, log: log.child({ mod: "db-watchdog" }), limitMs: config.dbQueryLimit * 1000, migrationLimitMs: 125_000 });
+  const watchdog = new DatabaseWatchdog({
+    sql, log: log.child({ mod: "db-watchdog" }), limitMs: config.dbQueryLimit * 1000, migrationLimitMs: 125_000,
+    // The embedded server's backends are this host's processes: one past a quarter of the server's memory (at most 1 GB) is stopped
+    // before it can get the cgroup to OOM-kill, which restarts every preview's sessions (src/db/watchdog.ts).
+    ...(embedded && { backendMemoryMb: Math.min(1024, Math.floor((effectiveDbMemoryMb(config) || 4096) / 4)) }),
+  });
   watchdog.start();
   stoppers.push(() => watchdog.stop());
   if (config.dbMb > 0) {
