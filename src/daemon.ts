@@ -34,6 +34,7 @@ import type { NodeService } from "./api/nodes.ts";
 import { notFound } from "./errors.ts";
 import { DockerRuntime } from "./pool/docker.ts";
 import { PreviewDisks, releaseAllDisks } from "./pool/disk.ts";
+import { DatabaseCpuShare } from "./db/cpushare.ts";
 import { HostFirewall, hostPortsOf } from "./pool/firewall.ts";
 import { DatabaseBudget } from "./db/budget.ts";
 import { FlyMachines } from "./overflow/machines.ts";
@@ -171,6 +172,12 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   });
   watchdog.start();
   stoppers.push(() => watchdog.stop());
+  // The embedded server's backends are this host's processes: a preview past its CPU share yields to the others (src/db/cpushare.ts).
+  const cpuShare = embedded && new DatabaseCpuShare({ sql, log: log.child({ mod: "db-cpushare" }), shareCpus: Number(config.cpus) });
+  if (cpuShare) {
+    cpuShare.start();
+    stoppers.push(() => cpuShare.stop());
+  }
   if (config.dbMb > 0) {
     const budget = new DatabaseBudget({ sql, log: log.child({ mod: "db-budget" }), limitBytes: config.dbMb * 1024 * 1024, onOver: (id, why) => orchestrator.failFromOutside(id, why) });
     budget.start();
@@ -240,7 +247,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     metrics: () => prom.render({
       previews: orchestrator.counts(),
       capacity, capacityUsed: orchestrator.occupied, warmAvailable: orchestrator.pool.available,
-      dbWatchdog: watchdog.counts,
+      dbWatchdog: { ...watchdog.counts, ...cpuShare?.counts },
       deps: { ...deps.counters, entries: deps.size, bytes: deps.bytes },
       peerRefused: verifier.refused, gossipDropped: gossipDropped(),
       aliveNodes: view.nodes().filter((n) => n.state === "alive").length,

@@ -67,7 +67,7 @@ export class DaemonMetrics {
     cost: new Gauge({ name: "previewd_fly_estimated_cost_usd", help: "Estimated Fly cost in US dollars of the cluster's current Fly previews (FLY_PRICE_* settings).", registers: [] }),
   };
   private readonly c = {
-    watchdog: this.counter("previewd_db_watchdog_total", "Preview database backends stopped past PREVIEWD_DB_QUERY_LIMIT, by action.", ["action"]),
+    watchdog: this.counter("previewd_db_watchdog_total", "Preview database backends acted on: cancelled or terminated past PREVIEWD_DB_QUERY_LIMIT or their memory share, yielded or restored for their CPU share; by action.", ["action"]),
     installs: this.counter("previewd_deps_installs_total", "Dependency installs that ran (cache misses that succeeded)."),
     installFailures: this.counter("previewd_deps_install_failures_total", "Dependency installs that failed."),
     hits: this.counter("previewd_deps_cache_hits_total", "Previews that got their dependencies from the cache."),
