@@ -14,6 +14,7 @@ import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, Prev
 import { BringUp, DEFAULT_PORT } from "./bringup.ts";
 import { DriftLoop, type DriftKind } from "./drift.ts";
 import { Health } from "./health.ts";
+import { SleepCycle } from "./sleep.ts";
 import { serially, type Live } from "./live.ts";
 import { followLogs } from "./logs.ts";
 import type { PreviewDatabases, PreviewStore, RecordPatch } from "./ports.ts";
@@ -76,6 +77,7 @@ export class Orchestrator {
   private image = "";
   private readonly bringUp: BringUp;
   private readonly health: Health;
+  private readonly sleep: SleepCycle;
   private drift?: DriftLoop;
   /** Set by a drain (peer/drain.ts): creates and take-overs go to other nodes. */
   draining = false;
@@ -95,6 +97,12 @@ export class Orchestrator {
       forgetSpare: (containerId) => this.pool.forget(containerId),
       setStatus: (l, status, failure) => this.setStatus(l, status, failure),
       tail: (l, n) => this.tail(l, n),
+    });
+    this.sleep = new SleepCycle({
+      live: this.live, idle: this.idle, runtime: o.runtime, store: o.store, log: o.log,
+      idleTimeoutMs: o.idleTimeoutMs, stopAfterMs: o.stopAfterMs, cpus: o.cpus, boostCpus: o.boostCpus, observe: o.observe, foreignActivity: o.foreignActivity,
+      setStatus: (l, status) => this.setStatus(l, status),
+      watchReadiness: (l) => this.bringUp.watchReadiness(l),
     });
   }
 
@@ -145,7 +153,7 @@ export class Orchestrator {
     this.pool.refill();
     const sweepEvery = Math.max(50, Math.min(this.o.idleTimeoutMs / 4, 15_000));
     this.timers.push(setInterval(() => void this.sweepIdle(), sweepEvery));
-    this.timers.push(setInterval(() => void this.flushActivity(), 5_000));
+    this.timers.push(setInterval(() => void this.sleep.flushActivity(), 5_000));
     if (this.o.driftIntervalMs) {
       this.drift = new DriftLoop({
         nodeId: this.o.nodeId, runtime: this.o.runtime, store: this.o.store, log: this.o.log.child({ mod: "drift" }), intervalMs: this.o.driftIntervalMs,
@@ -176,7 +184,7 @@ export class Orchestrator {
     this.drift?.stop();
     this.stopWatching?.();
     await this.pool.drain();
-    await Promise.race([this.flushActivity(), Bun.sleep(3000)]);
+    await Promise.race([this.sleep.flushActivity(), Bun.sleep(3000)]);
   }
 
   /** Registers a preview found at start-up (used by reconcile). */
@@ -439,7 +447,7 @@ export class Orchestrator {
     if (l.record.status === "installing") throw conflict(`Preview ${id} is installing its dependencies; change its files once it runs.`);
     // Before the store changes: a refused change leaves the stored files and the container's as they were.
     if (Object.keys(files).length) this.checkSpace();
-    await this.wake(l); // a paused container takes no archive and no exec
+    await this.sleep.wake(l); // a paused container takes no archive and no exec
     await this.o.store.putFiles(id, files, remove);
     await this.o.runtime.putFiles(l.container.containerId, files);
     await this.o.runtime.deleteFiles(l.container.containerId, remove);
@@ -465,7 +473,7 @@ export class Orchestrator {
 
   async suspend(id: string): Promise<PreviewView> {
     const l = this.need(id);
-    if (l.record.status === "running" || l.record.status === "starting") await this.pause(l);
+    if (l.record.status === "running" || l.record.status === "starting") await this.sleep.pause(l);
     else if (l.record.status !== "suspended") throw conflict(`Preview ${id} is ${l.record.status}, not running.`);
     return this.view(l.record);
   }
@@ -473,7 +481,7 @@ export class Orchestrator {
   async resume(id: string): Promise<PreviewView> {
     const l = this.need(id);
     if (l.record.status === "failed") throw conflict(`Preview ${id} failed; create it again.`);
-    await this.wake(l);
+    await this.sleep.wake(l);
     this.idle.touch(id);
     return this.view(l.record);
   }
@@ -488,67 +496,6 @@ export class Orchestrator {
   }
 
   /**
-   * Pauses the container. The status turns "suspended" before the pause, so
-   * a request from then on takes the slow path and waits to unpause it rather
-   * than stall on a frozen app. `ifIdleFor` re-checks the idle clock under the
-   * lock (a request may have come in since the sweep looked).
-   */
-  private pause(l: Live, ifIdleFor?: number): Promise<void> {
-    return serially(l, async () => {
-      if (!l.container || (l.record.status !== "running" && l.record.status !== "starting")) return;
-      if (ifIdleFor !== undefined && this.idle.idleFor(ifIdleFor, [l.record.id]).length === 0) return;
-      const before = l.record.status;
-      l.record.status = "suspended";
-      try {
-        await this.o.runtime.pause(l.container.containerId);
-      } catch (err) {
-        l.record.status = before;
-        throw err;
-      }
-      await this.setStatus(l, "suspended");
-    });
-  }
-
-  /** The second idle stage: the container stops (memory freed), its disk stays. */
-  private stopSuspended(l: Live): Promise<void> {
-    return serially(l, async () => {
-      if (!l.container || l.record.status !== "suspended") return;
-      await this.o.runtime.unpause(l.container.containerId);
-      await this.setStatus(l, "stopped"); // before the stop, so its "die" event is not taken for a crash
-      await this.o.runtime.stop(l.container.containerId);
-    });
-  }
-
-  /**
-   * Makes a suspended or stopped preview answer again. Concurrent callers
-   * share one wake. A paused container resumes with its memory; a stopped one
-   * restarts its app from the files on its disk.
-   */
-  private wake(l: Live): Promise<void> {
-    if (l.record.status === "running" || l.record.status === "starting" || l.record.status === "installing") return l.ready ?? Promise.resolve();
-    l.waking ??= serially(l, async () => {
-      const c = l.container;
-      if (!c) throw unavailable(`Preview ${l.record.id} has no container on this node.`);
-      const t0 = performance.now();
-      const from = l.record.status;
-      if (l.record.status === "suspended") {
-        await this.o.runtime.unpause(c.containerId);
-        await this.setStatus(l, "running");
-      } else if (l.record.status === "stopped") {
-        await this.o.runtime.setCpus(c.containerId, this.o.boostCpus ?? this.o.cpus).catch(() => {});
-        await this.o.runtime.start(c.containerId);
-        l.container = (await this.o.runtime.inspect(c.containerId)) ?? c;
-        if (!l.record.spec.port) l.port = undefined;
-        await this.setStatus(l, "starting");
-        l.ready = this.bringUp.watchReadiness(l);
-        await l.ready;
-      }
-      if (from === "suspended" || from === "stopped") this.o.observe?.("wake", (performance.now() - t0) / 1000, { from, outcome: l.record.status === "running" ? "running" : "failed" });
-    }).finally(() => (l.waking = undefined));
-    return l.waking;
-  }
-
-  /**
    * The proxy's lookup: where to send a request for `id`, waking the preview
    * first if it sleeps and holding until a starting app answers. Undefined
    * when the preview does not live on this node.
@@ -559,7 +506,7 @@ export class Orchestrator {
     this.idle.touch(id);
     if (l.record.status !== "running") {
       if (l.record.status === "failed") return undefined;
-      await this.wake(l);
+      await this.sleep.wake(l);
       if (l.record.status === "starting" || l.record.status === "installing") await l.ready;
     }
     // Adopted after a restart, or woken: ask the runner where the app listens.
@@ -577,34 +524,8 @@ export class Orchestrator {
 
   // ---- background -------------------------------------------------------------
 
-  /** Suspends previews idle past the timeout; stops those suspended past the second stage. */
-  async sweepIdle(): Promise<void> {
-    const running = [...this.live.values()].filter((l) => l.record.status === "running").map((l) => l.record.id);
-    for (const id of this.idle.idleFor(this.o.idleTimeoutMs, running)) {
-      const l = this.live.get(id);
-      if (l?.record.status !== "running") continue;
-      this.o.log.info({ id }, "suspending idle preview");
-      await this.pause(l, this.o.idleTimeoutMs).catch((err) => this.o.log.warn({ err, id }, "suspend failed"));
-    }
-    const suspended = [...this.live.values()].filter((l) => l.record.status === "suspended").map((l) => l.record.id);
-    for (const id of this.idle.idleFor(this.o.idleTimeoutMs + this.o.stopAfterMs, suspended)) {
-      const l = this.live.get(id);
-      if (!l) continue;
-      this.o.log.info({ id }, "stopping long-suspended preview (disk kept)");
-      await this.stopSuspended(l).catch((err) => this.o.log.warn({ err, id }, "stop failed"));
-    }
-  }
-
-  private async flushActivity(): Promise<void> {
-    for (const [id, at] of this.idle.takeDirty()) {
-      const l = this.live.get(id);
-      if (!l) {
-        this.o.foreignActivity?.(id, at); // a preview this node only forwards to (a sibling's, or one on Fly)
-        continue;
-      }
-      l.record.lastActiveAt = at;
-      // PostgreSQL away: the time stays in memory and is written at a later flush.
-      await this.o.store.update(id, { lastActiveAt: at }).catch(() => this.idle.keepDirty(id));
-    }
+  /** Suspends previews idle past the timeout; stops those suspended past the second stage (sleep.ts). */
+  sweepIdle(): Promise<void> {
+    return this.sleep.sweepIdle();
   }
 }
