@@ -91,17 +91,20 @@ async function spawnOnce(env: Record<string, string>, dataDir: string): Promise<
     stderr: "pipe",
   });
   // Keep the last output, to say why a daemon that exits early did.
-  let tail = "";
+  // The last 2 MB for tests that read the log (a daemon at debug level writes a lot before it is ready), the
+  // last 16 KB of it to say why a daemon that exits early did.
+  let all = "";
   const keep = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s) tail = (tail + new TextDecoder().decode(chunk)).slice(-16000);
+    for await (const chunk of s) all = (all + new TextDecoder().decode(chunk)).slice(-2_000_000);
   };
+  const tailOf = () => all.slice(-16000);
   const drained = Promise.all([keep(proc.stdout), keep(proc.stderr)]);
   const apiPort = Number(full.PREVIEWD_API_PORT);
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (proc.exitCode !== null) {
       await drained;
-      throw new Error(`daemon exited with ${proc.exitCode}:\n${tail}`);
+      throw new Error(`daemon exited with ${proc.exitCode}:\n${tailOf()}`);
     }
     try {
       if ((await fetch(`http://127.0.0.1:${apiPort}/readyz`)).status === 200) break;
@@ -113,7 +116,7 @@ async function spawnOnce(env: Record<string, string>, dataDir: string): Promise<
   const proxyPort = Number(full.PREVIEWD_PROXY_PORT);
   return {
     proc, apiPort, proxyPort, token, nodeId: full.PREVIEWD_NODE_ID ?? "", dataDir, env: full,
-    output: () => tail,
+    output: () => all,
     api: (path, init = {}) =>
       fetch(`http://127.0.0.1:${apiPort}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...(init.headers as Record<string, string>) } }),
     preview: (id, path = "/", init = {}) =>
