@@ -218,8 +218,12 @@ export class PreviewDatabases {
     const role = ident(name);
     const [exists] = what.role ? await sql`SELECT 1 FROM pg_roles WHERE rolname = ${name}` : [];
     if (exists) {
-      // No new sessions, then end the ones it has (an app mid-query holds locks).
-      await sql.unsafe(`ALTER ROLE ${role} NOLOGIN`);
+      // No new sessions, then end the ones it has (an app mid-query holds locks). Bounded like the drops below:
+      // a lock on the role held elsewhere must fail the drop with a reason, not hang it.
+      await sql.begin(async (tx) => {
+        await tx`SET LOCAL lock_timeout = '15s'`;
+        await tx.unsafe(`ALTER ROLE ${role} NOLOGIN`);
+      });
       await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ${name} AND pid <> pg_backend_pid()`;
     }
     await sql.begin(async (tx) => {
