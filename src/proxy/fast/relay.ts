@@ -97,7 +97,10 @@ interface Exchange {
   t0: number;
   bodyStart: number;
   bodyBytes: number;
-  accept: string;
+  /** The request's fields, read only when the front answers itself (its Accept picks HTML or JSON). */
+  fields: RequestHead["fields"];
+  /** Bytes waiting in `early`. */
+  earlyBytes: number;
 }
 
 export class ClientRelay implements UpstreamOwner {
@@ -168,7 +171,7 @@ export class ClientRelay implements UpstreamOwner {
   tick(now: number): void {
     if (!this.deadline || now < this.deadline || this.closed) return;
     const ex = this.ex;
-    if (ex && !ex.answered && !ex.reqBody.done) return void this.fail(ex, bodyTimeout(ex.accept), true);
+    if (ex && !ex.answered && !ex.reqBody.done) return void this.fail(ex, bodyTimeout(acceptOf(ex)), true);
     this.end();
   }
 
@@ -197,18 +200,17 @@ export class ClientRelay implements UpstreamOwner {
     const ip = this.sock.remoteAddress;
     const route = this.deps.route(head, ip, fastPathable(head));
     if ("refuse" in route) return this.refuse(route.refuse, route.reason);
-    const accept = head.fields.find((f) => f.name === "accept")?.value ?? "";
     const reqBody = head.chunked ? BodyEnd.chunked() : head.contentLength > 0 ? BodyEnd.length(head.contentLength) : BodyEnd.none();
     const now = Date.now();
     const ex: Exchange = {
       to: route.to, observe: !!route.observe, id: route.id, slot: false, method: head.method, upgrade: head.upgrade !== undefined, up: undefined, early: [], resend: undefined,
-      reqBody, res: undefined, resBuf: undefined, answered: false, close: head.close, upClose: false, t0: performance.now(), bodyStart: now, bodyBytes: 0, accept,
+      reqBody, res: undefined, resBuf: undefined, answered: false, close: head.close, upClose: false, t0: performance.now(), bodyStart: now, bodyBytes: 0, fields: head.fields, earlyBytes: 0,
     };
     this.ex = ex;
     this.deadline = reqBody.done ? 0 : now + this.deps.bodyTimeoutMs;
     const id = route.id;
     if (id !== undefined && !ex.upgrade) {
-      if (!this.deps.limit.tryAcquire(id)) return void this.fail(ex, busy(accept), !reqBody.done);
+      if (!this.deps.limit.tryAcquire(id)) return void this.fail(ex, busy(acceptOf(ex)), !reqBody.done);
       ex.slot = true;
       this.deps.activity.requestStarted(id);
     }
@@ -233,6 +235,7 @@ export class ClientRelay implements UpstreamOwner {
     if (this.ex !== ex || this.closed) return this.deps.pool.discard(up);
     ex.up = up;
     for (const chunk of ex.early.splice(0)) send(up, chunk);
+    ex.earlyBytes = 0;
     this.updatePause();
   }
 
@@ -253,6 +256,7 @@ export class ClientRelay implements UpstreamOwner {
       if (!send(up, bytes)) this.updatePause();
     } else if (this.ex) {
       this.ex.early.push(copy ? new Uint8Array(bytes) : bytes);
+      this.ex.earlyBytes += bytes.length;
       this.updatePause();
     }
     if (this.tunnelId) this.touch(this.tunnelId);
@@ -265,7 +269,7 @@ export class ClientRelay implements UpstreamOwner {
   /** The client is paused while its upstream cannot take more, or while it has piled up pipelined requests. */
   private updatePause(): void {
     const up = this.tunnel ? this.tunnelUp : this.ex?.up;
-    const early = this.ex?.early.reduce((n, c) => n + c.length, 0) ?? 0;
+    const early = this.ex?.earlyBytes ?? 0;
     const full = (up ? pending(up) : early > MAX_HELD) || (this.buf?.length ?? 0) > MAX_HELD;
     if (full !== this.paused) {
       this.paused = full;
@@ -371,6 +375,7 @@ export class ClientRelay implements UpstreamOwner {
       ex.resend = undefined;
       this.deps.pool.connect(ex.to.host, ex.to.port, this).then((u) => this.attached(ex, u), () => this.fail(ex, upstreamError(), true));
       ex.early.push(bytes);
+      ex.earlyBytes += bytes.length;
       return;
     }
     if (ex.answered) return this.end(); // cut mid-response: the client sees a short body
@@ -478,6 +483,9 @@ export class ClientRelay implements UpstreamOwner {
     this.deps.activity.touch(id);
   }
 }
+
+/** The client's Accept field, for the front's own answers only (not read on the relay path). */
+const acceptOf = (ex: Exchange) => ex.fields.find((f) => f.name === "accept")?.value ?? "";
 
 /** What the fast path relays itself: HTTP/1.1 in origin form, framing it understands, plain or WebSocket. */
 export function fastPathable(head: RequestHead): boolean {
