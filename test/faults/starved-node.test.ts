@@ -21,7 +21,7 @@ const clusterOf = async (d: DaemonProcess, init: RequestInit = {}) => (await (aw
 
 const PROFILES = [
   // README: about two probe intervals to be probed + 4 s of suspicion + spread; 9 s leaves room for a busy machine.
-  { profile: "lan", stopMs: 2500, suspicionMs: 4000, deadBoundMs: 9000 },
+  { profile: "lan", stopMs: 1500, suspicionMs: 4000, deadBoundMs: 9000 },
   // README: "a node must miss acks ~2 s to be dead" (1.8 s measured before Lifeguard); 4 s for a busy machine.
   { profile: "local", stopMs: 1000, suspicionMs: 1500, deadBoundMs: 4000 },
 ] as const;
