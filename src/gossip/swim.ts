@@ -215,7 +215,10 @@ export class Swim {
     const indirectMs = this.scaled(Math.max(p.probeIntervalMs - p.ackTimeoutMs, p.ackTimeoutMs / 2));
     const acked = this.awaitAck(seq, ackMs + indirectMs);
     const t0 = performance.now();
-    this.send(target.addr, { t: "ping", seq, from: this.self.id, u: this.piggyback() });
+    // A suspect hears its suspicion in the ping itself (memberlist's compound ping+suspect): once the rumour's
+    // retransmits are spent, piggyback alone might never carry it back, and the suspect would die unrefuted.
+    const told = target.state === "suspect" ? [{ ...this.rumour(target), state: "suspect" as const }] : [];
+    this.send(target.addr, { t: "ping", seq, from: this.self.id, u: [...told, ...this.piggyback()] });
     if (await Promise.race([acked, this.sleep(ackMs).then(() => false)])) return this.adjustHealth(-1);
     // Our own timer fired late: the ack may be sitting unread in the socket. This probe proves nothing.
     if (this.checkLate(t0 + ackMs, "ack timeout")) return;
@@ -267,8 +270,8 @@ export class Swim {
     const late = performance.now() - due;
     if (late <= this.o.profile.ackTimeoutMs) return false;
     this.lateTimers++;
-    this.o.log.warn({ lateMs: Math.round(late), timer: what, localHealth: this.lhm }, "gossip: a timer fired late (this process was starved); judging no one on it");
     this.adjustHealth(1);
+    this.o.log.warn({ lateMs: Math.round(late), timer: what, localHealth: this.lhm }, "gossip: a timer fired late (this process was starved); judging no one on it");
     return true;
   }
 
@@ -319,6 +322,10 @@ export class Swim {
         this.self.incarnation = u.inc + 1; // refute: "I am alive, and newer than that"
         this.enqueue(this.rumour(this.self));
         if (u.state === "suspect" || u.state === "dead") this.adjustHealth(1); // others could not hear us: likely our fault (Lifeguard)
+      } else if (u.state === "suspect" && !this.queue.has(u.id)) {
+        // Someone still suspects an incarnation we already refuted: our refutation's retransmits were spent
+        // before it reached them. Send it again, or they declare us dead.
+        this.enqueue(this.rumour(this.self));
       }
       return;
     }
