@@ -21,7 +21,7 @@ const clusterOf = async (d: DaemonProcess, init: RequestInit = {}) => (await (aw
 
 const PROFILES = [
   // README: about two probe intervals to be probed + 4 s of suspicion + spread; 9 s leaves room for a busy machine.
-  { profile: "lan", stopMs: 1500, suspicionMs: 4000, deadBoundMs: 9000 },
+  { profile: "lan", stopMs: 2500, suspicionMs: 4000, deadBoundMs: 9000 },
   // README: "a node must miss acks ~2 s to be dead" (1.8 s measured before Lifeguard); 4 s for a busy machine.
   { profile: "local", stopMs: 1000, suspicionMs: 1500, deadBoundMs: 4000 },
 ] as const;
@@ -54,6 +54,10 @@ function watch(list: DaemonProcess[]) {
 }
 
 const count = (text: string, needle: string) => text.split(needle).length - 1;
+const LATE = "a timer fired late";
+/** The daemon's "a timer fired late" log lines (JSON, piped), oldest first, with the multiplier each one reports. */
+const lateTimerLines = (text: string) =>
+  text.split("\n").filter((l) => l.includes(LATE)).map((l) => ({ localHealth: Number(/"localHealth":(\d+)/.exec(l)?.[1] ?? -1) }));
 
 for (const p of PROFILES) {
   describe(`${p.profile} profile`, () => {
@@ -84,7 +88,7 @@ for (const p of PROFILES) {
   test(`SIGSTOP for ${p.stopMs} ms, then SIGCONT: nobody is marked dead, and the stopped node accuses no one`, async () => {
     const victim = nodes[2]!;
     const accusedBefore = count(victim.output(), "no ack from cluster member");
-    const lateBefore = count(victim.output(), "a timer fired late");
+    const lateBefore = lateTimerLines(victim.output()).length;
     const w = watch(nodes);
     await Bun.sleep(300);
     victim.proc.kill("SIGSTOP");
@@ -102,9 +106,11 @@ for (const p of PROFILES) {
     expect(w.seen.filter((s) => !s.endsWith(`${idOf(victim)} suspect`))).toEqual([]);
     expect(count(victim.output(), "no ack from cluster member")).toBe(accusedBefore);
     for (const n of nodes) expect(n.output()).not.toContain("cluster member is dead");
-    // Lifeguard noticed: its timers fired late and its local health multiplier rose.
-    expect(count(victim.output(), "a timer fired late")).toBeGreaterThan(lateBefore);
-    expect(w.maxHealth()).toBeGreaterThan(0);
+    // Lifeguard noticed: its timers fired late and each raised its local health multiplier. (Read from the log,
+    // which says the multiplier after each rise: the next ack lowers it again, often before a poll could see it.)
+    const late = lateTimerLines(victim.output()).slice(lateBefore);
+    expect(late.length).toBeGreaterThan(0);
+    expect(Math.max(...late.map((l) => l.localHealth))).toBeGreaterThan(0);
     const metrics = await (await victim.api("/metrics")).text();
     expect(metrics).toMatch(/^previewd_gossip_local_health \d+$/m);
   });
