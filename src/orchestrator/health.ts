@@ -34,8 +34,12 @@ export class Health {
       // Docker restarted a crashed app: its address may have changed, and it
       // is not up until it answers again, whatever the status said (a crash
       // while starting, or a die handled as "starting" just before).
-      l.container = (await this.o.runtime.inspect(e.containerId)) ?? l.container;
-      if (l.record.status === "running" || l.record.status === "starting") await this.rearm(l);
+      const state = await this.o.runtime.inspect(e.containerId);
+      l.container = state ?? l.container;
+      // Never restarted by Docker and already answering: the late event of the start we asked for ourselves
+      // (a new or re-created container). Re-arming would show a running app as starting.
+      const ownStartSeenLate = l.record.status === "running" && state?.restartCount === 0;
+      if ((l.record.status === "running" || l.record.status === "starting") && !ownStartSeenLate) await this.rearm(l);
     }
     if (e.action === "die" && (l.record.status === "running" || l.record.status === "starting")) {
       const state = await this.settledState(e.containerId);

@@ -60,7 +60,8 @@ test("a running preview's container removed behind the daemon's back: it comes b
   await docker.getContainer(before!.Id).remove({ force: true });
   await eventually("answers again", () => d.preview(id, "/counter").then((r) => r.status), (s) => s === 200, 60_000);
   const ms = performance.now() - t0;
-  expect(await statusOf(id)).toBe("running");
+  // The proxy forwards as soon as the app answers; readiness writes "running" a poll later.
+  await eventually("status running", () => statusOf(id), (s) => s === "running", 10_000);
   const now = await containersOf(id);
   expect(now).toHaveLength(1); // one new container, not two
   expect(now[0]!.state).toBe("running");
