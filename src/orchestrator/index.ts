@@ -13,6 +13,7 @@ import { IdleClock, type ContainerState, type Runtime, WarmPool } from "../pool/
 import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, PreviewView } from "../types.ts";
 import { BringUp, DEFAULT_PORT } from "./bringup.ts";
 import { DriftLoop, type DriftKind } from "./drift.ts";
+import { Fencing, NodeFencedError } from "./fencing.ts";
 import { Health } from "./health.ts";
 import { SleepCycle } from "./sleep.ts";
 import { serially, type Live } from "./live.ts";
@@ -81,6 +82,8 @@ export class Orchestrator {
   private drift?: DriftLoop;
   /** Set by a drain (peer/drain.ts): creates and take-overs go to other nodes. */
   draining = false;
+  /** Engaged by recovery when this node is cut off from the database and peers (fencing.ts). */
+  private readonly fencing: Fencing;
 
   constructor(private readonly o: OrchestratorOptions) {
     this.pool = new WarmPool({ runtime: o.runtime, size: o.warmPoolSize, newId: newPreviewId, log: o.log.child({ mod: "pool" }) });
@@ -104,6 +107,7 @@ export class Orchestrator {
       setStatus: (l, status) => this.setStatus(l, status),
       watchReadiness: (l) => this.bringUp.watchReadiness(l),
     });
+    this.fencing = new Fencing({ runtime: o.runtime, log: o.log.child({ mod: "fence" }) });
   }
 
   /** What identifies the image's Node.js build (part of dependency cache keys). */
@@ -258,6 +262,20 @@ export class Orchestrator {
       if (l.container) await this.o.runtime.stop(l.container.containerId).catch(() => {});
     });
     this.o.log.warn({ id, reason }, "preview failed by a limit");
+  }
+
+  /** Stops serving every preview here until unfence() (recovery decides when: fencing.ts). */
+  fence(why: Record<string, unknown>): Promise<void> {
+    return this.fencing.engage([...this.live.values()], why);
+  }
+
+  /** Serves again what the fence paused and still runs here. */
+  unfence(): Promise<void> {
+    return this.fencing.release((id) => this.live.get(id));
+  }
+
+  get fenced(): boolean {
+    return this.fencing.active;
   }
 
   localIds(): string[] {
@@ -503,6 +521,7 @@ export class Orchestrator {
   async resolve(id: string): Promise<Endpoint | undefined> {
     const l = this.live.get(id);
     if (!l || !l.container) return undefined;
+    if (this.fencing.active) throw new NodeFencedError(this.o.nodeId);
     this.idle.touch(id);
     if (l.record.status !== "running") {
       if (l.record.status === "failed") return undefined;
@@ -517,7 +536,7 @@ export class Orchestrator {
   /** The fast path for a running preview: no promise, no allocation beyond the endpoint. */
   endpointIfRunning(id: string): Endpoint | undefined {
     const l = this.live.get(id);
-    if (!l || l.record.status !== "running" || !l.container || l.port === undefined) return undefined;
+    if (!l || l.record.status !== "running" || !l.container || l.port === undefined || this.fencing.active) return undefined;
     this.idle.touch(id);
     return this.o.runtime.endpoint(l.container, l.port);
   }

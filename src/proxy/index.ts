@@ -11,7 +11,8 @@ import { forward } from "./forward.ts";
 import { forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_SECRET_HEADER } from "./forwarded.ts";
 import { previewIdFromHost } from "./host.ts";
 import { InflightLimit, RETRY_AFTER_S } from "./limits.ts";
-import { bodyTimeoutPage, busyPage, notFoundPage, upstreamErrorPage } from "./pages.ts";
+import { NodeFencedError } from "../orchestrator/fencing.ts";
+import { bodyTimeoutPage, busyPage, isolatedPage, notFoundPage, upstreamErrorPage } from "./pages.ts";
 import { createWaking, type PreviewState } from "./waking.ts";
 import { relayHandler, relayUpgrade, type RelayData } from "./websocket.ts";
 
@@ -96,6 +97,7 @@ export function createProxy(deps: ProxyDeps) {
         if (held instanceof Response) return held;
         target = held;
       } catch (err) {
+        if (err instanceof NodeFencedError) return isolatedPage(req, RETRY_AFTER_S);
         log.warn({ err, id }, "could not wake preview");
         return upstreamErrorPage();
       }

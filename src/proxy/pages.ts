@@ -42,3 +42,7 @@ export const busyPage = (req: Request, retryAfterS: number) =>
 /** 408 for a request body that came too slowly (RFC 9110 §15.5.9: the server closes the connection). */
 export const bodyTimeoutPage = (req: Request) =>
   refusal(req, 408, "request_timeout", "Request timeout", "The request body arrived too slowly.", { connection: "close" });
+
+/** 503 while this node is fenced (orchestrator/fencing.ts): its previews may be starting on a sibling. */
+export const isolatedPage = (req: Request, retryAfterS: number) =>
+  refusal(req, 503, "node_isolated", "Preview unavailable", "The node that runs this preview lost contact with the cluster. Try again in a moment.", { "retry-after": String(retryAfterS) });

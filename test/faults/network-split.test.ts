@@ -21,46 +21,14 @@ import { aliveIds, containersOf, counter, createOn, eventually, stateOf } from "
 import { ensureBaseImage, removeContainersByLabel } from "../support/docker.ts";
 import { freshDatabase } from "../support/postgres.ts";
 import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
+import { splitter } from "../support/split.ts";
 
 const SECRET = "network-split-test-secret-0123456789";
 const CHAIN = "PREVIEWD-TEST-SPLIT";
 const run = `ns${process.pid}${Date.now().toString(36)}`;
 const nodes: DaemonProcess[] = [];
 const idOf = (d: DaemonProcess) => d.env.PREVIEWD_NODE_ID!;
-const peerPortOf = (d: DaemonProcess) => Number(d.env.PREVIEWD_PEER_PORT);
-
-async function iptables(...args: string[]): Promise<number> {
-  const p = Bun.spawn(["iptables", "-w", ...args], { stdout: "ignore", stderr: "pipe" });
-  return await p.exited;
-}
-
-async function must(...args: string[]): Promise<void> {
-  const p = Bun.spawn(["iptables", "-w", ...args], { stdout: "ignore", stderr: "pipe" });
-  if ((await p.exited) !== 0) throw new Error(`iptables ${args.join(" ")}: ${await new Response(p.stderr).text()}`);
-}
-
-/** Removes the jump and the chain (idempotent: also sweeps a run that died before its afterAll). */
-async function heal(): Promise<void> {
-  while ((await iptables("-D", "INPUT", "-i", "lo", "-j", CHAIN)) === 0) {}
-  await iptables("-F", CHAIN);
-  await iptables("-X", CHAIN);
-}
-
-async function split(c: DaemonProcess, others: DaemonProcess[]): Promise<void> {
-  await heal();
-  await must("-N", CHAIN);
-  const cp = String(peerPortOf(c));
-  for (const o of others) {
-    const op = String(peerPortOf(o));
-    // Gossip: both sockets are bound to the peer ports, so the pair names exactly C <-> this node.
-    await must("-A", CHAIN, "-p", "udp", "--sport", cp, "--dport", op, "-j", "DROP");
-    await must("-A", CHAIN, "-p", "udp", "--sport", op, "--dport", cp, "-j", "DROP");
-  }
-  // The peer port over TCP: A's and B's hops and API calls to C (this test never calls it itself).
-  await must("-A", CHAIN, "-p", "tcp", "--dport", cp, "-j", "DROP");
-  await must("-A", CHAIN, "-p", "tcp", "--sport", cp, "-j", "DROP");
-  await must("-I", "INPUT", "1", "-i", "lo", "-j", CHAIN);
-}
+const { heal, split } = splitter(CHAIN);
 
 beforeAll(async () => {
   await heal();
