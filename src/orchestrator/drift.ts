@@ -32,6 +32,8 @@ export const DRIFT_KINDS = [
   "record_unrun",
   /** A container of this node that no record and no route explains, and not an idle warm spare: removed. */
   "orphan_container",
+  /** The preview's own disk went read-only (the host's disk filled): once there is room, a new container and disk from its stored files. */
+  "disk_read_only",
 ] as const;
 export type DriftKind = (typeof DRIFT_KINDS)[number];
 
@@ -47,6 +49,10 @@ export interface DriftDeps {
   setStatus: (l: Live, status: PreviewStatus, failure?: string) => Promise<void>;
   watchReadiness: (l: Live) => void;
   recreate: (l: Live) => Promise<void>;
+  /** Like recreate, for a container that still exists: it goes first (with its disk). */
+  replace: (l: Live) => Promise<void>;
+  /** The data directory has room for a new disk (orchestrator's checkSpace). */
+  hasSpace: () => boolean;
   evict: (id: string) => Promise<void>;
 }
 
@@ -119,6 +125,7 @@ export class DriftLoop {
     const lives = new Map(d.live().map((l) => [l.record.id, l]));
     const byContainer = new Map(containers.map((c) => [c.containerId, c]));
 
+    const readOnly = d.runtime.readOnlyDisks();
     // The routing table against the store and Docker.
     for (const l of lives.values()) {
       const id = l.record.id;
@@ -134,6 +141,11 @@ export class DriftLoop {
           ? () => d.setStatus(l, "failed", "Its container was removed outside previewd while it was stopped. Its files are kept: create it again.")
           : () => d.recreate(l);
         out.push({ kind: "container_missing", id, key: `container_missing:${l.container.containerId}`, detail: { status, containerId: l.container.containerId }, fix });
+        continue;
+      }
+      if (readOnly.has(id) && (status === "running" || status === "starting" || status === "installing") && d.hasSpace()) {
+        // Its app may still serve, but no write of its own or of PATCH /files can land. Its memory is lost.
+        out.push({ kind: "disk_read_only", id, key: `disk_read_only:${c.containerId}`, detail: { containerId: c.containerId }, fix: () => d.replace(l) });
         continue;
       }
       if (c.ip !== l.container.ip) {

@@ -29,6 +29,8 @@ export class Health {
       if (e.action === "die" || e.action === "destroy") this.o.forgetSpare(e.containerId);
       return;
     }
+    // A container this preview no longer uses (replaced by drift.ts, re-created after a removal): its end is news to no one.
+    if (l.container && l.container.containerId !== e.containerId) return;
     if (e.action === "oom") this.o.log.warn({ id: e.previewId }, "preview hit its memory limit");
     if (e.action === "start" && l.container) {
       // Docker restarted a crashed app: its address may have changed, and it

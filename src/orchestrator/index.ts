@@ -166,6 +166,8 @@ export class Orchestrator {
         setStatus: (l, status, failure) => this.setStatus(l, status, failure),
         watchReadiness: (l) => (l.ready = this.bringUp.watchReadiness(l)),
         recreate: (l) => this.recreateLive(l),
+        replace: (l) => this.recreateLive(l, { removeOld: true }),
+        hasSpace: () => this.hasSpace(),
         evict: (id) => this.evict(id),
       });
       this.drift.start();
@@ -294,9 +296,10 @@ export class Orchestrator {
     }).catch((err) => this.o.log.error({ err }, "resync after the engine returned failed"));
   }
 
-  /** Its container is gone: a new one from the stored files (reconcile.ts's recreate). */
-  private async recreateLive(l: Live): Promise<void> {
+  /** Its container is gone (or, with removeOld, goes now): a new one from the stored files (reconcile.ts's recreate). */
+  private async recreateLive(l: Live, opts: { removeOld?: boolean } = {}): Promise<void> {
     this.forgetLive(l);
+    if (opts.removeOld && l.container) await this.o.runtime.remove(l.container.containerId);
     const { recreate } = await import("./reconcile.ts");
     await recreate(this, this.o.runtime, this.o.store, l.record);
   }
@@ -365,6 +368,15 @@ export class Orchestrator {
         continue; // not made yet: nothing to judge
       }
       if (freeMb < st.minFreeMb) throw insufficientStorage(dir, `${freeMb.toFixed(1)} MB free, at least ${st.minFreeMb} MB needed`);
+    }
+  }
+
+  private hasSpace(): boolean {
+    try {
+      this.checkSpace();
+      return true;
+    } catch {
+      return false;
     }
   }
 

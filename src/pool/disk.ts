@@ -173,6 +173,19 @@ export class PreviewDisks {
     return join(this.root, id);
   }
 
+  /**
+   * Previews whose disk is mounted read-only: ext4 shuts itself down when a
+   * write to its sparse image cannot be stored (the host's disk was full), and
+   * stays so until it is made again. Nothing else mounts these read-only.
+   */
+  readOnly(): Set<string> {
+    const out = new Set<string>();
+    for (const [point, m] of mounts()) {
+      if (m.readOnly && point.startsWith(this.root + "/")) out.add(point.slice(this.root.length + 1));
+    }
+    return out;
+  }
+
   isMounted(id: string): boolean {
     return mountPoints().has(this.mountPoint(id));
   }
@@ -209,15 +222,26 @@ function checkId(id: string): void {
   if (!isId(id)) throw new Error(`not a preview id: ${JSON.stringify(id)}`);
 }
 
-/** Mount points of this mount namespace (mountinfo's 5th field, octal escapes undone). */
-function mountPoints(): Set<string> {
-  const out = new Set<string>();
+/**
+ * Mount points of this mount namespace (mountinfo's 5th field, octal escapes
+ * undone), each with whether it is read-only: its mount's options (6th field)
+ * say "ro", or its filesystem's (the last field) say "ro" or "emergency_ro"
+ * (ext4 shut down after an error: Linux 6.x shows this, not "ro").
+ */
+function mounts(): Map<string, { readOnly: boolean }> {
+  const out = new Map<string, { readOnly: boolean }>();
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    const field = line.split(" ")[4];
-    if (field) out.add(field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    const fields = line.split(" ");
+    const point = fields[4];
+    if (!point) continue;
+    const superOptions = (fields[fields.length - 1] ?? "").split(",");
+    const readOnly = !!fields[5]?.split(",").includes("ro") || superOptions.includes("ro") || superOptions.includes("emergency_ro");
+    out.set(point.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), { readOnly });
   }
   return out;
 }
+
+const mountPoints = (): Set<string> => new Set(mounts().keys());
 
 /** Runs a command without blocking the event loop (umount may flush a gigabyte); throws with its output on failure. */
 function run(cmd: string, args: string[]): Promise<void> {

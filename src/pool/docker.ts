@@ -340,6 +340,10 @@ export class DockerRuntime implements Runtime {
     }
   }
 
+  readOnlyDisks(): Set<string> {
+    return this.o.disks?.readOnly() ?? new Set();
+  }
+
   async list(): Promise<ContainerState[]> {
     const found = await this.docker.listContainers({ all: true, filters: { label: [`previewd.node=${this.o.nodeId}`] } });
     const states = await Promise.all(found.map((c) => this.inspect(c.Id)));

@@ -70,6 +70,8 @@ export interface Runtime {
   inspect(containerId: string): Promise<ContainerState | undefined>;
   /** Containers of this node only (by the previewd.node label). */
   list(): Promise<ContainerState[]>;
+  /** Previews whose own disk went read-only (the host's disk filled under it: pool/disk.ts). */
+  readOnlyDisks(): Set<string>;
   pause(containerId: string): Promise<void>;
   unpause(containerId: string): Promise<void>;
   stop(containerId: string): Promise<void>;

@@ -7,11 +7,13 @@
 // a preview created before keeps serving; a PATCH of its files answers the
 // same and leaves its old files in place (in the container and the store).
 // The filler goes: creates and file changes work again, no restart.
-// Found here: a running preview's own disk (a sparse image on the full disk)
-// goes read-only when its pending writes cannot be stored; it keeps serving.
+// A running preview's own disk (a sparse image on the full disk) goes
+// read-only when its pending writes cannot be stored (the kernel shuts that
+// ext4 down); it keeps serving, and once there is room again the drift loop
+// gives it a new container and disk from its stored files (disk_read_only).
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, statfsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { echoApp } from "../fixtures/apps.ts";
@@ -49,6 +51,20 @@ function fill(): void {
   sh("sync", []);
 }
 
+/** Whether the preview's own disk is mounted read-only, by /proc/self/mountinfo (undefined: not mounted). */
+function diskReadOnly(id: string): boolean | undefined {
+  const point = join(mnt, "data", "disks", id);
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const f = line.split(" ");
+    if (f[4] !== point) continue;
+    const fsOptions = f[f.length - 1]!.split(",");
+    return f[5]!.split(",").includes("ro") || fsOptions.includes("ro") || fsOptions.includes("emergency_ro");
+  }
+  return undefined;
+}
+
+const driftReadOnly = async () => Number(/^previewd_drift_total\{kind="disk_read_only"\} (\d+)$/m.exec(await (await d!.api("/metrics")).text())?.[1]);
+
 const containers = async () =>
   (await new Docker().listContainers({ all: true, filters: { label: [`previewd.node=${nodeId}`] } })).map((c) => c.Labels["previewd.preview"] ?? "");
 const records = async () => ((await (await d!.api("/v1/previews")).json()) as { previews: Array<{ id: string }> }).previews.map((p) => p.id);
@@ -64,7 +80,7 @@ beforeAll(async () => {
   let image: string;
   [databaseUrl, image] = await Promise.all([freshDatabase(), ensureBaseImage()]);
   // No warm pool: a create must make its container (and the preview's disk) now, on the full disk.
-  d = await spawnDaemon({ DATABASE_URL: databaseUrl, PREVIEWD_NODE_ID: nodeId, PREVIEWD_IMAGE: image, PREVIEWD_WARM_POOL: "0", PREVIEWD_DISK_MB: "64" }, dataDir);
+  d = await spawnDaemon({ DATABASE_URL: databaseUrl, PREVIEWD_NODE_ID: nodeId, PREVIEWD_IMAGE: image, PREVIEWD_WARM_POOL: "0", PREVIEWD_DISK_MB: "64", PREVIEWD_RECONCILE_INTERVAL: "1" }, dataDir);
 }, 120_000);
 
 afterAll(async () => {
@@ -117,6 +133,19 @@ test("disk full: creates and file changes answer 507 and leave nothing; running 
   }
   expect((await d!.preview(p.id, "/small")).status).toBe(200);
 
+  // The app writes on its own disk (here the test, as root, on its mount): the write-back finds no room on the
+  // host for the sparse image, and the kernel shuts that ext4 down. The app still serves; nothing replaces it yet.
+  try {
+    writeFileSync(join(mnt, "data", "disks", p.id, "app", "scratch.bin"), Buffer.alloc(2 * 1024 * 1024, 7));
+  } catch (err) {
+    expect((err as { code?: string }).code).toBe("EROFS"); // the fill's own sync may have done it already
+  }
+  spawnSync("sync", []);
+  await eventually("the preview's own disk is read-only", async () => diskReadOnly(p.id), (ro) => ro === true, 30_000);
+  expect((await d!.preview(p.id, "/small")).status).toBe(200);
+  await Bun.sleep(2500); // two drift passes: while the host disk is full, a new disk could not be made either
+  expect(await driftReadOnly()).toBe(0);
+
   // Space comes back: creates and file changes work again, same process.
   rmSync(filler, { force: true });
   rmSync(`${filler}-rest`, { force: true });
@@ -132,12 +161,18 @@ test("disk full: creates and file changes answer 507 and leave nothing; running 
   const q = (await again.json()) as { id: string; status: string };
   expect(q.status).toBe("running");
   expect((await d!.preview(q.id, "/small")).status).toBe(200);
-  // (On the new preview: the old one's own disk went read-only when the host disk filled. Its sparse image
-  // could not grow for the writeback of its last writes, and the kernel shut that ext4 down (emergency_ro).
-  // It keeps serving; see README "Failure modes".)
+  // (On the new preview: the old one's disk is read-only until the drift loop replaces it, below.)
   const patched = await d!.api(`/v1/previews/${q.id}/files`, { method: "PATCH", body: JSON.stringify({ files: { "note.txt": "v2" } }) });
   expect(`${patched.status} ${await patched.text()}`).toStartWith("200");
   await eventually("new file in the container", async () => (await d!.preview(q.id, "/read?path=/app/note.txt")).text(), (t) => t === "v2", 10_000);
+  // The preview whose disk went read-only has a new one, from its stored files: it takes file changes again.
+  await eventually("its disk replaced", async () => diskReadOnly(p.id), (ro) => ro === false, 30_000);
+  expect(await driftReadOnly()).toBe(1);
+  await eventually("it answers again", () => d!.preview(p.id, "/read?path=/app/note.txt").then((r) => r.text()), (t) => t === "v1", 30_000);
+  const fixed = await d!.api(`/v1/previews/${p.id}/files`, { method: "PATCH", body: JSON.stringify({ files: { "note.txt": "v3" } }) });
+  expect(`${fixed.status} ${await fixed.text()}`).toStartWith("200");
+  await eventually("its new file in the container", async () => (await d!.preview(p.id, "/read?path=/app/note.txt")).text(), (t) => t === "v3", 10_000);
+  expect(await containers()).toHaveLength(2); // its old container went with its old disk
   expect((await records()).sort()).toEqual([p.id, q.id].sort());
   expect(d!.proc.exitCode).toBeNull();
   console.log(`disk full: create refused in ${refusedMs.toFixed(0)} ms; first create after the space came back ${recoveredMs.toFixed(0)} ms later`);

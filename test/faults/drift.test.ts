@@ -42,7 +42,7 @@ const statusOf = async (id: string) => ((await (await d.api(`/v1/previews/${id}`
 
 test("every kind of drift is exported, at 0 before any, and promtool finds nothing to say", async () => {
   const counts = await drift();
-  for (const kind of ["container_missing", "container_stopped", "route_stale", "record_missing", "record_unrun", "orphan_container"]) expect(counts[kind]).toBe(0);
+  for (const kind of ["container_missing", "container_stopped", "route_stale", "record_missing", "record_unrun", "orphan_container", "disk_read_only"]) expect(counts[kind]).toBe(0);
   const text = await (await d.api("/metrics")).text();
   expect(text).toMatch(/^previewd_gossip_local_health 0$/m); // a single node: no gossip, healthy
   if (Bun.which("promtool")) {
@@ -97,5 +97,5 @@ test("a preview whose record is gone from the store stops being routed, and its 
   await eventually("container removed", () => containersOf(id), (l) => l.length === 0, 30_000);
   await eventually("not routed", () => d.preview(id, "/counter").then((r) => r.status), (s) => s === 404, 10_000);
   // Each drift counted once, and no operation in flight (the creates here) was ever taken for drift.
-  expect(await drift()).toEqual({ container_missing: 1, container_stopped: 0, route_stale: 0, record_missing: 1, record_unrun: 0, orphan_container: 1 });
+  expect(await drift()).toEqual({ container_missing: 1, container_stopped: 0, route_stale: 0, record_missing: 1, record_unrun: 0, orphan_container: 1, disk_read_only: 0 });
 });
