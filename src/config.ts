@@ -80,6 +80,8 @@ const settings = {
   pidsLimit: { env: "PREVIEWD_PIDS_LIMIT", def: "256", schema: posInt("a process limit per preview (16 or more)", 16) },
   // Why: one slow preview must not use up the process's outgoing connections (proxy/limits.ts).
   previewMaxInflight: { env: "PREVIEWD_PREVIEW_MAX_INFLIGHT", def: "64", schema: v.pipe(posInt("requests in flight to one preview at a time, from 1 to 1024 (past it: 503 with Retry-After)"), v.maxValue(1024, "requests in flight to one preview at a time, from 1 to 1024 (past it: 503 with Retry-After)")) },
+  // Why: the proxy is the one process every request crosses; on more cores, more fronts (proxy/fast/threads.ts).
+  proxyThreads: { env: "PREVIEWD_PROXY_THREADS", def: "0", schema: v.pipe(posInt("fronts on the public proxy port, 1 to 16 (0: one per CPU core on a machine with 4 or more, else 1)", 0), v.maxValue(16, "fronts on the public proxy port, 1 to 16 (0: one per CPU core on a machine with 4 or more, else 1)")) },
   clientBodyTimeout: { env: "PREVIEWD_CLIENT_BODY_TIMEOUT", def: "30", schema: posInt("seconds a client has to send a request body, plus one per KiB it sent (past it: 408)") },
   startTimeout: { env: "PREVIEWD_START_TIMEOUT", def: "60", schema: posInt("a number of seconds to wait for an app to answer") },
   maxFiles: { env: "PREVIEWD_MAX_FILES", def: "5000", schema: posInt("a maximum number of files per preview") },

@@ -18,7 +18,7 @@ import { DepsCache, defaultCapBytes, prewarm, sandboxInstaller } from "./deps/in
 import { connect, DatabaseWatchdog, dockerBridgeAddresses, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
 import { serverUser } from "./db/embedded.ts";
 import { choosePooler, startPooler, type Pooler } from "./db/pooler.ts";
-import type { Logger } from "./log.ts";
+import { logFormat, type Logger } from "./log.ts";
 import { DaemonMetrics } from "./metrics.ts";
 import { newPreviewId, Orchestrator } from "./orchestrator/index.ts";
 import { PeerClient } from "./peer/client.ts";
@@ -41,6 +41,7 @@ import { FlyMachines } from "./overflow/machines.ts";
 import { FlyTier } from "./overflow/tier.ts";
 import { randomBytes } from "node:crypto";
 import { startFront, type Front } from "./proxy/fast/index.ts";
+import { frontThreadCount, startFrontThreads } from "./proxy/fast/threads.ts";
 import { peerRoutes, publicRoutes } from "./proxy/fast/routes.ts";
 import { createProxy, PROXY_IDLE_TIMEOUT_S } from "./proxy/index.ts";
 import { announce } from "./startup.ts";
@@ -325,9 +326,12 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const trustedProxies = new Set(config.trustedProxies);
   // Per request: nothing but a size check when no proxy is trusted (the common case).
   const locator = createLocator({ orch: orchestrator, store, peers, self: config.nodeId, fly, browser });
+  // With several fronts on the public port each holds its share of a preview's in-flight limit (threads.ts): together never more.
+  const threadCount = frontThreadCount(config.proxyThreads);
+  const inflightShare = Math.max(1, Math.floor(config.previewMaxInflight / threadCount));
   const trustsForwarded = (ip: string | undefined) => trustedProxies.size > 0 && ip !== undefined && trustedProxies.has(ip.replace(/^::ffff:/, ""));
   const proxy = createProxy({
-    domain: config.domain, log, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
+    domain: config.domain, log, maxInflight: inflightShare, bodyTimeoutS: config.clientBodyTimeout,
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: locator.resolve,
     wakingState: (id) => previews.get(id),
@@ -342,6 +346,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     idleTimeout: PROXY_IDLE_TIMEOUT_S, maxRequestBodySize: 4 * 1024 ** 3,
   }) as Server<unknown>;
   const front = startFront({
+    reusePort: threadCount > 1,
     hostname: config.host, port: config.proxyPort, log: log.child({ mod: "front" }), activity: orchestrator.idle, limit: proxy.limit, frontSecret,
     route: publicRoutes({
       domain: config.domain, lookup: (id) => orchestrator.endpointIfRunning(id), sibling: locator.sibling,
@@ -350,6 +355,25 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     observe: prom.observeRequest, bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
   });
   boundProxyPort = front.port;
+  const threads = threadCount > 1
+    ? await startFrontThreads({
+        count: threadCount - 1, log, activity: orchestrator.idle, observe: prom.observeRequest,
+        init: {
+          hostname: config.host, port: front.port, domain: config.domain, general: { host: "127.0.0.1", port: generalServer.port! }, frontSecret,
+          trustedProxies: config.trustedProxies, maxInflight: inflightShare,
+          bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
+          logLevel: process.env.PREVIEWD_LOG_LEVEL ?? "info", logFormat: logFormat(),
+        },
+      })
+    : undefined;
+  if (threads) {
+    orchestrator.proxyThreads = threads;
+    // At once on every change the orchestrator sees; this catches the rest (an address found by a restart).
+    const publisher = setInterval(() => orchestrator.routesChanged(), 250);
+    stoppers.unshift(async () => clearInterval(publisher));
+    orchestrator.routesChanged();
+    log.info({ fronts: threadCount }, "public proxy port served by several threads");
+  }
 
   const api = createApi({ ...apiBase, previews, deployments: deploymentApi, corsOrigins: config.corsOrigins, nodes });
   // The API's own bodyLimit (hono, after auth) is the limit, and answers 413 in the spec's error shape; Bun's must never cut in first with a bare 413.
@@ -364,7 +388,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     proxyPort: front.port, front, apiPort: apiServer.port!, peerPort: peerFront?.port ?? config.peerPort,
     async stop() {
       ready = false;
-      await Promise.all([front.stop(5000), peerFront?.stop(5000), ...[generalServer, apiServer, peerServer].map((s) => s && drain(s, 5000))]);
+      await Promise.all([front.stop(5000), threads?.stop(5000), peerFront?.stop(5000), ...[generalServer, apiServer, peerServer].map((s) => s && drain(s, 5000))]);
       for (const stop of stoppers) await stop();
       await firewall?.remove().catch((err: unknown) => log.warn({ err }, "host firewall removal failed"));
       await sql.end({ timeout: 5 });

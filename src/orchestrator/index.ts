@@ -13,6 +13,7 @@ import { IdleClock, type ContainerState, type Runtime, WarmPool } from "../pool/
 import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, PreviewView } from "../types.ts";
 import { BringUp, DEFAULT_PORT } from "./bringup.ts";
 import { DriftLoop, type DriftKind } from "./drift.ts";
+import type { RouteEntry } from "../proxy/fast/thread-protocol.ts";
 import { Fencing, NodeFencedError } from "./fencing.ts";
 import { Health } from "./health.ts";
 import { SleepCycle } from "./sleep.ts";
@@ -84,6 +85,8 @@ export class Orchestrator {
   draining = false;
   /** Engaged by recovery when this node is cut off from the database and peers (fencing.ts). */
   private readonly fencing: Fencing;
+  /** The public port's extra fronts (proxy/fast/threads.ts), set by the daemon: they route from routes(). */
+  proxyThreads?: { publish(routes: RouteEntry[]): void; drop(id: string): Promise<boolean> };
 
   constructor(private readonly o: OrchestratorOptions) {
     this.pool = new WarmPool({ runtime: o.runtime, size: o.warmPoolSize, newId: newPreviewId, log: o.log.child({ mod: "pool" }) });
@@ -106,6 +109,7 @@ export class Orchestrator {
       idleTimeoutMs: o.idleTimeoutMs, stopAfterMs: o.stopAfterMs, cpus: o.cpus, boostCpus: o.boostCpus, observe: o.observe, foreignActivity: o.foreignActivity,
       setStatus: (l, status) => this.setStatus(l, status),
       watchReadiness: (l) => this.bringUp.watchReadiness(l),
+      beforePause: (id) => this.proxyThreads?.drop(id) ?? Promise.resolve(false),
     });
     this.fencing = new Fencing({ runtime: o.runtime, log: o.log.child({ mod: "fence" }) });
   }
@@ -268,12 +272,35 @@ export class Orchestrator {
 
   /** Stops serving every preview here until unfence() (recovery decides when: fencing.ts). */
   fence(why: Record<string, unknown>): Promise<void> {
-    return this.fencing.engage([...this.live.values()], why);
+    const engaged = this.fencing.engage([...this.live.values()], why);
+    this.routesChanged();
+    return engaged;
   }
 
   /** Serves again what the fence paused and still runs here. */
-  unfence(): Promise<void> {
-    return this.fencing.release((id) => this.live.get(id));
+  async unfence(): Promise<void> {
+    await this.fencing.release((id) => this.live.get(id));
+    this.routesChanged();
+  }
+
+  /**
+   * Running previews' app addresses, as endpointIfRunning gives them (without renewing any idle clock):
+   * the table the proxy threads route by.
+   */
+  routes(): RouteEntry[] {
+    const out: RouteEntry[] = [];
+    if (this.fencing.active) return out;
+    for (const l of this.live.values()) {
+      if (l.record.status !== "running" || !l.container || l.port === undefined) continue;
+      const e = this.o.runtime.endpoint(l.container, l.port);
+      out.push([l.record.id, e.host, e.port]);
+    }
+    return out;
+  }
+
+  /** Tells the proxy threads at once (a deleted or suspended preview must not be routed a moment longer). */
+  routesChanged(): void {
+    this.proxyThreads?.publish(this.routes());
   }
 
   get fenced(): boolean {
@@ -392,6 +419,7 @@ export class Orchestrator {
 
   private async setStatus(l: Live, status: PreviewStatus, failure?: string): Promise<void> {
     l.record.status = status;
+    this.routesChanged();
     const patch: RecordPatch = { status };
     if (failure !== undefined) {
       l.record.failure = failure;
@@ -418,6 +446,7 @@ export class Orchestrator {
   /** Drops a preview from this node's memory: no idle clock, no install wait, its cache entry released. */
   private forgetLive(l: Live): void {
     this.live.delete(l.record.id);
+    this.routesChanged();
     this.idle.forget(l.record.id);
     l.abort?.abort();
     this.o.deps?.release(l.record.id);

@@ -29,6 +29,8 @@ export interface SleepDeps {
   setStatus(l: Live, status: PreviewStatus): Promise<void>;
   /** Waits until a restarted app answers (bringup.ts). */
   watchReadiness(l: Live): Promise<void>;
+  /** The proxy threads stop routing it; true when one of them is using it (the pause is called off). */
+  beforePause?(id: string): Promise<boolean>;
 }
 
 export class SleepCycle {
@@ -46,6 +48,10 @@ export class SleepCycle {
       if (ifIdleFor !== undefined && this.o.idle.idleFor(ifIdleFor, [l.record.id]).length === 0) return;
       const before = l.record.status;
       l.record.status = "suspended";
+      if (await this.o.beforePause?.(l.record.id)) {
+        l.record.status = before; // a proxy thread has a request in flight, or had one since its last report
+        return;
+      }
       try {
         await this.o.runtime.pause(l.container.containerId);
       } catch (err) {

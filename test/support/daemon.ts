@@ -27,7 +27,9 @@ export async function startTestDaemon(env: Record<string, string> = {}, opts: Om
   const [databaseUrl, image] = await Promise.all([testDatabaseUrl(), ensureBaseImage()]);
   const nodeId = env.PREVIEWD_NODE_ID ?? `t${process.pid}-${++counter}-${Date.now().toString(36)}`;
   const dataDir = mkdtempSync(join(tmpdir(), "previewd-test-"));
-  const config = testConfig({ DATABASE_URL: databaseUrl, PREVIEWD_DATA_DIR: dataDir, PREVIEWD_NODE_ID: nodeId, PREVIEWD_IMAGE: image, ...env });
+  // TEST_PROXY_THREADS=N runs every in-process daemon with N fronts on its public port (the proxy suite, again, on threads).
+  const threads = process.env.TEST_PROXY_THREADS ? { PREVIEWD_PROXY_THREADS: process.env.TEST_PROXY_THREADS } : {};
+  const config = testConfig({ DATABASE_URL: databaseUrl, PREVIEWD_DATA_DIR: dataDir, PREVIEWD_NODE_ID: nodeId, PREVIEWD_IMAGE: image, ...threads, ...env });
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? "warn");
   const d = await startDaemon(config, log, { ...opts, labels: { "previewd.test": "1" } });
   return wrap(d, nodeId, dataDir);

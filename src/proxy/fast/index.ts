@@ -20,6 +20,8 @@ export interface Front {
 export interface FrontOptions extends Omit<RelayDeps, "pool"> {
   hostname: string;
   port: number;
+  /** Share the port with other fronts (SO_REUSEPORT: the kernel spreads connections over them; threads.ts). */
+  reusePort?: boolean;
 }
 
 export function startFront(opts: FrontOptions): Front {
@@ -27,7 +29,9 @@ export function startFront(opts: FrontOptions): Front {
   const deps: RelayDeps = { ...opts, pool };
   const clients = new Set<ClientRelay>();
   const listener: TCPSocketListener<ClientData> = Bun.listen<ClientData>({
-    hostname: opts.hostname, port: opts.port,
+    // reusePort is honoured by Bun.listen (without it a second front gets EADDRINUSE: measured on Bun 1.4.5), though
+    // its listen options do not declare it.
+    hostname: opts.hostname, port: opts.port, ...({ reusePort: !!opts.reusePort } as object),
     socket: {
       open(s) {
         const relay = new ClientRelay(s, deps);

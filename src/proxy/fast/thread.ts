@@ -1,0 +1,117 @@
+// One more front on the public port, in a worker thread (threads.ts starts
+// them): the kernel spreads new connections over every front listening with
+// SO_REUSEPORT. A thread routes a running preview of this node from the
+// table the main thread sends it; anything else (waking, a sibling's preview,
+// the 404 and error pages, the browser tier) goes to the general path on the
+// main thread. What it sees of each preview (touches, requests and sockets
+// opened and closed, latencies) goes back in a batch every 250 ms; the main
+// thread keeps the one idle clock and the metrics.
+import { createLogger, type LogFormat } from "../../log.ts";
+import { InflightLimit } from "../limits.ts";
+import type { ProxyTarget } from "../index.ts";
+import { startFront, type Front } from "./index.ts";
+import { publicRoutes } from "./routes.ts";
+import type { ThreadInit, ToMain, ToThread } from "./thread-protocol.ts";
+
+declare const self: Worker;
+
+const BATCH_MS = 250;
+
+/** Activity counted here, sent to the main thread in batches. */
+class ActivityBatch {
+  touched = new Set<string>();
+  counts = { started: new Map<string, number>(), ended: new Map<string, number>(), opened: new Map<string, number>(), closed: new Map<string, number>() };
+  /** Requests in flight plus open sockets, per preview, on this thread (not reset by a flush). */
+  readonly open = new Map<string, number>();
+  latencies: number[] = [];
+
+  touch(id: string): void {
+    this.touched.add(id);
+  }
+  requestStarted(id: string): void {
+    this.add("started", id, 1);
+  }
+  requestEnded(id: string): void {
+    this.add("ended", id, -1);
+  }
+  socketOpened(id: string): void {
+    this.add("opened", id, 1);
+  }
+  socketClosed(id: string): void {
+    this.add("closed", id, -1);
+  }
+
+  /** In use here now, or used since the last batch (the main thread's idle clock has not heard of it yet). */
+  busy(id: string): boolean {
+    return (this.open.get(id) ?? 0) > 0 || this.touched.has(id);
+  }
+
+  take(): ToMain | undefined {
+    if (!this.touched.size && !this.latencies.length) return undefined;
+    const entries = (m: Map<string, number>) => [...m];
+    const msg: ToMain = {
+      t: "activity", touched: [...this.touched], started: entries(this.counts.started), ended: entries(this.counts.ended),
+      opened: entries(this.counts.opened), closed: entries(this.counts.closed), latencies: this.latencies,
+    };
+    this.touched = new Set();
+    this.counts = { started: new Map(), ended: new Map(), opened: new Map(), closed: new Map() };
+    this.latencies = [];
+    return msg;
+  }
+
+  private add(kind: keyof ActivityBatch["counts"], id: string, delta: number): void {
+    const m = this.counts[kind];
+    m.set(id, (m.get(id) ?? 0) + 1);
+    const n = (this.open.get(id) ?? 0) + delta;
+    if (n > 0) this.open.set(id, n);
+    else this.open.delete(id);
+    this.touched.add(id);
+  }
+}
+
+function run(init: ThreadInit): void {
+  const log = createLogger(init.logLevel, init.logFormat as LogFormat).child({ mod: "front", thread: init.index });
+  const batch = new ActivityBatch();
+  let table = new Map<string, ProxyTarget>();
+  const trusted = new Set(init.trustedProxies);
+  const front: Front = startFront({
+    hostname: init.hostname, port: init.port, reusePort: true, log, activity: batch, limit: new InflightLimit(init.maxInflight), frontSecret: init.frontSecret,
+    route: publicRoutes({
+      domain: init.domain,
+      lookup: (id) => {
+        const t = table.get(id);
+        if (t) batch.touch(id);
+        return t;
+      },
+      general: init.general,
+      trustsForwarded: (ip) => trusted.size > 0 && trusted.has(ip.replace(/^::ffff:/, "")),
+    }),
+    observe: (seconds, status) => batch.latencies.push(seconds, status),
+    bodyTimeoutMs: init.bodyTimeoutMs, idleTimeoutMs: init.idleTimeoutMs,
+  });
+  const send = (m: ToMain) => self.postMessage(m);
+  const flush = setInterval(() => {
+    const m = batch.take();
+    if (m) send(m);
+  }, BATCH_MS);
+
+  self.onmessage = async (e: MessageEvent<ToThread>) => {
+    const m = e.data;
+    if (m.t === "routes") table = new Map(m.routes.map(([id, host, port]) => [id, { host, port }]));
+    else if (m.t === "drop") {
+      table.delete(m.id);
+      send({ t: "dropped", seq: m.seq, busy: batch.busy(m.id) });
+    } else if (m.t === "stop") {
+      await front.stop(m.graceMs);
+      clearInterval(flush);
+      const last = batch.take();
+      if (last) send(last);
+      send({ t: "stopped" });
+    }
+  };
+  send({ t: "ready", port: front.port });
+}
+
+self.onmessage = (e: MessageEvent<ToThread>) => {
+  if (e.data.t === "init") run(e.data.init);
+};
