@@ -571,6 +571,9 @@ export class Orchestrator {
     }
     // Adopted after a restart, or woken: ask the runner where the app listens.
     l.port ??= await this.o.runtime.appPort(l.container);
+    // Again now that it answers: a wake from stopped can outlast the idle timeout, and the sweep would
+    // suspend it again before this request counts as in flight (seen with a 1 s timeout).
+    this.idle.touch(id);
     return this.o.runtime.endpoint(l.container, l.port ?? DEFAULT_PORT);
   }
 
