@@ -42,15 +42,30 @@ export async function killDaemons(daemons: Array<DaemonProcess | undefined>): Pr
 
 const handedOut = new Set<number>();
 
-/** A port free now, never the same twice in this process (a released port can come straight back from the kernel). */
+/**
+ * A port free now for TCP and UDP (a peer port is both), never the same twice in this process. Picked below
+ * Linux's ephemeral range (32768-60999): a port from there can be taken, between this check and the daemon's
+ * bind, as the source port of any outgoing connection on this busy machine, or by a port Docker publishes
+ * (seen: a cluster test's daemon could not listen on its peer port).
+ */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const s = Bun.serve({ port: 0, fetch: () => new Response() });
-    const port = s.port!;
-    s.stop(true);
-    if (handedOut.has(port)) continue;
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port) || !(await bindable(port))) continue;
     handedOut.add(port);
     return port;
+  }
+}
+
+async function bindable(port: number): Promise<boolean> {
+  try {
+    const tcp = Bun.listen({ hostname: "0.0.0.0", port, socket: { data() {} } });
+    tcp.stop(true);
+    const udp = await Bun.udpSocket({ hostname: "0.0.0.0", port });
+    udp.close();
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -65,7 +80,7 @@ export async function spawnDaemon(env: Record<string, string>, dataDir = mkdtemp
     try {
       return await spawnOnce(env, dataDir);
     } catch (err) {
-      if (attempt >= 3 || !/EADDRINUSE|address already in use|in use/i.test(String(err))) throw err;
+      if (attempt >= 3 || !/EADDRINUSE|address already in use|in use|Failed to listen/i.test(String(err))) throw err;
     }
   }
 }
