@@ -249,18 +249,20 @@ test("cleanup: true drops the preview's schema and role once the deployment is l
     const schemaExists = async () => (await admin`SELECT 1 FROM pg_namespace WHERE nspname = ${`preview_${p.id}`}`).length === 1;
     const roleExists = async () => (await admin`SELECT 1 FROM pg_roles WHERE rolname = ${`preview_${p.id}`}`).length === 1;
     const started = await deploy(p.id, { provider: "railway", cleanup: true });
-    // Not before live: looked at first, then the status; a status not yet final means the look was before live.
-    const before: boolean[] = [];
+    // Not before the app is live at Railway: the schema is looked at first, then the deployment. A look that
+    // found it gone was made after the drop, so the deployment read after it must have every provider step
+    // ended. (Its status may still say `deploying` for a moment: the drop comes before `live` is written.)
+    const looks: { exists: boolean; providerDone: boolean }[] = [];
     let dep: DeploymentJson;
     for (;;) {
       const exists = await schemaExists();
       dep = ((await (await d.api(`/v1/deployments/${started.id}`)).json()) as { deployment: DeploymentJson }).deployment;
+      looks.push({ exists, providerDone: !!dep.steps.find((s) => s.name === "deploying")?.endedAt });
       if (finished(dep)) break;
-      before.push(exists);
       await Bun.sleep(50);
     }
-    expect(before.length).toBeGreaterThan(0);
-    expect(before.every(Boolean)).toBe(true);
+    expect(looks.some((l) => l.exists && !l.providerDone)).toBe(true);
+    expect(looks.filter((l) => !l.exists && !l.providerDone)).toEqual([]);
     expect(dep.status).toBe("live");
     expect(dep.steps.at(-1)!.detail).toContain("schema was dropped");
     expect(await schemaExists()).toBe(false);
