@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser } from "playwright-core";
 import { loadApp } from "../fixtures/apps/index.ts";
-import { launchBrowser } from "../support/browser.ts";
+import { launchBrowser, openPage, pageJournal } from "../support/browser.ts";
 import { createPreview, startTestDaemon, type TestDaemon } from "../support/daemon.ts";
 import { testDepsDir } from "../support/deps.ts";
 
@@ -36,10 +36,14 @@ describe("dev servers people build with", () => {
     expect(mod.headers.get("content-type")).toContain("javascript");
 
     const page = await browser.newPage();
+    const journal = pageJournal(page);
     try {
-      await page.goto(`http://${p.id}.localhost:${d.proxyPort}/`);
       // The first page load makes Vite pre-bundle React (esbuild) at the preview's CPU share: seconds, more on a busy 2-core machine.
-      await page.waitForSelector("#title", { timeout: 90_000 });
+      await openPage(page, `http://${p.id}.localhost:${d.proxyPort}/`, () => page.waitForSelector("#title", { timeout: 90_000 })).catch(async (err: Error) => {
+        // Once in CI the page never rendered (no cause known): say what the page waited for and what Vite logged.
+        const logs = await (await d.api(`/v1/previews/${p.id}/logs?tail=40`)).text();
+        throw new Error(`${err.message}\n--- the page:\n${journal.summary()}\n--- front: ${d.front?.connections} client, ${d.front?.upstreams} upstream connections\n--- the preview's logs:\n${logs}`);
+      });
       expect(await page.textContent("#title")).toBe("Hello from Vite + React");
       await page.click("#count");
       expect(await page.textContent("#count")).toBe("count is 1");
@@ -68,8 +72,7 @@ describe("dev servers people build with", () => {
     expect(await (await d.preview(p.id, "/api/message")).json()).toEqual({ message: "hello from the api" });
     const page = await browser.newPage();
     try {
-      await page.goto(`http://${p.id}.localhost:${d.proxyPort}/`);
-      await page.waitForFunction(`document.querySelector("#message")?.textContent?.includes("hello from the api")`, undefined, { timeout: 15_000 });
+      await openPage(page, `http://${p.id}.localhost:${d.proxyPort}/`, () => page.waitForFunction(`document.querySelector("#message")?.textContent?.includes("hello from the api")`, undefined, { timeout: 15_000 }));
     } finally {
       await page.close();
     }
@@ -95,8 +98,7 @@ describe("dev servers people build with", () => {
     expect(p.status).toBe("running");
     const page = await browser.newPage();
     try {
-      await page.goto(`http://${p.id}.localhost:${d.proxyPort}/`);
-      await page.waitForSelector("#title", { timeout: 30_000 });
+      await openPage(page, `http://${p.id}.localhost:${d.proxyPort}/`, () => page.waitForSelector("#title", { timeout: 30_000 }));
       expect(await page.textContent("#title")).toBe("Hello from Next.js");
     } finally {
       await page.close();
