@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DatabaseCpuShare, YIELD_NICE } from "../../src/db/cpushare.ts";
+import { cpuTicks, DatabaseCpuShare, YIELD_NICE } from "../../src/db/cpushare.ts";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "../../src/db/embedded.ts";
 import { connect, migrate, PreviewDatabases, type Sql } from "../../src/db/index.ts";
 import { createLogger } from "../../src/log.ts";
@@ -48,27 +48,32 @@ const niceOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, "utf8")
 // throttled by writeback): on a busy machine the hog then stayed under its share for the whole test. A join of
 // two small series reads its inner side from memory.
 const BUSY = "select count(*) from generate_series(1, 50000) a, generate_series(1, 50000) b"; // far longer than the test: cancelled at its end
-const SMALL = "select count(*) from generate_series(1, 1500) a, generate_series(1, 1000) b";
+const SMALL = "select count(*) from generate_series(1, 4000) a, generate_series(1, 1000) b";
 
-/** Milliseconds the other preview's small CPU-bound query takes (median of 3). */
-async function otherMs(): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const t0 = performance.now();
-    await other.unsafe(SMALL);
-    times.push(performance.now() - t0);
-  }
-  return times.sort((a, b) => a - b)[1]!;
+/**
+ * The other preview's small CPU-bound queries, run three times: their time, and the part of the CPU that the
+ * server's backends (its and the hog's) used meanwhile that went to it. Measured in CPU ticks, not wall-clock
+ * time: under the server's 0.5 CPU quota, a query's time also depends on where the quota periods fall.
+ */
+async function otherRun(otherPid: number, hogPids: number[]): Promise<{ ms: number; share: number }> {
+  const ticks = () => [cpuTicks(otherPid) ?? 0, hogPids.reduce((n, p) => n + (cpuTicks(p) ?? 0), 0)] as const;
+  const [o0, h0] = ticks();
+  const t0 = performance.now();
+  for (let i = 0; i < 3; i++) await other.unsafe(SMALL);
+  const ms = (performance.now() - t0) / 3;
+  const [o1, h1] = ticks();
+  return { ms, share: (o1 - o0) / Math.max(1, o1 - o0 + (h1 - h0)) };
 }
 
 test("a preview past its share yields to another preview's query; it is put back once it stops", async () => {
-  const alone = await otherMs();
+  const otherPid = (await other<{ pid: number }[]>`select pg_backend_pid() as pid`)[0]!.pid;
   const pids = await Promise.all([1, 2, 3].map(() => hog.reserve()));
   const hogPids = await Promise.all(pids.map(async (c) => (await c<{ pid: number }[]>`select pg_backend_pid() as pid`)[0]!.pid));
+  const alone = await otherRun(otherPid, hogPids);
   const running = pids.map((c) => c.unsafe(BUSY).catch(() => "cancelled"));
   try {
     await Bun.sleep(300);
-    const contended = await otherMs();
+    const contended = await otherRun(otherPid, hogPids);
     // Rounds as the daemon runs them (every 2 s there; here as fast as the window allows a measure).
     await share.round();
     const deadline = Date.now() + 20_000;
@@ -78,12 +83,17 @@ test("a preview past its share yields to another preview's query; it is put back
     }
     expect(share.yielding).toContain(hogRole);
     for (const pid of hogPids) expect(niceOf(pid)).toBe(YIELD_NICE);
-    const otherPid = (await other<{ pid: number }[]>`select pg_backend_pid() as pid`)[0]!.pid;
     expect(niceOf(otherPid)).toBe(0);
-    const yielded = await otherMs();
-    console.log(`other preview's query: alone ${alone.toFixed(0)} ms, beside 3 busy queries ${contended.toFixed(0)} ms, once they yield ${yielded.toFixed(0)} ms`);
-    expect(contended).toBeGreaterThan(alone * 1.5); // the contention is real
-    expect(yielded).toBeLessThan(contended * 0.75);
+    const yielded = await otherRun(otherPid, hogPids);
+    const pct = (x: number) => `${Math.round(x * 100)}%`;
+    console.log(`other preview's query: alone ${alone.ms.toFixed(0)} ms, beside 3 busy queries ${contended.ms.toFixed(0)} ms (${pct(contended.share)} of the backends' CPU), once they yield ${yielded.ms.toFixed(0)} ms (${pct(yielded.share)})`);
+    // Four busy backends share the server's CPU about evenly (25% each). Niced, the three run only beside the
+    // fourth, not in its place: nice weighs tasks on one CPU's run queue, and on two cores the fourth has one core
+    // while the three share the other, each core drawing on the one quota, so it gets ~50%, not ~98% (measured
+    // 49-60%; src/db/README.md, "CPU share", says what would bound them).
+    expect(contended.share).toBeLessThan(0.4);
+    expect(yielded.share).toBeGreaterThan(contended.share + 0.1);
+    expect(yielded.ms).toBeLessThan(contended.ms);
   } finally {
     await sql`select pg_cancel_backend(pid) from pg_stat_activity where pid in ${sql(hogPids)}`;
     await Promise.all(running);
