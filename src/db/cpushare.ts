@@ -4,8 +4,12 @@
 // previews together (cgroup.ts); this divides it. Every round, the CPU time
 // each preview role's backends used (/proc/<pid>/stat) is summed; a role past
 // its share over the window gets its backends reniced to 19, so under
-// contention the kernel gives them ~1/70 of a normal backend's time, and it
-// is put back to 0 once the role is under half its share. Work-conserving: an
+// contention the kernel gives them ~1/70 of a normal backend's time on the
+// same core, and it is put back to 0 once the role is under half its share.
+// Not a bound across cores: niced backends on another core draw on the
+// server's one cgroup quota as fast as any (measured: the others get ~50% on
+// 2 cores, not ~98%). A child cgroup with its own cpu.max for yielding
+// backends would be; not built yet (README, "CPU share per preview"). Work-conserving: an
 // idle server still runs a niced query at full speed; nothing is cancelled
 // (the watchdog does that, by time and memory). Only where the server's
 // processes are this host's (the embedded server); on Supabase there is no
