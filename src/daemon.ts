@@ -236,6 +236,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     wakingState: (id) => orchestrator.get(id), // a sibling's navigation to a preview here gets the waking page from here
     hostOf: (req) => req.headers.get(PEER_HOST_HEADER),
     trustsForwarded: () => true, // a signed sibling hop: it set them for its own client
+    frontSecret, // the peer front names the sibling it relayed for
   });
   // What both control APIs share (the public one and the peer listener's own).
   let ready = false;
@@ -250,7 +251,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       capacity, capacityUsed: orchestrator.occupied, warmAvailable: orchestrator.pool.available,
       dbWatchdog: { ...watchdog.counts, ...cpuShare?.counts },
       deps: { ...deps.counters, entries: deps.size, bytes: deps.bytes },
-      peerRefused: verifier.refused, gossipDropped: gossipDropped(),
+      peerRefused: verifier.refused, peerVerified: verifier.verified, gossipDropped: gossipDropped(),
       aliveNodes: view.nodes().filter((n) => n.state === "alive").length,
       gossipLocalHealth: gossipLocalHealth(),
       drift: orchestrator.driftCounts,
@@ -267,7 +268,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     };
     // The peer port is a byte-level front too: a signed hop to a preview running here goes straight to its
     // container; API calls and hops that need a wake go to the peer listener behind it, on loopback.
-    peerServer = startPeerServer({ host: "127.0.0.1", port: 0, verifier, api: localApi, proxy: localProxy as never, log, self: config.nodeId, maxApiBody: config.maxBytes * 2 + 2 * 1024 * 1024, peerOnly });
+    peerServer = startPeerServer({ host: "127.0.0.1", port: 0, verifier, api: localApi, proxy: localProxy as never, log, self: config.nodeId, maxApiBody: config.maxBytes * 2 + 2 * 1024 * 1024, peerOnly, frontSecret });
     peerFront = startFront({
       hostname: config.host, port: config.peerPort, log: log.child({ mod: "peer-front" }), activity: orchestrator.idle, limit: localProxy.limit, frontSecret,
       route: peerRoutes({ domain: config.domain, lookup: (id) => orchestrator.endpointIfRunning(id), verifier, self: config.nodeId, general: { host: "127.0.0.1", port: peerServer.port! } }),

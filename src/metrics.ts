@@ -24,6 +24,8 @@ export interface MetricsSnapshot {
   deps: { installs: number; failures: number; hits: number; evictions: number; entries: number; bytes: number };
   /** Cumulative since start, by reason. */
   peerRefused: Record<string, number>;
+  /** Cumulative since start: peer signatures that held (a sibling hop's connection is signed once). */
+  peerVerified?: number;
   gossipDropped: Record<string, number>;
   aliveNodes: number;
   /** Cumulative since start: drift between records, containers and routes, by kind (orchestrator/drift.ts). */
@@ -73,6 +75,7 @@ export class DaemonMetrics {
     hits: this.counter("previewd_deps_cache_hits_total", "Previews that got their dependencies from the cache."),
     evictions: this.counter("previewd_deps_cache_evictions_total", "Cache entries removed to stay under the cap."),
     peerRefused: this.counter("previewd_peer_refused_total", "Peer calls refused, by reason.", ["reason"]),
+    peerVerified: this.counter("previewd_peer_verified_total", "Peer signatures that held: one per API call, one per sibling hop connection (not per request on it)."),
     gossipDropped: this.counter("previewd_gossip_dropped_total", "Gossip datagrams dropped, by reason.", ["reason"]),
     drift: this.counter("previewd_drift_total", "Differences between this node's records, containers and routing table, fixed or reported, by kind.", ["kind"]),
   };
@@ -111,6 +114,7 @@ export class DaemonMetrics {
     total(this.c.hits, s.deps.hits);
     total(this.c.evictions, s.deps.evictions);
     total(this.c.peerRefused, s.peerRefused, "reason");
+    total(this.c.peerVerified, s.peerVerified ?? 0);
     total(this.c.gossipDropped, s.gossipDropped, "reason");
     total(this.c.drift, s.drift ?? {}, "kind");
     if (s.fly) {

@@ -2,7 +2,7 @@
 // out, the sibling's AppErrors re-raised here as they were) and the target a
 // proxied request is forwarded to.
 import { AppError, unavailable } from "../errors.ts";
-import { sha256Hex, signHeaders } from "./signing.ts";
+import { PEER_HOST_HEADER, PEER_KIND_HEADER, sha256Hex, signHeaders } from "./signing.ts";
 import type { ClusterView } from "./view.ts";
 
 export class PeerClient {
@@ -36,6 +36,18 @@ export class PeerClient {
 
   async json<T>(node: string, method: string, path: string, body?: unknown): Promise<T> {
     return (await (await this.call(node, method, path, body)).json()) as T;
+  }
+
+  /**
+   * The byte-level front's way to a preview on `node`: its peer port, the fields naming the preview, and
+   * their signature for a connection's first request (later ones on it go unsigned: signing.ts).
+   */
+  hopTarget(node: string, host: string): { host: string; port: number; hop: { fields: string; sign(): Record<string, string> } } | undefined {
+    const addr = this.view.addrOf(node);
+    if (!addr) return undefined;
+    const i = addr.lastIndexOf(":");
+    const fields = `${PEER_KIND_HEADER}: proxy\r\n${PEER_HOST_HEADER}: ${host}\r\n`;
+    return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)), hop: { fields, sign: () => signHeaders(this.secret, this.view.self, "proxy", { to: node, method: "", target: host }) } };
   }
 
   /** Where the proxy sends a request for a preview on `node`: its peer port, signed for the Host. */

@@ -51,16 +51,16 @@ export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peer
 
   /**
    * The byte-level front's sibling hop, without waiting: a container preview
-   * a recent lookup placed on a live sibling, as a signed target on its peer
-   * port. Unknown or stale (past the TTL): undefined, and the request takes
+   * a recent lookup placed on a live sibling, as a target on its peer port, signed
+   * per connection. Unknown or stale (past the TTL): undefined, and the request takes
    * the general path, whose lookup fills the cache again.
    */
-  function sibling(id: string, host: string): ProxyTarget | undefined {
+  function sibling(id: string, host: string): ReturnType<PeerClient["hopTarget"]> {
     const hit = owners.get(id);
     if (!hit || hit.until <= Date.now()) return undefined;
     const r = hit.record;
     if (r.tier === "browser" || r.tier === "fly" || r.node === o.self || r.status !== "running") return undefined;
-    return o.peers.proxyTarget(r.node, host);
+    return o.peers.hopTarget(r.node, host);
   }
 
   return { resolve, sibling };

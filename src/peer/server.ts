@@ -6,6 +6,7 @@
 import type { Server } from "bun";
 import type { Hono } from "hono";
 import type { Logger } from "../log.ts";
+import { FRONT_PEER_HEADER, FRONT_SECRET_HEADER } from "../proxy/forwarded.ts";
 import { PEER_HOST_HEADER, PEER_KIND_HEADER, PeerVerifier, sha256Hex, type PeerKind, type SignedCall } from "./signing.ts";
 
 const refused = (status: number, why: string) => Response.json({ error: { code: "peer_refused", message: `Peer call refused: ${why}.` } }, { status });
@@ -23,6 +24,8 @@ export interface PeerServerOptions {
   self: string;
   /** Largest API body a peer may send (it is read whole to check its hash). */
   maxApiBody: number;
+  /** The secret of this node's peer front (proxy/fast), which checks a hop's signature itself and vouches for it. */
+  frontSecret?: string;
   /** Node-to-node calls that are not part of the control API (a drain's hand-over): answered when they match. */
   peerOnly?: (req: Request) => Promise<Response | undefined>;
 }
@@ -36,6 +39,9 @@ export function startPeerServer(o: PeerServerOptions): Server<unknown> {
     maxRequestBodySize: 4 * 1024 ** 3,
     websocket: o.proxy.websocket as never,
     async fetch(req, server) {
+      // A hop the peer front took on a connection whose signature held (its nonce is spent: it is not checked twice).
+      const vouched = !!o.frontSecret && req.headers.get(FRONT_SECRET_HEADER) === o.frontSecret && req.headers.has(FRONT_PEER_HEADER);
+      if (vouched && req.headers.get(PEER_KIND_HEADER) === "proxy") return o.proxy.fetch(req, server as Server<never>);
       // An API call's body is part of its signature: read it (bounded) before the check.
       let body: ArrayBuffer | undefined;
       if (req.headers.get(PEER_KIND_HEADER) === "api") {

@@ -7,6 +7,11 @@
 // GET's signature cannot DELETE, nor be spent on another node). Proxied
 // preview traffic streams: its method and body are not signed (it only ever
 // reaches the preview's own app); TLS between nodes protects it in transit.
+// The byte-level sibling hop (proxy/fast) signs the first request on each
+// connection it opens to a sibling's peer port, and the peer front holds that
+// connection as the sender's for its life: the rest of its requests are not
+// signed (a TCP connection cannot be joined from outside it), and a first
+// request that is unsigned, forged, stale or replayed gets 403 and the close.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 export const MAX_SKEW_MS = 30_000;
@@ -17,6 +22,7 @@ const H = { node: "x-previewd-node", kind: "x-previewd-kind", ts: "x-previewd-ts
 export const PEER_HOST_HEADER = H.host;
 export const PEER_HEADERS = Object.values(H);
 export const PEER_KIND_HEADER = H.kind;
+export const PEER_SIG_HEADER = H.sig;
 
 function mac(secret: string, parts: string[]): Buffer {
   return createHmac("sha256", secret).update(parts.join("\n")).digest();
@@ -50,13 +56,20 @@ export type Refusal = "unsigned" | "forged" | "stale" | "replayed";
 export class PeerVerifier {
   private readonly seen = new Map<string, number>();
   readonly refused: Record<Refusal, number> = { unsigned: 0, forged: 0, stale: 0, replayed: 0 };
+  /** Signatures that held (a sibling hop's connection is signed once, not each request on it). */
+  verified = 0;
   private lastSweep = 0;
 
   constructor(private readonly secret: string, private readonly now: () => number = Date.now) {}
 
   /** The verified sender and kind, or the reason it was refused (also counted). */
   verify(headers: Headers, callOf: (kind: PeerKind) => SignedCall): { node: string; kind: PeerKind } | { refused: Refusal } {
-    const get = (h: string) => headers.get(h) ?? "";
+    return this.verifyFields((h) => headers.get(h) ?? undefined, callOf);
+  }
+
+  /** As verify, with the fields read by `field` (lowercased name): the byte-level front has no Headers. */
+  verifyFields(field: (name: string) => string | undefined, callOf: (kind: PeerKind) => SignedCall): { node: string; kind: PeerKind } | { refused: Refusal } {
+    const get = (h: string) => field(h) ?? "";
     const [node, kind, ts, nonce, sig] = [get(H.node), get(H.kind), get(H.ts), get(H.nonce), get(H.sig)];
     if (!this.secret || !node || !sig || !nonce || (kind !== "proxy" && kind !== "api")) return this.refuse("unsigned");
     const expected = mac(this.secret, parts(node, kind, callOf(kind), ts, nonce));
@@ -68,6 +81,7 @@ export class PeerVerifier {
     // Past ts + skew a replay is refused as stale, so the nonce can be forgotten then.
     this.seen.set(nonce, Number(ts) + MAX_SKEW_MS);
     this.sweep(now);
+    this.verified++;
     return { node, kind };
   }
 

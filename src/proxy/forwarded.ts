@@ -13,7 +13,9 @@ export const FORWARDED_FIELDS = ["x-forwarded-for", "x-forwarded-host", "x-forwa
  */
 export const FRONT_SECRET_HEADER = "x-previewd-front";
 export const FRONT_CLIENT_HEADER = "x-previewd-client";
-export const FRONT_HEADERS = [FRONT_SECRET_HEADER, FRONT_CLIENT_HEADER];
+/** The node whose signed connection the peer front took this request from: the peer listener then checks nothing more. */
+export const FRONT_PEER_HEADER = "x-previewd-front-peer";
+export const FRONT_HEADERS = [FRONT_SECRET_HEADER, FRONT_CLIENT_HEADER, FRONT_PEER_HEADER];
 
 /** `get` reads a request field by lowercased name. */
 export function forwardedHeaders(get: (name: string) => string | null | undefined, clientIp: string | undefined, trusted: boolean): Record<string, string> {

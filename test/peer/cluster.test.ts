@@ -9,7 +9,7 @@ import { ensureBaseImage, removeContainersByLabel } from "../support/docker.ts";
 import { freshDatabase } from "../support/postgres.ts";
 import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
 import { eventually } from "../support/eventually.ts";
-import { rawRequest } from "../support/rawhttp.ts";
+import { rawRequest, statuses } from "../support/rawhttp.ts";
 import { signHeaders } from "../../src/peer/signing.ts";
 
 const SECRET = "cluster-test-secret-0123456789";
@@ -116,6 +116,34 @@ test("the sibling hop: the owner's app sees the client's forwarding chain; an un
   // A signature for another node is not good here.
   const other = nodes[(owner + 2) % 3]!.env.PREVIEWD_NODE_ID!;
   expect((await hop(signHeaders(SECRET, via.env.PREVIEWD_NODE_ID!, "proxy", { to: other, method: "", target: `${id}.localhost` }))).status).toBe(403);
+});
+
+test("a sibling hop signs each connection once: later requests on it go unsigned, a forged first request loses the connection", async () => {
+  const via = nodes[(owner + 1) % 3]!;
+  const ownerNode = nodes[owner]!;
+  const verified = async () => Number(/^previewd_peer_verified_total (\S+)$/m.exec(await (await ownerNode.api("/metrics")).text())?.[1]);
+  for (let i = 0; i < 3; i++) await via.preview(id, "/small"); // the owner cache, and a pooled hop
+  const before = await verified();
+  for (let i = 0; i < 100; i++) expect((await via.preview(id, "/small")).status).toBe(200);
+  // One signature per new hop connection (a few at most), not one per request.
+  expect((await verified()) - before).toBeLessThan(10);
+
+  // On the wire: a signed first request authenticates its connection for the next, unsigned ones.
+  const to = ownerNode.env.PREVIEWD_NODE_ID!;
+  const peerPort = Number(ownerNode.env.PREVIEWD_PEER_PORT);
+  const named = `x-previewd-kind: proxy\r\nx-previewd-host: ${id}.localhost\r\n`;
+  const request = (headers: Record<string, string> | string, close = false) =>
+    `GET /small HTTP/1.1\r\nhost: ${id}.localhost\r\n${close ? "connection: close\r\n" : ""}${typeof headers === "string" ? headers : Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
+  const signed = () => signHeaders(SECRET, via.env.PREVIEWD_NODE_ID!, "proxy", { to, method: "", target: `${id}.localhost` });
+  // Three requests on one connection, the last with close: the status line of every answer, in order.
+  expect(await statuses(peerPort, request(signed()) + request(named) + request(named, true))).toEqual([200, 200, 200]);
+  expect(await statuses(peerPort, request(named, true))).toEqual([403]); // a new connection must sign again
+  // What the relay hands to the peer listener behind it (here HTTP/1.0) is vouched for by the front, not checked twice.
+  const http10 = `GET /small HTTP/1.0\r\nhost: ${id}.localhost\r\n${named}\r\n`;
+  expect(await statuses(peerPort, request(signed()) + http10)).toEqual([200, 200]);
+  // A forged first request: 403 and the connection ends, so the unsigned ones behind it get nothing.
+  const forged = signHeaders("not-the-secret", via.env.PREVIEWD_NODE_ID!, "proxy", { to, method: "", target: `${id}.localhost` });
+  expect(await statuses(peerPort, request(forged) + request(named) + request(named, true))).toEqual([403]);
 });
 
 test("a full node places creates on its siblings", async () => {

@@ -34,6 +34,21 @@ export async function rawRequest(to: number | { host: string; port: number }, he
   return parse(Buffer.concat(chunks), head.startsWith("HEAD "));
 }
 
+/** Sends `wire` (pipelined requests, the last with Connection: close) and reads to the close: the status of every answer (bodies must not hold a status line). */
+export async function statuses(port: number, wire: string, timeoutMs = 15_000): Promise<number[]> {
+  const sock = connect(port, "127.0.0.1");
+  const chunks: Buffer[] = [];
+  sock.on("data", (c: Buffer) => chunks.push(c));
+  await new Promise<void>((resolve, reject) => {
+    sock.on("close", () => resolve());
+    sock.on("error", reject);
+    setTimeout(() => reject(new Error(`not closed in ${timeoutMs} ms`)), timeoutMs).unref();
+    sock.write(wire);
+  });
+  sock.destroy();
+  return [...Buffer.concat(chunks).toString("latin1").matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
+}
+
 export function parse(buf: Buffer, isHead = false): RawResponse {
   const interim: number[] = [];
   let off = 0;

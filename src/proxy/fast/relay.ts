@@ -11,7 +11,7 @@
 import type { Socket } from "bun";
 import type { Logger } from "../../log.ts";
 import { PEER_HEADERS } from "../../peer/signing.ts";
-import { FORWARDED_FIELDS, forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_HEADERS, FRONT_SECRET_HEADER } from "../forwarded.ts";
+import { FORWARDED_FIELDS, forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_HEADERS, FRONT_PEER_HEADER, FRONT_SECRET_HEADER } from "../forwarded.ts";
 import type { ProxyDeps } from "../index.ts";
 import type { InflightLimit } from "../limits.ts";
 import { BodyEnd } from "./framing.ts";
@@ -33,17 +33,34 @@ export interface Route {
   app: boolean;
   /** Keep the forwarding fields it came with (a signed sibling hop, a trusted TLS terminator). */
   trusted?: boolean;
-  /** Fields added for the next hop (a sibling's signature). */
-  extra?: Record<string, string>;
+  /** To a sibling's peer front: the fields that say which preview, signed on a connection's first request. */
+  hop?: SiblingHop;
+  /** To the general path from the peer front: the node whose signed connection it came on. */
+  peer?: string;
   /** Timed in the request metrics (the public port only: a hop would count twice). */
   observe?: boolean;
 }
 
 export type Routing = Route | { refuse: 403; reason: string };
 
+/** A request's way to a sibling's peer front (peer/signing.ts). */
+export interface SiblingHop {
+  /** Head lines naming the preview, for a request on a connection already signed. */
+  fields: string;
+  /** Those fields signed, for the first request on a connection. */
+  sign(): Record<string, string>;
+}
+
+/** What the router knows of a client connection. */
+export interface ClientConnection {
+  ip: string;
+  /** On the peer port: the node whose signed first request authenticated this connection. */
+  peer?: string;
+}
+
 export interface RelayDeps {
   /** Where a request goes; `fastPathable` says whether the relay could take it to an app itself. */
-  route(head: RequestHead, ip: string, fastPathable: boolean): Routing;
+  route(head: RequestHead, conn: ClientConnection, fastPathable: boolean): Routing;
   activity: ProxyDeps["activity"];
   limit: InflightLimit;
   frontSecret: string;
@@ -68,6 +85,7 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
 // RFC 9110 §7.6.1; te and trailer on the request side; framing fields stay (the body is relayed as it came).
 const REQUEST_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "upgrade"]);
 const REQUEST_DROP = new Set([...REQUEST_HOP, ...FORWARDED_FIELDS, ...PEER_HEADERS, ...FRONT_HEADERS]);
+const FRONT_FIELDS = new Set(FRONT_HEADERS);
 const RESPONSE_HOP = new Set(["connection", "keep-alive", "proxy-connection"]);
 
 interface Exchange {
@@ -84,6 +102,10 @@ interface Exchange {
   early: Uint8Array[];
   /** The rewritten head, kept for one resend when it is safe (no body, idempotent). */
   resend: Uint8Array | undefined;
+  /** A sibling hop's head signed, for a resend on a fresh connection. */
+  resign: (() => Uint8Array) | undefined;
+  /** The head sent is signed: the connection it goes on is authenticated at the sibling from then on. */
+  signs: boolean;
   reqBody: BodyEnd;
   res: BodyEnd | undefined;
   /** Response bytes not yet parsed as a head. */
@@ -113,6 +135,7 @@ export class ClientRelay implements UpstreamOwner {
   private paused = false;
   private upPaused = false;
   private lastTouch = 0;
+  private readonly conn: ClientConnection;
   /** When the connection times out (ms epoch), 0 for never; checked by the listener's sweep. */
   deadline: number;
 
@@ -121,6 +144,7 @@ export class ClientRelay implements UpstreamOwner {
     private readonly deps: RelayDeps,
   ) {
     this.deadline = Date.now() + deps.idleTimeoutMs;
+    this.conn = { ip: sock.remoteAddress };
   }
 
   // ---- client side
@@ -197,13 +221,13 @@ export class ClientRelay implements UpstreamOwner {
   }
 
   private begin(head: RequestHead): void {
-    const ip = this.sock.remoteAddress;
-    const route = this.deps.route(head, ip, fastPathable(head));
+    const ip = this.conn.ip;
+    const route = this.deps.route(head, this.conn, fastPathable(head));
     if ("refuse" in route) return this.refuse(route.refuse, route.reason);
     const reqBody = head.chunked ? BodyEnd.chunked() : head.contentLength > 0 ? BodyEnd.length(head.contentLength) : BodyEnd.none();
     const now = Date.now();
     const ex: Exchange = {
-      to: route.to, observe: !!route.observe, id: route.id, slot: false, method: head.method, upgrade: head.upgrade !== undefined, up: undefined, early: [], resend: undefined,
+      to: route.to, observe: !!route.observe, id: route.id, slot: false, method: head.method, upgrade: head.upgrade !== undefined, up: undefined, early: [], resend: undefined, resign: undefined, signs: false,
       reqBody, res: undefined, resBuf: undefined, answered: false, close: head.close, upClose: false, t0: performance.now(), bodyStart: now, bodyBytes: 0, fields: head.fields, earlyBytes: 0,
     };
     this.ex = ex;
@@ -214,10 +238,17 @@ export class ClientRelay implements UpstreamOwner {
       ex.slot = true;
       this.deps.activity.requestStarted(id);
     }
-    const bytes = Buffer.from(route.app ? appHead(head, ip, !!route.trusted, route.extra) : generalHead(head, ip, this.deps.frontSecret), "latin1");
-    if (reqBody.done && IDEMPOTENT.has(head.method)) ex.resend = bytes;
     const to = route.to;
     const up = this.deps.pool.acquire(to.host, to.port, this);
+    const headOf = (signed: boolean) =>
+      Buffer.from(route.app ? appHead(head, ip, !!route.trusted, route.hop, signed) : generalHead(head, ip, this.deps.frontSecret, route.peer), "latin1");
+    // A sibling hop is signed on a connection's first request only (a pooled one was signed when it was new).
+    ex.signs = !!route.hop && (up instanceof Promise || !up.data.signed);
+    const bytes = headOf(ex.signs);
+    if (reqBody.done && IDEMPOTENT.has(head.method)) {
+      ex.resend = bytes;
+      if (route.hop) ex.resign = () => headOf(true);
+    }
     if (up instanceof Promise) {
       up.then(
         (u) => this.attached(ex, u),
@@ -227,13 +258,17 @@ export class ClientRelay implements UpstreamOwner {
           this.fail(ex, upstreamError(), true);
         },
       );
-    } else ex.up = up;
+    } else {
+      ex.up = up;
+      if (ex.signs) up.data.signed = true;
+    }
     this.toUpstream(bytes, false);
   }
 
   private attached(ex: Exchange, up: Upstream): void {
     if (this.ex !== ex || this.closed) return this.deps.pool.discard(up);
     ex.up = up;
+    if (ex.signs) up.data.signed = true;
     for (const chunk of ex.early.splice(0)) send(up, chunk);
     ex.earlyBytes = 0;
     this.updatePause();
@@ -371,8 +406,9 @@ export class ClientRelay implements UpstreamOwner {
     if (ex.res?.untilClose) return this.finish(ex, true);
     if (!ex.answered && !ex.res && !ex.resBuf && ex.resend && up?.data.reused) {
       // A pooled connection the app closed as it was reused (as nginx's proxy_next_upstream): once more, on a fresh one.
-      const bytes = ex.resend;
-      ex.resend = undefined;
+      const bytes = ex.resign ? ex.resign() : ex.resend;
+      ex.signs = !!ex.resign;
+      ex.resend = ex.resign = undefined;
       this.deps.pool.connect(ex.to.host, ex.to.port, this).then((u) => this.attached(ex, u), () => this.fail(ex, upstreamError(), true));
       ex.early.push(bytes);
       ex.earlyBytes += bytes.length;
@@ -501,8 +537,8 @@ function responseBody(method: string, head: ResponseHead): BodyEnd {
   return BodyEnd.untilClose();
 }
 
-/** The head for the app: its own fields but hop-by-hop, peer and forwarding ones; ours for forwarding, and `extra`. */
-function appHead(head: RequestHead, ip: string, trusted: boolean, extra: Record<string, string> | undefined): string {
+/** The head for the app (or a sibling): its own fields but hop-by-hop, peer and forwarding ones; ours for forwarding, and the hop's. */
+function appHead(head: RequestHead, ip: string, trusted: boolean, hop: SiblingHop | undefined, signed: boolean): string {
   const options = connectionOptions(head.fields);
   let out = `${head.method} ${head.target} HTTP/1.1\r\n`;
   const get = (name: string) => head.fields.find((f) => f.name === name)?.value;
@@ -516,14 +552,18 @@ function appHead(head: RequestHead, ip: string, trusted: boolean, extra: Record<
   const fwd = forwardedHeaders(get, ip, trusted);
   for (const name in fwd) out += `${name}: ${fwd[name]}\r\n`;
   if (head.upgrade === "websocket") out += "connection: upgrade\r\n";
-  for (const name in extra) out += `${name}: ${extra[name]}\r\n`;
+  if (hop && signed) {
+    const fields = hop.sign();
+    for (const name in fields) out += `${name}: ${fields[name]}\r\n`;
+  } else if (hop) out += hop.fields;
   return `${out}\r\n`;
 }
 
-/** The head for the general path: as it came, plus the front's word for who the client is. */
-function generalHead(head: RequestHead, ip: string, secret: string): string {
+/** The head for the general path: as it came, plus the front's word for who the client is (and which node's connection it came on). */
+function generalHead(head: RequestHead, ip: string, secret: string, peer: string | undefined): string {
   let out = `${head.method} ${head.target} HTTP/1.${head.minor}\r\n`;
-  for (const f of head.fields) if (f.name !== FRONT_SECRET_HEADER && f.name !== FRONT_CLIENT_HEADER) out += `${f.line}\r\n`;
+  for (const f of head.fields) if (!FRONT_FIELDS.has(f.name)) out += `${f.line}\r\n`;
+  if (peer !== undefined) out += `${FRONT_PEER_HEADER}: ${peer}\r\n`;
   return `${out}${FRONT_SECRET_HEADER}: ${secret}\r\n${FRONT_CLIENT_HEADER}: ${ip}\r\n\r\n`;
 }
 

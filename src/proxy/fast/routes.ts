@@ -1,14 +1,15 @@
 // Where the front sends a request. The public port: a preview running here
 // goes to its container; one running on a sibling, to that sibling's peer
-// port, signed (the owner is known from the general path's recent lookups);
-// anything else to the general path. The peer port: a signed hop for a
-// preview running here goes to its container once the signature holds; API
-// calls and hops that need more (a wake) go to the peer listener behind it.
-import { PEER_HEADERS, PEER_HOST_HEADER, PEER_KIND_HEADER, type PeerVerifier } from "../../peer/signing.ts";
+// port (the owner is known from the general path's recent lookups), over a
+// connection signed once (peer/signing.ts); anything else to the general
+// path. The peer port: a hop for a preview running here goes to its
+// container once its connection is authenticated; API calls and hops that
+// need more (a wake) go to the peer listener behind it.
+import { PEER_HOST_HEADER, PEER_KIND_HEADER, PEER_SIG_HEADER, type PeerVerifier } from "../../peer/signing.ts";
 import { previewIdFromHost } from "../host.ts";
 import type { ProxyTarget } from "../index.ts";
 import type { RequestHead } from "./head.ts";
-import type { Route, Routing } from "./relay.ts";
+import type { ClientConnection, Route, Routing, SiblingHop } from "./relay.ts";
 
 type Address = { host: string; port: number };
 
@@ -19,43 +20,42 @@ export function publicRoutes(o: {
   domain: string;
   /** A preview running on this node (renews its idle clock). */
   lookup(id: string): ProxyTarget | undefined;
-  /** A preview known to run on a sibling: its peer address and signed fields, from a recent lookup only. */
-  sibling?(id: string, host: string): ProxyTarget | undefined;
+  /** A preview known to run on a sibling: its peer address and how to sign for it, from a recent lookup only. */
+  sibling?(id: string, host: string): (Address & { hop: SiblingHop }) | undefined;
   general: Address;
   trustsForwarded(ip: string): boolean;
 }) {
   const general: Route = { to: o.general, app: false };
-  return (head: RequestHead, ip: string, fast: boolean): Routing => {
+  return (head: RequestHead, conn: ClientConnection, fast: boolean): Routing => {
     if (!fast) return general;
     const id = previewIdFromHost(head.host, o.domain);
     if (id === undefined) return general;
     const local = o.lookup(id);
-    if (plain(local) && !local.headers) return { to: local, id, app: true, trusted: o.trustsForwarded(ip), observe: true };
+    if (plain(local) && !local.headers) return { to: local, id, app: true, trusted: o.trustsForwarded(conn.ip), observe: true };
     if (local) return general;
     const sib = o.sibling?.(id, head.host!);
-    if (plain(sib)) return { to: sib, app: true, trusted: o.trustsForwarded(ip), extra: sib.headers, observe: true };
+    if (sib) return { to: sib, app: true, trusted: o.trustsForwarded(conn.ip), hop: sib.hop, observe: true };
     return general;
   };
 }
 
 export function peerRoutes(o: { domain: string; lookup(id: string): ProxyTarget | undefined; verifier: PeerVerifier; self: string; general: Address }) {
   const general: Route = { to: o.general, app: false };
-  return (head: RequestHead, _ip: string, fast: boolean): Routing => {
-    if (!fast) return general;
+  return (head: RequestHead, conn: ClientConnection, fast: boolean): Routing => {
     const field = (name: string) => head.fields.find((f) => f.name === name)?.value;
+    // API calls: the peer listener checks their signatures (it reads their bodies).
     if (field(PEER_KIND_HEADER) !== "proxy") return general;
     const host = field(PEER_HOST_HEADER) ?? "";
+    if (field(PEER_SIG_HEADER) !== undefined || conn.peer === undefined) {
+      // A connection's first hop is signed; once it holds, the connection is that node's for its life.
+      const verdict = o.verifier.verifyFields(field, () => ({ to: o.self, method: "", target: host }));
+      if ("refused" in verdict) return { refuse: 403, reason: `peer call refused: ${verdict.refused}` };
+      conn.peer = verdict.node;
+    }
     const id = previewIdFromHost(host, o.domain);
     const local = id === undefined ? undefined : o.lookup(id);
-    // Not running here: the peer listener wakes it (and checks the signature itself).
-    if (!plain(local) || local.headers) return general;
-    const signed = new Headers();
-    for (const name of PEER_HEADERS) {
-      const v = field(name);
-      if (v !== undefined) signed.set(name, v);
-    }
-    const verdict = o.verifier.verify(signed, () => ({ to: o.self, method: "", target: host }));
-    if ("refused" in verdict) return { refuse: 403, reason: `peer call refused: ${verdict.refused}` };
+    // Not running here (the peer listener wakes it), or more than the relay handles: the general path, vouched for.
+    if (!fast || !plain(local) || local.headers) return { to: o.general, app: false, peer: conn.peer };
     return { to: local, id, app: true, trusted: true };
   };
 }

@@ -13,6 +13,8 @@ export interface UpstreamData extends Outbox {
   owner: UpstreamOwner | undefined;
   /** Served a request before: a close before any answer may be a race with the app's idle timeout. */
   reused: boolean;
+  /** A sibling hop's signed request went on it: the sibling holds it as this node's (relay.ts). */
+  signed: boolean;
 }
 
 export interface UpstreamOwner {
@@ -59,7 +61,7 @@ export class UpstreamPool {
 
   /** Always a new connection (the retry after a pooled one turned out closed). */
   async connect(host: string, port: number, owner: UpstreamOwner): Promise<Upstream> {
-    const data: UpstreamData = { key: `${host}:${port}`, owner, reused: false, queue: [] };
+    const data: UpstreamData = { key: `${host}:${port}`, owner, reused: false, signed: false, queue: [] };
     const s = await Bun.connect<UpstreamData>({ hostname: host, port, data, socket: this.handlers });
     this.open++;
     return s;
