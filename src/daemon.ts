@@ -42,6 +42,7 @@ import { FlyTier } from "./overflow/tier.ts";
 import { randomBytes } from "node:crypto";
 import { startFront, type Front } from "./proxy/fast/index.ts";
 import { frontThreadCount, startFrontThreads } from "./proxy/fast/threads.ts";
+import { SlotTable } from "./proxy/fast/shared-limit.ts";
 import { peerRoutes, publicRoutes } from "./proxy/fast/routes.ts";
 import { createProxy, PROXY_IDLE_TIMEOUT_S } from "./proxy/index.ts";
 import { announce } from "./startup.ts";
@@ -327,12 +328,13 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const trustedProxies = new Set(config.trustedProxies);
   // Per request: nothing but a size check when no proxy is trusted (the common case).
   const locator = createLocator({ orch: orchestrator, store, peers, self: config.nodeId, fly, browser });
-  // With several fronts on the public port each holds its share of a preview's in-flight limit (threads.ts): together never more.
+  // With several fronts on the public port a preview's in-flight limit is counted across them all, in shared memory.
   const threadCount = frontThreadCount(config.proxyThreads);
-  const inflightShare = Math.max(1, Math.floor(config.previewMaxInflight / threadCount));
+  const slots = threadCount > 1 ? new SlotTable() : undefined;
   const trustsForwarded = (ip: string | undefined) => trustedProxies.size > 0 && ip !== undefined && trustedProxies.has(ip.replace(/^::ffff:/, ""));
   const proxy = createProxy({
-    domain: config.domain, log, maxInflight: inflightShare, bodyTimeoutS: config.clientBodyTimeout,
+    domain: config.domain, log, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
+    sharedInflight: slots && { counters: slots.counters, slotOf: (id) => slots.slotOf(id) },
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: locator.resolve,
     wakingState: (id) => previews.get(id),
@@ -358,19 +360,23 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   boundProxyPort = front.port;
   const threads = threadCount > 1
     ? await startFrontThreads({
-        count: threadCount - 1, log, activity: orchestrator.idle, observe: prom.observeRequest,
+        count: threadCount - 1, slots: slots!, log, activity: orchestrator.idle, observe: prom.observeRequest, siblingsUsed: locator.keepFresh,
         init: {
           hostname: config.host, port: front.port, domain: config.domain, general: { host: "127.0.0.1", port: generalServer.port! }, frontSecret,
-          trustedProxies: config.trustedProxies, maxInflight: inflightShare,
+          trustedProxies: config.trustedProxies, maxInflight: config.previewMaxInflight,
           bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
           logLevel: process.env.PREVIEWD_LOG_LEVEL ?? "info", logFormat: logFormat(),
+          cluster: config.clusterSecret ? { secret: config.clusterSecret, self: config.nodeId } : undefined,
         },
       })
     : undefined;
   if (threads) {
     orchestrator.proxyThreads = threads;
     // At once on every change the orchestrator sees; this catches the rest (an address found by a restart).
-    const publisher = setInterval(() => orchestrator.routesChanged(), 250);
+    const publisher = setInterval(() => {
+      orchestrator.routesChanged();
+      threads.publishSiblings(locator.siblings());
+    }, 250);
     stoppers.unshift(async () => clearInterval(publisher));
     orchestrator.routesChanged();
     log.info({ fronts: threadCount }, "public proxy port served by several threads");

@@ -4,6 +4,7 @@
 import { AppError, unavailable } from "../errors.ts";
 import { PEER_HOST_HEADER, PEER_KIND_HEADER, sha256Hex, signHeaders } from "./signing.ts";
 import type { ClusterView } from "./view.ts";
+import type { SiblingHop } from "../proxy/fast/relay.ts";
 
 export class PeerClient {
   constructor(private readonly view: ClusterView, private readonly secret: string) {}
@@ -42,12 +43,17 @@ export class PeerClient {
    * The byte-level front's way to a preview on `node`: its peer port, the fields naming the preview, and
    * their signature for a connection's first request (later ones on it go unsigned: signing.ts).
    */
-  hopTarget(node: string, host: string): { host: string; port: number; hop: { fields: string; sign(): Record<string, string> } } | undefined {
+  hopTarget(node: string, host: string): { host: string; port: number; hop: SiblingHop } | undefined {
+    const addr = this.addrOrUndefined(node);
+    return addr && { ...addr, hop: siblingHop(this.secret, this.view.self, node, host) };
+  }
+
+  /** A live node's peer address. */
+  addrOrUndefined(node: string): { host: string; port: number } | undefined {
     const addr = this.view.addrOf(node);
     if (!addr) return undefined;
     const i = addr.lastIndexOf(":");
-    const fields = `${PEER_KIND_HEADER}: proxy\r\n${PEER_HOST_HEADER}: ${host}\r\n`;
-    return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)), hop: { fields, sign: () => signHeaders(this.secret, this.view.self, "proxy", { to: node, method: "", target: host }) } };
+    return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
   }
 
   /** Where the proxy sends a request for a preview on `node`: its peer port, signed for the Host. */
@@ -57,6 +63,14 @@ export class PeerClient {
     const i = addr.lastIndexOf(":");
     return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)), headers: signHeaders(this.secret, this.view.self, "proxy", { to: node, method: "", target: host }) };
   }
+}
+
+/** What the byte-level front adds to a request for `host` on `node` (the same on the main thread and the front threads). */
+export function siblingHop(secret: string, self: string, node: string, host: string): SiblingHop {
+  return {
+    fields: `${PEER_KIND_HEADER}: proxy\r\n${PEER_HOST_HEADER}: ${host}\r\n`,
+    sign: () => signHeaders(secret, self, "proxy", { to: node, method: "", target: host }),
+  };
 }
 
 async function remoteError(res: Response, node: string): Promise<AppError> {

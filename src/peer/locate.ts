@@ -10,6 +10,7 @@ import type { FlyTier } from "../overflow/tier.ts";
 import type { ProxyTarget } from "../proxy/index.ts";
 import type { PreviewRecord } from "../types.ts";
 import type { PeerClient } from "./client.ts";
+import type { SiblingEntry } from "../proxy/fast/thread-protocol.ts";
 
 export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peers: PeerClient; self: string; fly?: FlyTier; browser?: BrowserTier; ttlMs?: number }) {
   const owners = new Map<string, { record: PreviewRecord; until: number }>();
@@ -53,15 +54,49 @@ export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peer
    * The byte-level front's sibling hop, without waiting: a container preview
    * a recent lookup placed on a live sibling, as a target on its peer port, signed
    * per connection. Unknown or stale (past the TTL): undefined, and the request takes
-   * the general path, whose lookup fills the cache again.
+   * the general path, whose lookup fills the cache again. An entry in use is read
+   * again in the background before it goes stale, so a busy preview's hop stays fast.
    */
   function sibling(id: string, host: string): ReturnType<PeerClient["hopTarget"]> {
+    const r = liveSibling(id);
+    if (!r) return undefined;
+    keepFresh([id]);
+    return o.peers.hopTarget(r.node, host);
+  }
+
+  function liveSibling(id: string): PreviewRecord | undefined {
     const hit = owners.get(id);
     if (!hit || hit.until <= Date.now()) return undefined;
     const r = hit.record;
     if (r.tier === "browser" || r.tier === "fly" || r.node === o.self || r.status !== "running") return undefined;
-    return o.peers.hopTarget(r.node, host);
+    return r;
   }
 
-  return { resolve, sibling };
+  const refreshing = new Set<string>();
+  /** Reads again, in the background, the records of these ids whose cache entries are past half their TTL. */
+  function keepFresh(ids: Iterable<string>): void {
+    const now = Date.now();
+    for (const id of ids) {
+      const hit = owners.get(id);
+      if (!hit || hit.until - now > ttl / 2 || refreshing.has(id)) continue;
+      refreshing.add(id);
+      o.store.get(id).then(
+        (r) => (r ? owners.set(id, { record: r, until: Date.now() + ttl }) : owners.delete(id)),
+        () => {}, // the store is away: the entry goes stale, and requests take the general path, which says so
+      ).finally(() => refreshing.delete(id));
+    }
+  }
+
+  /** The front threads' copy of the sibling hops: [id, node, peer host, peer port, until (ms epoch)]. */
+  function siblings(): SiblingEntry[] {
+    const out: SiblingEntry[] = [];
+    for (const [id, hit] of owners) {
+      const r = liveSibling(id);
+      const addr = r && o.peers.addrOrUndefined(r.node);
+      if (addr) out.push([id, r.node, addr.host, addr.port, hit.until]);
+    }
+    return out;
+  }
+
+  return { resolve, sibling, siblings, keepFresh };
 }

@@ -10,7 +10,7 @@ import { trackResponse, withDeadline } from "./body.ts";
 import { forward } from "./forward.ts";
 import { forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_SECRET_HEADER } from "./forwarded.ts";
 import { previewIdFromHost } from "./host.ts";
-import { InflightLimit, RETRY_AFTER_S } from "./limits.ts";
+import { InflightLimit, RETRY_AFTER_S, type SharedCounters } from "./limits.ts";
 import { NodeFencedError } from "../orchestrator/fencing.ts";
 import { bodyTimeoutPage, busyPage, isolatedPage, notFoundPage, upstreamErrorPage } from "./pages.ts";
 import { createWaking, type PreviewState } from "./waking.ts";
@@ -43,6 +43,8 @@ export interface ProxyDeps {
   };
   /** Requests in flight to one preview at a time (PREVIEWD_PREVIEW_MAX_INFLIGHT); past it: 503. */
   maxInflight?: number;
+  /** The limit's counters in shared memory, when front threads share the public port (fast/shared-limit.ts). */
+  sharedInflight?: SharedCounters;
   /** Seconds a client has for its request body, plus one per KiB (PREVIEWD_CLIENT_BODY_TIMEOUT); past it: 408. */
   bodyTimeoutS?: number;
   /** The listener's Bun.serve idleTimeout, restored on a connection once its request is over. */
@@ -76,7 +78,7 @@ export function createProxy(deps: ProxyDeps) {
   const app = new Hono<Env>();
   const log = deps.log.child({ mod: "proxy" });
   const hostOf = deps.hostOf ?? ((req: Request) => req.headers.get("host"));
-  const limit = new InflightLimit(deps.maxInflight ?? 64);
+  const limit = new InflightLimit(deps.maxInflight ?? 64, deps.sharedInflight);
   const bodyGraceMs = (deps.bodyTimeoutS ?? 30) * 1000;
   const idleTimeoutS = deps.idleTimeoutS ?? PROXY_IDLE_TIMEOUT_S;
   const waking = createWaking({ state: deps.wakingState, log });

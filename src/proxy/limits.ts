@@ -5,27 +5,56 @@
 // answered past it with 503 + Retry-After (RFC 9110 §15.6.4, §10.2.3), and the
 // process-wide cap is raised far above it (fetchCap, set by main.ts).
 
+/** Counters in shared memory, one per preview (fast/shared-limit.ts): the limit across several fronts. */
+export interface SharedCounters {
+  counters: Int32Array;
+  slotOf(id: string): number | undefined;
+}
+
 export class InflightLimit {
   private readonly counts = new Map<string, number>();
+  /** With shared counters: the slot each preview's requests here took, and how many hold it. */
+  private readonly held = new Map<string, { slot: number; n: number }>();
 
-  constructor(readonly perPreview: number) {}
+  constructor(readonly perPreview: number, private readonly shared?: SharedCounters) {}
 
   /** Takes a slot for `id`, or says no when its requests in flight are at the limit. */
   tryAcquire(id: string): boolean {
-    const n = this.counts.get(id) ?? 0;
-    if (n >= this.perPreview) return false;
-    this.counts.set(id, n + 1);
+    const h = this.held.get(id);
+    const slot = h ? h.slot : this.shared?.slotOf(id);
+    if (slot === undefined) {
+      const n = this.counts.get(id) ?? 0;
+      if (n >= this.perPreview) return false;
+      this.counts.set(id, n + 1);
+      return true;
+    }
+    const c = this.shared!.counters;
+    if (Atomics.add(c, slot, 1) >= this.perPreview) {
+      Atomics.sub(c, slot, 1);
+      return false;
+    }
+    if (h) h.n++;
+    else this.held.set(id, { slot, n: 1 });
     return true;
   }
 
   release(id: string): void {
+    const h = this.held.get(id);
+    if (h) {
+      // The counter it took, whatever the slot table says now.
+      Atomics.sub(this.shared!.counters, h.slot, 1);
+      if (--h.n === 0) this.held.delete(id);
+      return;
+    }
     const n = (this.counts.get(id) ?? 1) - 1;
     if (n <= 0) this.counts.delete(id);
     else this.counts.set(id, n);
   }
 
+  /** Requests in flight for `id`: on every front, with shared counters. */
   inflight(id: string): number {
-    return this.counts.get(id) ?? 0;
+    const slot = this.held.get(id)?.slot;
+    return slot === undefined ? this.counts.get(id) ?? 0 : Atomics.load(this.shared!.counters, slot);
   }
 }
 

@@ -4,13 +4,14 @@
 // spread over the fronts; whichever serves them, the one idle clock and the
 // metrics hear of every request, an idle preview is suspended and the next
 // request through any front wakes it, and a deleted preview answers 404 on
-// every front at once. (TEST_PROXY_THREADS=3 runs the rest of test/proxy on
+// every front at once, and a preview's in-flight limit is counted across them
+// all (shared memory), not split. (TEST_PROXY_THREADS=3 runs the rest of test/proxy on
 // threads too.)
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { echoApp } from "../fixtures/apps.ts";
 import { createPreview, startTestDaemon, type TestDaemon } from "../support/daemon.ts";
-import { rawRequest } from "../support/rawhttp.ts";
+import { holdOpen, rawRequest } from "../support/rawhttp.ts";
 
 let d: TestDaemon;
 
@@ -82,4 +83,28 @@ test("a deleted preview answers 404 on every front at once", async () => {
   for (let i = 0; i < 10; i++) expect((await get(p.id, "/small")).status).toBe(200);
   expect((await d.api(`/v1/previews/${p.id}`, { method: "DELETE" })).status).toBe(204);
   for (let i = 0; i < 20; i++) expect((await get(p.id, "/small")).status).toBe(404);
+});
+
+test("a preview's in-flight limit holds exactly across the fronts, however the kernel spreads its connections", async () => {
+  const p = await createPreview(d, { files: echoApp });
+  const LIMIT = 64; // PREVIEWD_PREVIEW_MAX_INFLIGHT's default
+  // Uploads whose bodies never come: each holds a slot of the preview's limit on whichever front took it.
+  const held = Array.from({ length: LIMIT + 20 }, () => holdOpen(d.proxyPort, `POST /upload HTTP/1.1\r\nhost: ${p.id}.localhost\r\ncontent-length: 100\r\n\r\n`));
+  try {
+    const refused = () => held.filter((c) => c.received().startsWith("HTTP/1.1 503")).length;
+    const deadline = Date.now() + 15_000;
+    while (refused() < 20 && Date.now() < deadline) await Bun.sleep(100);
+    await Bun.sleep(500); // and no more than that
+    expect(refused()).toBe(20);
+    // Each held slot is given back when its connection goes: the limit is whole again.
+    for (const c of held) c.socket.destroy();
+    await Promise.all(held.map((c) => c.closed));
+    await Bun.sleep(200);
+    const again = Array.from({ length: LIMIT }, () => holdOpen(d.proxyPort, `POST /upload HTTP/1.1\r\nhost: ${p.id}.localhost\r\ncontent-length: 100\r\n\r\n`));
+    await Bun.sleep(1000);
+    expect(again.filter((c) => c.received().startsWith("HTTP/1.1 503")).length).toBe(0);
+    for (const c of again) c.socket.destroy();
+  } finally {
+    for (const c of held) c.socket.destroy();
+  }
 });

@@ -10,21 +10,32 @@ export interface ThreadInit {
   general: { host: string; port: number };
   frontSecret: string;
   trustedProxies: string[];
-  /** This thread's share of the per-preview in-flight limit. */
+  /** The per-preview in-flight limit, counted across every front in `inflight`. */
   maxInflight: number;
+  /** One counter per preview slot, in memory shared with the main thread (shared-limit.ts). */
+  inflight: Int32Array;
   bodyTimeoutMs: number;
   idleTimeoutMs: number;
   logLevel: string;
   logFormat: string;
+  /** In a cluster: what a thread signs a sibling hop with (peer/signing.ts). */
+  cluster?: { secret: string; self: string };
 }
 
 /** A running preview's app address: [id, host, port]. */
 export type RouteEntry = [string, string, number];
+/** A route with its preview's in-flight counter: [id, host, port, slot]. */
+export type SlottedRoute = [string, string, number, number];
+
+/** A preview a recent lookup placed on a sibling: [id, node, its peer host, peer port, good until (ms epoch)]. */
+export type SiblingEntry = [string, string, string, number, number];
 
 export type ToThread =
   | { t: "init"; init: ThreadInit }
   /** The whole table of running previews (replaces the last one). */
-  | { t: "routes"; routes: RouteEntry[] }
+  | { t: "routes"; routes: SlottedRoute[] }
+  /** The whole table of sibling hops (replaces the last one). */
+  | { t: "siblings"; siblings: SiblingEntry[] }
   /** Stop routing `id` (a suspend is about to pause it); answer whether this thread is using it. */
   | { t: "drop"; id: string; seq: number }
   | { t: "stop"; graceMs: number };
@@ -41,5 +52,7 @@ export type ToMain =
       closed: Array<[string, number]>;
       /** Pairs of seconds and status, one per request relayed to an app. */
       latencies: number[];
+      /** Previews reached through a sibling hop since the last batch (their entries are kept fresh). */
+      siblings: string[];
     }
   | { t: "stopped" };

@@ -1,9 +1,10 @@
 // One more front on the public port, in a worker thread (threads.ts starts
 // them): the kernel spreads new connections over every front listening with
 // SO_REUSEPORT. A thread routes a running preview of this node from the
-// table the main thread sends it; anything else (waking, a sibling's preview,
-// the 404 and error pages, the browser tier) goes to the general path on the
-// main thread. What it sees of each preview (touches, requests and sockets
+// table the main thread sends it, and a preview on a sibling over its own
+// signed hop connections from the table of recent lookups the main thread
+// sends too; anything else (waking, a lookup not made yet, the 404 and error
+// pages, Fly, the browser tier) goes to the general path on the main thread. What it sees of each preview (touches, requests and sockets
 // opened and closed, latencies) goes back in a batch every 250 ms; the main
 // thread keeps the one idle clock and the metrics.
 import { createLogger, type LogFormat } from "../../log.ts";
@@ -11,7 +12,8 @@ import { InflightLimit } from "../limits.ts";
 import type { ProxyTarget } from "../index.ts";
 import { startFront, type Front } from "./index.ts";
 import { publicRoutes } from "./routes.ts";
-import type { ThreadInit, ToMain, ToThread } from "./thread-protocol.ts";
+import type { SiblingEntry, ThreadInit, ToMain, ToThread } from "./thread-protocol.ts";
+import { siblingHop } from "../../peer/client.ts";
 
 declare const self: Worker;
 
@@ -24,6 +26,7 @@ class ActivityBatch {
   /** Requests in flight plus open sockets, per preview, on this thread (not reset by a flush). */
   readonly open = new Map<string, number>();
   latencies: number[] = [];
+  siblings = new Set<string>();
 
   touch(id: string): void {
     this.touched.add(id);
@@ -47,12 +50,14 @@ class ActivityBatch {
   }
 
   take(): ToMain | undefined {
-    if (!this.touched.size && !this.latencies.length) return undefined;
+    if (!this.touched.size && !this.latencies.length && !this.siblings.size) return undefined;
     const entries = (m: Map<string, number>) => [...m];
     const msg: ToMain = {
       t: "activity", touched: [...this.touched], started: entries(this.counts.started), ended: entries(this.counts.ended),
       opened: entries(this.counts.opened), closed: entries(this.counts.closed), latencies: this.latencies,
+      siblings: [...this.siblings],
     };
+    this.siblings = new Set();
     this.touched = new Set();
     this.counts = { started: new Map(), ended: new Map(), opened: new Map(), closed: new Map() };
     this.latencies = [];
@@ -73,9 +78,12 @@ function run(init: ThreadInit): void {
   const log = createLogger(init.logLevel, init.logFormat as LogFormat).child({ mod: "front", thread: init.index });
   const batch = new ActivityBatch();
   let table = new Map<string, ProxyTarget>();
+  let slots = new Map<string, number>();
+  let siblings = new Map<string, SiblingEntry>();
+  const cluster = init.cluster;
   const trusted = new Set(init.trustedProxies);
   const front: Front = startFront({
-    hostname: init.hostname, port: init.port, reusePort: true, log, activity: batch, limit: new InflightLimit(init.maxInflight), frontSecret: init.frontSecret,
+    hostname: init.hostname, port: init.port, reusePort: true, log, activity: batch, limit: new InflightLimit(init.maxInflight, { counters: init.inflight, slotOf: (id) => slots.get(id) }), frontSecret: init.frontSecret,
     route: publicRoutes({
       domain: init.domain,
       lookup: (id) => {
@@ -83,6 +91,12 @@ function run(init: ThreadInit): void {
         if (t) batch.touch(id);
         return t;
       },
+      sibling: cluster && ((id, host) => {
+        const e = siblings.get(id);
+        if (!e || e[4] <= Date.now()) return undefined;
+        batch.siblings.add(id);
+        return { host: e[2], port: e[3], hop: siblingHop(cluster.secret, cluster.self, e[1], host) };
+      }),
       general: init.general,
       trustsForwarded: (ip) => trusted.size > 0 && trusted.has(ip.replace(/^::ffff:/, "")),
     }),
@@ -97,7 +111,11 @@ function run(init: ThreadInit): void {
 
   self.onmessage = async (e: MessageEvent<ToThread>) => {
     const m = e.data;
-    if (m.t === "routes") table = new Map(m.routes.map(([id, host, port]) => [id, { host, port }]));
+    if (m.t === "routes") {
+      table = new Map(m.routes.map(([id, host, port]) => [id, { host, port }]));
+      slots = new Map(m.routes.map(([id, , , slot]) => [id, slot]));
+    }
+    else if (m.t === "siblings") siblings = new Map(m.siblings.map((e) => [e[0], e]));
     else if (m.t === "drop") {
       table.delete(m.id);
       send({ t: "dropped", seq: m.seq, busy: batch.busy(m.id) });

@@ -3,22 +3,27 @@
 // main thread's front. The main thread stays the one place that knows where
 // previews run and how idle they are:
 //  - it sends every thread the table of running previews' addresses whenever
-//    it changes (and checks for a change every 250 ms);
+//    it changes (and checks for a change every 250 ms), and the previews
+//    recent lookups placed on siblings (threads sign their own hops to them);
 //  - threads send back what they saw (touches, requests and sockets opened
 //    and closed, latencies) every 250 ms, applied to the one idle clock and
 //    the metrics;
 //  - before a suspend pauses a preview, every thread drops its route and says
 //    whether it is using it (a request in flight, or one since its last
 //    batch): if one is, the suspend is called off.
-// The per-preview in-flight limit is split between the fronts.
+// The per-preview in-flight limit is counted across the fronts in shared
+// memory (shared-limit.ts): each route carries its preview's counter.
 import type { Logger } from "../../log.ts";
 import type { ProxyDeps } from "../index.ts";
-import type { RouteEntry, ThreadInit, ToMain, ToThread } from "./thread-protocol.ts";
+import type { SlotTable } from "./shared-limit.ts";
+import type { RouteEntry, SiblingEntry, SlottedRoute, ThreadInit, ToMain, ToThread } from "./thread-protocol.ts";
 
 export interface FrontThreads {
   readonly count: number;
   /** Sends the running previews' table to every thread, if it changed since the last one sent. */
   publish(routes: RouteEntry[]): void;
+  /** Sends the sibling hops' table to every thread, if it changed since the last one sent. */
+  publishSiblings(siblings: SiblingEntry[]): void;
   /** Every thread stops routing `id`; true when one of them is using it (do not pause it). */
   drop(id: string): Promise<boolean>;
   stop(graceMs: number): Promise<void>;
@@ -26,9 +31,13 @@ export interface FrontThreads {
 
 export interface ThreadsOptions {
   count: number;
-  init: Omit<ThreadInit, "index">;
+  init: Omit<ThreadInit, "index" | "inflight">;
+  /** The in-flight counters the main thread's limit uses too. */
+  slots: SlotTable;
   activity: ProxyDeps["activity"];
   observe?: (seconds: number, status: number) => void;
+  /** Previews threads reached through a sibling hop in their last batch. */
+  siblingsUsed?: (ids: string[]) => void;
   log: Logger;
 }
 
@@ -52,6 +61,7 @@ export async function startFrontThreads(o: ThreadsOptions): Promise<FrontThreads
   const waiting = new Map<number, { left: number; busy: boolean; done: (busy: boolean) => void }>();
   let seq = 0;
   let last = "";
+  let lastSiblings = "";
   let onStopped: (() => void) | undefined;
 
   const apply = (m: Extract<ToMain, { t: "activity" }>) => {
@@ -62,6 +72,7 @@ export async function startFrontThreads(o: ThreadsOptions): Promise<FrontThreads
     for (const [id, n] of m.closed) for (let i = 0; i < n; i++) a.socketClosed(id);
     for (const id of m.touched) a.touch(id);
     if (o.observe) for (let i = 0; i + 1 < m.latencies.length; i += 2) o.observe(m.latencies[i]!, m.latencies[i + 1]!);
+    if (m.siblings.length) o.siblingsUsed?.(m.siblings);
   };
 
   const answered = (s: number, busy: boolean) => {
@@ -89,7 +100,7 @@ export async function startFrontThreads(o: ThreadsOptions): Promise<FrontThreads
         reject(new Error(`proxy thread ${index} failed: ${e.message}`));
       };
     });
-    w.postMessage({ t: "init", init: { ...o.init, index } } satisfies ToThread);
+    w.postMessage({ t: "init", init: { ...o.init, index, inflight: o.slots.counters } } satisfies ToThread);
     await ready;
     workers.push(w);
   }
@@ -100,11 +111,23 @@ export async function startFrontThreads(o: ThreadsOptions): Promise<FrontThreads
 
   return {
     count: workers.length,
-    publish(routes) {
+    publish(entries) {
+      o.slots.sweep(new Set(entries.map((e) => e[0])));
+      const routes: SlottedRoute[] = [];
+      for (const [id, host, port] of entries) {
+        const slot = o.slots.slotOf(id);
+        if (slot !== undefined) routes.push([id, host, port, slot]); // without one (never: see SLOTS) the main thread serves it
+      }
       const key = JSON.stringify(routes);
       if (key === last) return;
       last = key;
       post({ t: "routes", routes });
+    },
+    publishSiblings(siblings) {
+      const key = JSON.stringify(siblings);
+      if (key === lastSiblings) return;
+      lastSiblings = key;
+      post({ t: "siblings", siblings });
     },
     drop(id) {
       if (!workers.length) return Promise.resolve(false);
