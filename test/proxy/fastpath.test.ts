@@ -204,6 +204,10 @@ test("ambiguous framing is refused with 400 before anything reaches the app (no 
     "negative length": `POST /echo HTTP/1.1\r\nhost: ${HOST}\r\ncontent-length: -1\r\n\r\n`,
     "space before colon": `GET /echo HTTP/1.1\r\nhost: ${HOST}\r\nx-a : 1\r\n\r\n`,
     "bare LF in a value": `GET /echo HTTP/1.1\r\nhost: ${HOST}\r\nx-a: 1\nx-b: 2\r\n\r\n`,
+    // At a value's edge a bare LF is not in the value, but a lenient app would read the line after it as a field of its own.
+    "bare LF ending a value": `GET /echo HTTP/1.1\r\nhost: ${HOST}\r\nx-a: 1\n\r\n\r\n`,
+    "bare LF starting a value": `POST /echo HTTP/1.1\r\nhost: ${HOST}\r\nx-a:\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n0\r\n\r\n`,
+    "control byte in the target": `GET /ec\x01ho HTTP/1.1\r\nhost: ${HOST}\r\n\r\n`,
     "two hosts": `GET /echo HTTP/1.1\r\nhost: ${HOST}\r\nhost: other.localhost\r\n\r\n`,
   };
   const before = await appStats();

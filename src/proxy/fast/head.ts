@@ -11,8 +11,6 @@ export const MAX_RESPONSE_HEAD = 64 * 1024;
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible ASCII, obs-text, SP and HTAB; never CR, LF or NUL (RFC 9110 §5.5).
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/1\.([01])$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: [^\r\n]*)?$/;
 
@@ -22,6 +20,9 @@ export interface Field {
   value: string;
   /** The line as received, without its CRLF. */
   line: string;
+  /** Where the line starts and ends (after its CRLF), in bytes from the head's start line. */
+  start: number;
+  end: number;
 }
 
 interface Framing {
@@ -31,6 +32,8 @@ interface Framing {
   chunked: boolean;
   /** Connection: close, or HTTP/1.0 without keep-alive. */
   close: boolean;
+  /** The names the Connection fields list, lowercased (RFC 9110 §7.6.1): they stay on their hop too. */
+  connection: string[];
 }
 
 export interface RequestHead extends Framing {
@@ -56,29 +59,39 @@ export type Parsed<T> = { kind: "incomplete" } | { kind: "error"; status: 400 | 
 const incomplete = { kind: "incomplete" } as const;
 const error = (status: 400 | 431 | 502, reason: string) => ({ kind: "error", status, reason }) as const;
 
+// Bytes no head may hold anywhere: controls but HTAB, and CR or LF outside a CRLF (RFC 9110 §5.5, RFC 9112 §2.2).
+const BAD_BYTE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+
 /** Splits a head into its first line and fields, or says what is wrong with it. */
 function split(buf: Buffer, start: number, max: number): { first: string; fields: Field[]; length: number } | { kind: "incomplete" } | { kind: "error"; reason: string; tooLarge?: boolean } {
   const end = buf.indexOf(CRLFCRLF, start);
   if (end < 0) return buf.length - start > max ? { kind: "error", reason: "head too large", tooLarge: true } : incomplete;
   if (end - start > max) return { kind: "error", reason: "head too large", tooLarge: true };
-  const lines = buf.toString("latin1", start, end).split("\r\n");
+  const text = buf.toString("latin1", start, end);
+  // One scan of the whole head for what no line may hold, then lines by index: no per-line array or value regex.
+  const bad = BAD_BYTE.exec(text);
+  let eol = text.indexOf("\r\n");
+  const first = eol < 0 ? text : text.slice(0, eol);
+  if (bad && bad.index < first.length) return { kind: "error", reason: "control characters in the start line" };
   const fields: Field[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line[0] === " " || line[0] === "\t") return { kind: "error", reason: "obsolete line folding" };
-    const colon = line.indexOf(":");
-    if (colon <= 0) return { kind: "error", reason: "field without a name" };
-    const name = line.slice(0, colon);
+  while (eol >= 0) {
+    const from = eol + 2;
+    eol = text.indexOf("\r\n", from);
+    const to = eol < 0 ? text.length : eol;
+    const c = text.charCodeAt(from);
+    if (c === 32 || c === 9) return { kind: "error", reason: "obsolete line folding" };
+    const colon = text.indexOf(":", from);
+    if (colon <= from || colon >= to) return { kind: "error", reason: "field without a name" };
+    const name = text.slice(from, colon);
     if (!TOKEN.test(name)) return { kind: "error", reason: `invalid field name ${JSON.stringify(name.slice(0, 40))}` };
-    const value = line.slice(colon + 1).trim();
-    if (BAD_VALUE.test(value) || line.includes("\r")) return { kind: "error", reason: `invalid value in ${name}` };
-    fields.push({ name: name.toLowerCase(), value, line });
+    if (bad && bad.index < to) return { kind: "error", reason: `invalid value in ${name}` };
+    fields.push({ name: name.toLowerCase(), value: text.slice(colon + 1, to).trim(), line: text.slice(from, to), start: from, end: to + 2 });
   }
-  return { first: lines[0]!, fields, length: end + 4 - start };
+  return { first, fields, length: end + 4 - start };
 }
 
 /** Content-Length and Transfer-Encoding, refusing any combination two parsers could read differently. */
-function framing(fields: Field[], minor: 0 | 1): (Framing & { otherCoding: boolean; connection: string[] }) | string {
+function framing(fields: Field[], minor: 0 | 1): (Framing & { otherCoding: boolean }) | string {
   let contentLength = -1;
   let te: string | undefined;
   const connection: string[] = [];
@@ -129,7 +142,7 @@ export function parseRequestHead(buf: Buffer, start = 0): Parsed<RequestHead> {
     } else if (field.name === "upgrade" && f.connection.includes("upgrade")) upgrade = field.value.toLowerCase();
   }
   if (minor === 1 && host === undefined) return error(400, "no Host"); // RFC 9112 §3.2
-  const head: RequestHead = { method: m[1]!, target: m[2]!, minor, fields: s.fields, host, upgrade, contentLength: f.contentLength, chunked: f.chunked, close: f.close, otherCoding: f.otherCoding };
+  const head: RequestHead = { method: m[1]!, target: m[2]!, minor, fields: s.fields, host, upgrade, contentLength: f.contentLength, chunked: f.chunked, close: f.close, connection: f.connection, otherCoding: f.otherCoding };
   return { kind: "head", head, length: s.length + (start - origin) };
 }
 
@@ -141,13 +154,6 @@ export function parseResponseHead(buf: Buffer, start = 0): Parsed<ResponseHead> 
   const minor = m[1] === "1" ? 1 : 0;
   const f = framing(s.fields, minor);
   if (typeof f === "string") return error(502, f);
-  const head: ResponseHead = { status: Number(m[2]), minor, fields: s.fields, contentLength: f.contentLength, chunked: f.chunked, close: f.close };
+  const head: ResponseHead = { status: Number(m[2]), minor, fields: s.fields, contentLength: f.contentLength, chunked: f.chunked, close: f.close, connection: f.connection };
   return { kind: "head", head, length: s.length };
-}
-
-/** The names a Connection field lists (RFC 9110 §7.6.1): they stay on their hop too. */
-export function connectionOptions(fields: Field[]): Set<string> {
-  const names = new Set<string>();
-  for (const f of fields) if (f.name === "connection") for (const c of f.value.split(",")) names.add(c.trim().toLowerCase());
-  return names;
 }

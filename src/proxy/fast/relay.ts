@@ -15,7 +15,7 @@ import { FORWARDED_FIELDS, forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_HEADERS,
 import type { ProxyDeps } from "../index.ts";
 import type { InflightLimit } from "../limits.ts";
 import { BodyEnd } from "./framing.ts";
-import { connectionOptions, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from "./head.ts";
+import { parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from "./head.ts";
 import { flush, pending, send, type Outbox } from "./io.ts";
 import { bodyTimeout, busy, refusedHead, serialize, upstreamError } from "./respond.ts";
 import type { Upstream, UpstreamOwner, UpstreamPool } from "./upstream.ts";
@@ -539,11 +539,11 @@ function responseBody(method: string, head: ResponseHead): BodyEnd {
 
 /** The head for the app (or a sibling): its own fields but hop-by-hop, peer and forwarding ones; ours for forwarding, and the hop's. */
 function appHead(head: RequestHead, ip: string, trusted: boolean, hop: SiblingHop | undefined, signed: boolean): string {
-  const options = connectionOptions(head.fields);
+  const options = head.connection;
   let out = `${head.method} ${head.target} HTTP/1.1\r\n`;
   const get = (name: string) => head.fields.find((f) => f.name === name)?.value;
   for (const f of head.fields) {
-    if (REQUEST_DROP.has(f.name) || options.has(f.name)) {
+    if (REQUEST_DROP.has(f.name) || (options.length && options.includes(f.name))) {
       if (f.name === "upgrade" && head.upgrade === "websocket") out += `${f.line}\r\n`;
       continue;
     }
@@ -567,14 +567,24 @@ function generalHead(head: RequestHead, ip: string, secret: string, peer: string
   return `${out}${FRONT_SECRET_HEADER}: ${secret}\r\n${FRONT_CLIENT_HEADER}: ${ip}\r\n\r\n`;
 }
 
-/** The app's head for the client: as sent, unless hop-by-hop fields must go or the connection will close. */
+const CRLF = Buffer.from("\r\n");
+const CONNECTION_CLOSE = Buffer.from("connection: close\r\n");
+
+/** The app's head for the client: as sent, but the hop-by-hop lines cut out, and `connection: close` when the connection will close. */
 function clientHead(raw: Uint8Array, head: ResponseHead, close: boolean): Uint8Array {
-  const options = connectionOptions(head.fields);
-  const strip = (name: string) => RESPONSE_HOP.has(name) || options.has(name);
+  const options = head.connection;
+  const strip = (name: string) => RESPONSE_HOP.has(name) || (options.length > 0 && options.includes(name));
   if (!close && !head.fields.some((f) => strip(f.name))) return raw;
-  const text = Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString("latin1");
-  let out = text.slice(0, text.indexOf("\r\n") + 2);
-  for (const f of head.fields) if (!strip(f.name)) out += `${f.line}\r\n`;
-  if (close) out += "connection: close\r\n";
-  return Buffer.from(`${out}\r\n`, "latin1");
+  // The app's bytes between the lines that go (Node sends Connection and Keep-Alive on every response).
+  const pieces: Uint8Array[] = [];
+  let at = 0;
+  for (const f of head.fields) {
+    if (!strip(f.name)) continue;
+    if (f.start > at) pieces.push(raw.subarray(at, f.start));
+    at = f.end;
+  }
+  pieces.push(raw.subarray(at, raw.length - 2)); // up to the blank line
+  if (close) pieces.push(CONNECTION_CLOSE);
+  pieces.push(CRLF);
+  return Buffer.concat(pieces);
 }
