@@ -51,7 +51,7 @@ export interface DriftDeps {
   recreate: (l: Live) => Promise<void>;
   /** Like recreate, for a container that still exists: it goes first (with its disk). */
   replace: (l: Live) => Promise<void>;
-  /** The data directory has room for a new disk (orchestrator's checkSpace). */
+  /** The data directory has room for a new disk (disk-floor.ts). */
   hasSpace: () => boolean;
   evict: (id: string) => Promise<void>;
 }

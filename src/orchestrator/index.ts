@@ -6,12 +6,12 @@
 import { customAlphabet } from "nanoid";
 import type { DepsCache, InstallPlan } from "../deps/index.ts";
 import { INSTALL_INPUTS, PlanError } from "../deps/index.ts";
-import { statfsSync } from "node:fs";
 import { badRequest, conflict, insufficientStorage, isAppError, isNoSpace, noCapacity, notFound, unavailable } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { IdleClock, type ContainerState, type Runtime, WarmPool } from "../pool/index.ts";
 import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, PreviewView } from "../types.ts";
 import { BringUp, DEFAULT_PORT } from "./bringup.ts";
+import { DiskFloor } from "./disk-floor.ts";
 import { DriftLoop, type DriftKind } from "./drift.ts";
 import type { RouteEntry } from "../proxy/fast/thread-protocol.ts";
 import { Fencing, NodeFencedError } from "./fencing.ts";
@@ -55,8 +55,7 @@ export interface OrchestratorOptions {
   driftIntervalMs?: number;
   /**
    * Directories whose disk a create or a file change writes to (preview disks, dependency cache). Below
-   * `minFreeMb` free, both answer 507 before writing anything: a full host disk shows up late and badly
-   * otherwise (preview disks are sparse images, so a write inside one fails at writeback, not at the call).
+   * `minFreeMb` free, both answer 507 before writing anything (disk-floor.ts).
    */
   storage?: { dirs: string[]; minFreeMb: number };
 }
@@ -85,6 +84,7 @@ export class Orchestrator {
   draining = false;
   /** Engaged by recovery when this node is cut off from the database and peers (fencing.ts). */
   private readonly fencing: Fencing;
+  private readonly disk: DiskFloor;
   /** The public port's extra fronts (proxy/fast/threads.ts), set by the daemon: they route from routes(). */
   proxyThreads?: { publish(routes: RouteEntry[]): void; drop(id: string): Promise<boolean> };
 
@@ -111,6 +111,7 @@ export class Orchestrator {
       watchReadiness: (l) => this.bringUp.watchReadiness(l),
       beforePause: (id) => this.proxyThreads?.drop(id) ?? Promise.resolve(false),
     });
+    this.disk = new DiskFloor(o.storage);
     this.fencing = new Fencing({ runtime: o.runtime, log: o.log.child({ mod: "fence" }) });
   }
 
@@ -171,7 +172,7 @@ export class Orchestrator {
         watchReadiness: (l) => (l.ready = this.bringUp.watchReadiness(l)),
         recreate: (l) => this.recreateLive(l),
         replace: (l) => this.recreateLive(l, { removeOld: true }),
-        hasSpace: () => this.hasSpace(),
+        hasSpace: () => this.disk.ok,
         evict: (id) => this.evict(id),
       });
       this.drift.start();
@@ -337,7 +338,7 @@ export class Orchestrator {
     if (this.draining) throw noCapacity(`Node ${this.o.nodeId} is draining: it takes no new previews.`);
     if (this.occupied >= this.o.capacity) throw noCapacity(`Node ${this.o.nodeId} is full (${this.o.capacity} previews).`);
     const plan = this.planFor(spec.files); // a broken package.json is a 400 before anything is claimed
-    this.checkSpace(); // a full disk is a 507 before anything is claimed
+    this.disk.check(); // a full disk is a 507 before anything is claimed
     const t0 = performance.now();
     this.reserved++;
     let claimed: ContainerState | undefined;
@@ -375,35 +376,10 @@ export class Orchestrator {
       if (id && claimed) await this.undoCreate(id, claimed, err);
       if (isAppError(err) || isDatabaseUnavailable(err)) throw err; // the API answers the latter 503 with Retry-After
       // The disk filled between the check and the write (mkfs of the preview's disk, the files): same answer.
-      if (isNoSpace(err)) throw insufficientStorage(this.o.storage?.dirs[0] ?? "the data directory", (err as Error).message);
+      if (isNoSpace(err)) throw insufficientStorage(this.disk.firstDir, (err as Error).message);
       throw unavailable(`Could not start a container on node ${this.o.nodeId}: ${(err as Error).message}`);
     } finally {
       this.reserved--;
-    }
-  }
-
-  /** Throws 507 when a disk this node writes previews to has less than the floor free. */
-  checkSpace(): void {
-    const st = this.o.storage;
-    if (!st) return;
-    for (const dir of st.dirs) {
-      let freeMb: number;
-      try {
-        const s = statfsSync(dir);
-        freeMb = (s.bavail * s.bsize) / (1024 * 1024);
-      } catch {
-        continue; // not made yet: nothing to judge
-      }
-      if (freeMb < st.minFreeMb) throw insufficientStorage(dir, `${freeMb.toFixed(1)} MB free, at least ${st.minFreeMb} MB needed`);
-    }
-  }
-
-  private hasSpace(): boolean {
-    try {
-      this.checkSpace();
-      return true;
-    } catch {
-      return false;
     }
   }
 
@@ -505,7 +481,7 @@ export class Orchestrator {
     if (!l.container || l.record.status === "failed") throw conflict(`Preview ${id} is ${l.record.status}; its files cannot change in place.`);
     if (l.record.status === "installing") throw conflict(`Preview ${id} is installing its dependencies; change its files once it runs.`);
     // Before the store changes: a refused change leaves the stored files and the container's as they were.
-    if (Object.keys(files).length) this.checkSpace();
+    if (Object.keys(files).length) this.disk.check();
     await this.sleep.wake(l); // a paused container takes no archive and no exec
     await this.o.store.putFiles(id, files, remove);
     await this.o.runtime.putFiles(l.container.containerId, files);

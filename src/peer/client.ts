@@ -4,10 +4,15 @@
 import { AppError, unavailable } from "../errors.ts";
 import { PEER_HOST_HEADER, PEER_KIND_HEADER, sha256Hex, signHeaders } from "./signing.ts";
 import type { ClusterView } from "./view.ts";
-import type { SiblingHop } from "../proxy/fast/relay.ts";
+import type { SiblingHop } from "../proxy/fast/routes.ts";
 
 export class PeerClient {
-  constructor(private readonly view: ClusterView, private readonly secret: string) {}
+  private readonly hops: HopTargets;
+  private readonly addrs = new Map<string, { addr: string; host: string; port: number }>();
+
+  constructor(private readonly view: ClusterView, private readonly secret: string) {
+    this.hops = new HopTargets(secret, view.self);
+  }
 
   private addr(node: string): string {
     const addr = this.view.addrOf(node);
@@ -43,17 +48,21 @@ export class PeerClient {
    * The byte-level front's way to a preview on `node`: its peer port, the fields naming the preview, and
    * their signature for a connection's first request (later ones on it go unsigned: signing.ts).
    */
-  hopTarget(node: string, host: string): { host: string; port: number; hop: SiblingHop } | undefined {
+  hopTarget(node: string, host: string): HopTarget | undefined {
     const addr = this.addrOrUndefined(node);
-    return addr && { ...addr, hop: siblingHop(this.secret, this.view.self, node, host) };
+    return addr && this.hops.get(node, addr.host, addr.port, host);
   }
 
-  /** A live node's peer address. */
+  /** A live node's peer address (parsed once per address it has). */
   addrOrUndefined(node: string): { host: string; port: number } | undefined {
     const addr = this.view.addrOf(node);
     if (!addr) return undefined;
+    const known = this.addrs.get(node);
+    if (known?.addr === addr) return known;
     const i = addr.lastIndexOf(":");
-    return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
+    const parsed = { addr, host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
+    this.addrs.set(node, parsed);
+    return parsed;
   }
 
   /** Where the proxy sends a request for a preview on `node`: its peer port, signed for the Host. */
@@ -65,8 +74,32 @@ export class PeerClient {
   }
 }
 
-/** What the byte-level front adds to a request for `host` on `node` (the same on the main thread and the front threads). */
-export function siblingHop(secret: string, self: string, node: string, host: string): SiblingHop {
+export type HopTarget = { host: string; port: number; hop: SiblingHop };
+
+/**
+ * Sibling hop targets, one per (node, preview host) for as long as the node's
+ * address holds: a request to a sibling's preview allocates nothing here.
+ */
+export class HopTargets {
+  private readonly byNode = new Map<string, { host: string; port: number; targets: Map<string, HopTarget> }>();
+
+  constructor(private readonly secret: string, private readonly self: string) {}
+
+  get(node: string, host: string, port: number, previewHost: string): HopTarget {
+    let n = this.byNode.get(node);
+    if (!n || n.host !== host || n.port !== port) this.byNode.set(node, (n = { host, port, targets: new Map() }));
+    let t = n.targets.get(previewHost);
+    if (!t) {
+      if (n.targets.size >= 10_000) n.targets.clear(); // Host values are the client's: bounded
+      t = { host, port, hop: siblingHop(this.secret, this.self, node, previewHost) };
+      n.targets.set(previewHost, t);
+    }
+    return t;
+  }
+}
+
+/** What the byte-level front adds to a request for `host` on `node`: the same fields every time, signed anew on each call of sign(). */
+function siblingHop(secret: string, self: string, node: string, host: string): SiblingHop {
   return {
     fields: `${PEER_KIND_HEADER}: proxy\r\n${PEER_HOST_HEADER}: ${host}\r\n`,
     sign: () => signHeaders(secret, self, "proxy", { to: node, method: "", target: host }),

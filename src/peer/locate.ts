@@ -60,7 +60,7 @@ export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peer
   function sibling(id: string, host: string): ReturnType<PeerClient["hopTarget"]> {
     const r = liveSibling(id);
     if (!r) return undefined;
-    keepFresh([id]);
+    refreshSoon(id, Date.now());
     return o.peers.hopTarget(r.node, host);
   }
 
@@ -76,15 +76,17 @@ export function createLocator(o: { orch: Orchestrator; store: PreviewStore; peer
   /** Reads again, in the background, the records of these ids whose cache entries are past half their TTL. */
   function keepFresh(ids: Iterable<string>): void {
     const now = Date.now();
-    for (const id of ids) {
-      const hit = owners.get(id);
-      if (!hit || hit.until - now > ttl / 2 || refreshing.has(id)) continue;
-      refreshing.add(id);
-      o.store.get(id).then(
-        (r) => (r ? owners.set(id, { record: r, until: Date.now() + ttl }) : owners.delete(id)),
-        () => {}, // the store is away: the entry goes stale, and requests take the general path, which says so
-      ).finally(() => refreshing.delete(id));
-    }
+    for (const id of ids) refreshSoon(id, now);
+  }
+
+  function refreshSoon(id: string, now: number): void {
+    const hit = owners.get(id);
+    if (!hit || hit.until - now > ttl / 2 || refreshing.has(id)) return;
+    refreshing.add(id);
+    o.store.get(id).then(
+      (r) => (r ? owners.set(id, { record: r, until: Date.now() + ttl }) : owners.delete(id)),
+      () => {}, // the store is away: the entry goes stale, and requests take the general path, which says so
+    ).finally(() => refreshing.delete(id));
   }
 
   /** The front threads' copy of the sibling hops: [id, node, peer host, peer port, until (ms epoch)]. */

@@ -47,7 +47,14 @@ test("every front thread takes a sibling's preview over its own signed hop conne
   // A new connection per request: the kernel spreads them over the four fronts.
   const get = (path: string) => rawRequest(via.proxyPort, `GET ${path} HTTP/1.1\r\nhost: ${p.id}.localhost\r\nconnection: close\r\n\r\n`);
   expect((await get("/small")).status).toBe(200); // the general path's lookup fills the owner cache
-  await Bun.sleep(600); // the main thread publishes it to the threads within 250 ms
+  // The main thread publishes it to the threads within 250 ms: until then three requests in four (those on a
+  // thread) take the general path's signed fetch, a signature each; after it, only each front's first hop signs.
+  const signaturesFor = async (requests: number) => {
+    const start = await verified();
+    for (let i = 0; i < requests; i++) expect((await get("/small")).status).toBe(200);
+    return (await verified()) - start;
+  };
+  await eventually("the front threads taking the hop", () => signaturesFor(16), (signed) => signed <= 4, 20_000);
   const before = await verified();
   const started = Date.now();
   let n = 0;

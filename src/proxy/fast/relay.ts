@@ -10,53 +10,15 @@
 // time: pipelining works, and a 1xx or an upgrade is passed on as it comes.
 import type { Socket } from "bun";
 import type { Logger } from "../../log.ts";
-import { PEER_HEADERS } from "../../peer/signing.ts";
-import { FORWARDED_FIELDS, forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_HEADERS, FRONT_PEER_HEADER, FRONT_SECRET_HEADER } from "../forwarded.ts";
 import type { ProxyDeps } from "../index.ts";
 import type { InflightLimit } from "../limits.ts";
 import { BodyEnd } from "./framing.ts";
 import { parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from "./head.ts";
 import { flush, pending, send, type Outbox } from "./io.ts";
 import { bodyTimeout, busy, refusedHead, serialize, upstreamError } from "./respond.ts";
+import { clientHead, requestHead } from "./rewrite.ts";
+import type { ClientConnection, Route, Routing } from "./routes.ts";
 import type { Upstream, UpstreamOwner, UpstreamPool } from "./upstream.ts";
-
-/** Where one request goes (routes.ts decides). */
-export interface Route {
-  to: { host: string; port: number };
-  /** A preview on this node: the request takes a slot of its limit and counts in its idle clock. */
-  id?: string;
-  /**
-   * Relayed to an app (or a sibling's front): hop-by-hop, peer and forwarding
-   * fields rewritten. Otherwise it goes to the general path as it came, with
-   * the front's secret and the client's address added.
-   */
-  app: boolean;
-  /** Keep the forwarding fields it came with (a signed sibling hop, a trusted TLS terminator). */
-  trusted?: boolean;
-  /** To a sibling's peer front: the fields that say which preview, signed on a connection's first request. */
-  hop?: SiblingHop;
-  /** To the general path from the peer front: the node whose signed connection it came on. */
-  peer?: string;
-  /** Timed in the request metrics (the public port only: a hop would count twice). */
-  observe?: boolean;
-}
-
-export type Routing = Route | { refuse: 403; reason: string };
-
-/** A request's way to a sibling's peer front (peer/signing.ts). */
-export interface SiblingHop {
-  /** Head lines naming the preview, for a request on a connection already signed. */
-  fields: string;
-  /** Those fields signed, for the first request on a connection. */
-  sign(): Record<string, string>;
-}
-
-/** What the router knows of a client connection. */
-export interface ClientConnection {
-  ip: string;
-  /** On the peer port: the node whose signed first request authenticated this connection. */
-  peer?: string;
-}
 
 export interface RelayDeps {
   /** Where a request goes; `fastPathable` says whether the relay could take it to an app itself. */
@@ -82,12 +44,6 @@ export interface ClientData extends Outbox {
 /** Pipelined bytes held while a response is in flight before the client is paused. */
 const MAX_HELD = 256 * 1024;
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
-// RFC 9110 §7.6.1; te and trailer on the request side; framing fields stay (the body is relayed as it came).
-const REQUEST_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "upgrade"]);
-const REQUEST_DROP = new Set([...REQUEST_HOP, ...FORWARDED_FIELDS, ...PEER_HEADERS, ...FRONT_HEADERS]);
-const FRONT_FIELDS = new Set(FRONT_HEADERS);
-const RESPONSE_HOP = new Set(["connection", "keep-alive", "proxy-connection"]);
-
 interface Exchange {
   to: { host: string; port: number };
   observe: boolean;
@@ -102,8 +58,9 @@ interface Exchange {
   early: Uint8Array[];
   /** The rewritten head, kept for one resend when it is safe (no body, idempotent). */
   resend: Uint8Array | undefined;
-  /** A sibling hop's head signed, for a resend on a fresh connection. */
-  resign: (() => Uint8Array) | undefined;
+  /** Where it goes and what was asked: a sibling hop's resend is signed anew from them. */
+  route: Route;
+  head: RequestHead;
   /** The head sent is signed: the connection it goes on is authenticated at the sibling from then on. */
   signs: boolean;
   reqBody: BodyEnd;
@@ -119,8 +76,6 @@ interface Exchange {
   t0: number;
   bodyStart: number;
   bodyBytes: number;
-  /** The request's fields, read only when the front answers itself (its Accept picks HTML or JSON). */
-  fields: RequestHead["fields"];
   /** Bytes waiting in `early`. */
   earlyBytes: number;
 }
@@ -221,14 +176,13 @@ export class ClientRelay implements UpstreamOwner {
   }
 
   private begin(head: RequestHead): void {
-    const ip = this.conn.ip;
     const route = this.deps.route(head, this.conn, fastPathable(head));
     if ("refuse" in route) return this.refuse(route.refuse, route.reason);
     const reqBody = head.chunked ? BodyEnd.chunked() : head.contentLength > 0 ? BodyEnd.length(head.contentLength) : BodyEnd.none();
     const now = Date.now();
     const ex: Exchange = {
-      to: route.to, observe: !!route.observe, id: route.id, slot: false, method: head.method, upgrade: head.upgrade !== undefined, up: undefined, early: [], resend: undefined, resign: undefined, signs: false,
-      reqBody, res: undefined, resBuf: undefined, answered: false, close: head.close, upClose: false, t0: performance.now(), bodyStart: now, bodyBytes: 0, fields: head.fields, earlyBytes: 0,
+      to: route.to, observe: !!route.observe, id: route.id, slot: false, method: head.method, upgrade: head.upgrade !== undefined, up: undefined, early: [], resend: undefined, route, head, signs: false,
+      reqBody, res: undefined, resBuf: undefined, answered: false, close: head.close, upClose: false, t0: performance.now(), bodyStart: now, bodyBytes: 0, earlyBytes: 0,
     };
     this.ex = ex;
     this.deadline = reqBody.done ? 0 : now + this.deps.bodyTimeoutMs;
@@ -240,15 +194,10 @@ export class ClientRelay implements UpstreamOwner {
     }
     const to = route.to;
     const up = this.deps.pool.acquire(to.host, to.port, this);
-    const headOf = (signed: boolean) =>
-      Buffer.from(route.app ? appHead(head, ip, !!route.trusted, route.hop, signed) : generalHead(head, ip, this.deps.frontSecret, route.peer), "latin1");
     // A sibling hop is signed on a connection's first request only (a pooled one was signed when it was new).
     ex.signs = !!route.hop && (up instanceof Promise || !up.data.signed);
-    const bytes = headOf(ex.signs);
-    if (reqBody.done && IDEMPOTENT.has(head.method)) {
-      ex.resend = bytes;
-      if (route.hop) ex.resign = () => headOf(true);
-    }
+    const bytes = requestHead(head, route, this.conn.ip, this.deps.frontSecret, ex.signs);
+    if (reqBody.done && IDEMPOTENT.has(head.method)) ex.resend = bytes;
     if (up instanceof Promise) {
       up.then(
         (u) => this.attached(ex, u),
@@ -406,9 +355,10 @@ export class ClientRelay implements UpstreamOwner {
     if (ex.res?.untilClose) return this.finish(ex, true);
     if (!ex.answered && !ex.res && !ex.resBuf && ex.resend && up?.data.reused) {
       // A pooled connection the app closed as it was reused (as nginx's proxy_next_upstream): once more, on a fresh one.
-      const bytes = ex.resign ? ex.resign() : ex.resend;
-      ex.signs = !!ex.resign;
-      ex.resend = ex.resign = undefined;
+      // On a fresh connection a sibling hop is signed again.
+      const bytes = ex.route.hop ? requestHead(ex.head, ex.route, this.conn.ip, this.deps.frontSecret, true) : ex.resend;
+      ex.signs = !!ex.route.hop;
+      ex.resend = undefined;
       this.deps.pool.connect(ex.to.host, ex.to.port, this).then((u) => this.attached(ex, u), () => this.fail(ex, upstreamError(), true));
       ex.early.push(bytes);
       ex.earlyBytes += bytes.length;
@@ -521,7 +471,7 @@ export class ClientRelay implements UpstreamOwner {
 }
 
 /** The client's Accept field, for the front's own answers only (not read on the relay path). */
-const acceptOf = (ex: Exchange) => ex.fields.find((f) => f.name === "accept")?.value ?? "";
+const acceptOf = (ex: Exchange) => ex.head.fields.find((f) => f.name === "accept")?.value ?? "";
 
 /** What the fast path relays itself: HTTP/1.1 in origin form, framing it understands, plain or WebSocket. */
 export function fastPathable(head: RequestHead): boolean {
@@ -535,56 +485,4 @@ function responseBody(method: string, head: ResponseHead): BodyEnd {
   if (head.chunked) return BodyEnd.chunked();
   if (head.contentLength >= 0) return BodyEnd.length(head.contentLength);
   return BodyEnd.untilClose();
-}
-
-/** The head for the app (or a sibling): its own fields but hop-by-hop, peer and forwarding ones; ours for forwarding, and the hop's. */
-function appHead(head: RequestHead, ip: string, trusted: boolean, hop: SiblingHop | undefined, signed: boolean): string {
-  const options = head.connection;
-  let out = `${head.method} ${head.target} HTTP/1.1\r\n`;
-  const get = (name: string) => head.fields.find((f) => f.name === name)?.value;
-  for (const f of head.fields) {
-    if (REQUEST_DROP.has(f.name) || (options.length && options.includes(f.name))) {
-      if (f.name === "upgrade" && head.upgrade === "websocket") out += `${f.line}\r\n`;
-      continue;
-    }
-    out += `${f.line}\r\n`;
-  }
-  const fwd = forwardedHeaders(get, ip, trusted);
-  for (const name in fwd) out += `${name}: ${fwd[name]}\r\n`;
-  if (head.upgrade === "websocket") out += "connection: upgrade\r\n";
-  if (hop && signed) {
-    const fields = hop.sign();
-    for (const name in fields) out += `${name}: ${fields[name]}\r\n`;
-  } else if (hop) out += hop.fields;
-  return `${out}\r\n`;
-}
-
-/** The head for the general path: as it came, plus the front's word for who the client is (and which node's connection it came on). */
-function generalHead(head: RequestHead, ip: string, secret: string, peer: string | undefined): string {
-  let out = `${head.method} ${head.target} HTTP/1.${head.minor}\r\n`;
-  for (const f of head.fields) if (!FRONT_FIELDS.has(f.name)) out += `${f.line}\r\n`;
-  if (peer !== undefined) out += `${FRONT_PEER_HEADER}: ${peer}\r\n`;
-  return `${out}${FRONT_SECRET_HEADER}: ${secret}\r\n${FRONT_CLIENT_HEADER}: ${ip}\r\n\r\n`;
-}
-
-const CRLF = Buffer.from("\r\n");
-const CONNECTION_CLOSE = Buffer.from("connection: close\r\n");
-
-/** The app's head for the client: as sent, but the hop-by-hop lines cut out, and `connection: close` when the connection will close. */
-function clientHead(raw: Uint8Array, head: ResponseHead, close: boolean): Uint8Array {
-  const options = head.connection;
-  const strip = (name: string) => RESPONSE_HOP.has(name) || (options.length > 0 && options.includes(name));
-  if (!close && !head.fields.some((f) => strip(f.name))) return raw;
-  // The app's bytes between the lines that go (Node sends Connection and Keep-Alive on every response).
-  const pieces: Uint8Array[] = [];
-  let at = 0;
-  for (const f of head.fields) {
-    if (!strip(f.name)) continue;
-    if (f.start > at) pieces.push(raw.subarray(at, f.start));
-    at = f.end;
-  }
-  pieces.push(raw.subarray(at, raw.length - 2)); // up to the blank line
-  if (close) pieces.push(CONNECTION_CLOSE);
-  pieces.push(CRLF);
-  return Buffer.concat(pieces);
 }

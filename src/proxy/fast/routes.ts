@@ -9,7 +9,44 @@ import { PEER_HOST_HEADER, PEER_KIND_HEADER, PEER_SIG_HEADER, type PeerVerifier 
 import { previewIdFromHost } from "../host.ts";
 import type { ProxyTarget } from "../index.ts";
 import type { RequestHead } from "./head.ts";
-import type { ClientConnection, Route, Routing, SiblingHop } from "./relay.ts";
+
+/** Where one request goes (routes.ts decides). */
+export interface Route {
+  to: { host: string; port: number };
+  /** A preview on this node: the request takes a slot of its limit and counts in its idle clock. */
+  id?: string;
+  /**
+   * Relayed to an app (or a sibling's front): hop-by-hop, peer and forwarding
+   * fields rewritten. Otherwise it goes to the general path as it came, with
+   * the front's secret and the client's address added.
+   */
+  app: boolean;
+  /** Keep the forwarding fields it came with (a signed sibling hop, a trusted TLS terminator). */
+  trusted?: boolean;
+  /** To a sibling's peer front: the fields that say which preview, signed on a connection's first request. */
+  hop?: SiblingHop;
+  /** To the general path from the peer front: the node whose signed connection it came on. */
+  peer?: string;
+  /** Timed in the request metrics (the public port only: a hop would count twice). */
+  observe?: boolean;
+}
+
+export type Routing = Route | { refuse: 403; reason: string };
+
+/** A request's way to a sibling's peer front (peer/signing.ts). */
+export interface SiblingHop {
+  /** Head lines naming the preview, for a request on a connection already signed. */
+  fields: string;
+  /** Those fields signed, for the first request on a connection. */
+  sign(): Record<string, string>;
+}
+
+/** What the router knows of a client connection. */
+export interface ClientConnection {
+  ip: string;
+  /** On the peer port: the node whose signed first request authenticated this connection. */
+  peer?: string;
+}
 
 type Address = { host: string; port: number };
 

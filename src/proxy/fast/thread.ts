@@ -13,7 +13,7 @@ import type { ProxyTarget } from "../index.ts";
 import { startFront, type Front } from "./index.ts";
 import { publicRoutes } from "./routes.ts";
 import type { SiblingEntry, ThreadInit, ToMain, ToThread } from "./thread-protocol.ts";
-import { siblingHop } from "../../peer/client.ts";
+import { HopTargets } from "../../peer/client.ts";
 
 declare const self: Worker;
 
@@ -82,6 +82,7 @@ function run(init: ThreadInit): void {
   let siblings = new Map<string, SiblingEntry>();
   const cluster = init.cluster;
   const trusted = new Set(init.trustedProxies);
+  const hops = cluster && new HopTargets(cluster.secret, cluster.self);
   const front: Front = startFront({
     hostname: init.hostname, port: init.port, reusePort: true, log, activity: batch, limit: new InflightLimit(init.maxInflight, { counters: init.inflight, slotOf: (id) => slots.get(id) }), frontSecret: init.frontSecret,
     route: publicRoutes({
@@ -91,11 +92,11 @@ function run(init: ThreadInit): void {
         if (t) batch.touch(id);
         return t;
       },
-      sibling: cluster && ((id, host) => {
+      sibling: hops && ((id, host) => {
         const e = siblings.get(id);
         if (!e || e[4] <= Date.now()) return undefined;
         batch.siblings.add(id);
-        return { host: e[2], port: e[3], hop: siblingHop(cluster.secret, cluster.self, e[1], host) };
+        return hops.get(e[1], e[2], e[3], host);
       }),
       general: init.general,
       trustsForwarded: (ip) => trusted.size > 0 && trusted.has(ip.replace(/^::ffff:/, "")),
