@@ -174,8 +174,9 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   });
   watchdog.start();
   stoppers.push(() => watchdog.stop());
-  // The embedded server's backends are this host's processes: a preview past its CPU share yields to the others (src/db/cpushare.ts).
-  const cpuShare = embedded && new DatabaseCpuShare({ sql, log: log.child({ mod: "db-cpushare" }), shareCpus: Number(config.cpus) });
+  // The embedded server's backends are this host's processes: a preview past its CPU share is held to it, in a CPU box
+  // of the server's cgroup where there is one, else by nice (src/db/cpushare.ts).
+  const cpuShare = embedded && new DatabaseCpuShare({ sql, log: log.child({ mod: "db-cpushare" }), shareCpus: Number(config.cpus), boxes: embedded.cgroup?.boxes });
   if (cpuShare) {
     cpuShare.start();
     stoppers.push(() => cpuShare.stop());

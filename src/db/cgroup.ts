@@ -15,8 +15,15 @@
 //
 // The cgroup sits at the top of each hierarchy, not under the daemon's own:
 // on v2 a cgroup holding processes (the daemon's service) cannot hand
-// controllers down to a child ("no internal processes").
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from "node:fs";
+// controllers down to a child ("no internal processes"). For the same reason
+// the server's processes live in a leaf `main` of it on v2.
+//
+// CPU boxes: child cgroups in the cpu hierarchy, one per preview past its
+// share of the server's CPU (cpushare.ts), each with a quota of its own
+// inside the server's. Unlike a nice value, a quota holds across cores: a
+// preview's three busy backends on two cores get its share together, not
+// a core (measured: README, "CPU share per preview").
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface CgroupLimits {
@@ -30,19 +37,36 @@ export interface ServerCgroup {
   version: 1 | 2;
   /** The cgroup.procs files a process must be written into (one per v1 hierarchy, one on v2). */
   procs: string[];
+  /** Where the limits are written (one directory per v1 hierarchy, one on v2). */
+  dirs: string[];
+  /** The cgroup path the server's processes are in, as /proc/<pid>/cgroup gives it. */
+  home: string;
+  /** Per-preview CPU quotas inside the server's; undefined where the layout leaves no room (a flat v2 cgroup). */
+  boxes?: CpuBoxes;
   /** Memory now and at its highest (v1 max_usage; v2 memory.peak where the kernel has it), CPU time used, OOM kills. */
   usage(): { memoryBytes: number; peakBytes?: number; cpuUsec: number; oomKills: number };
   /** rmdir, once the server's processes are gone (a few tries: the last exits are reaped asynchronously). */
   remove(): Promise<void>;
 }
 
+export interface CpuBoxes {
+  /** Moves `pid` into the box `name` (made on first use), whose processes share `cpus` together. */
+  hold(name: string, pid: number, cpus: number): void;
+  /** Moves every process of the box back to the server's own cgroup and removes the box. */
+  release(name: string): void;
+  /** The cgroup path of a box, as /proc/<pid>/cgroup gives it. */
+  pathOf(name: string): string;
+}
+
 const PERIOD_US = 100_000;
+const BOX_NAME = /^[a-z0-9_]{1,63}$/;
+const quotaOf = (cpus: number) => Math.max(1000, Math.round(cpus * PERIOD_US));
 
 /** Creates (or takes over, after a crash) the cgroup and writes its limits; throws a plain reason when it cannot. */
 export function createServerCgroup(name: string, limits: CgroupLimits, root = "/sys/fs/cgroup"): ServerCgroup {
   if (process.getuid?.() !== 0) throw new Error("not running as root");
   const memory = Math.floor(limits.memoryMb * 1024 * 1024);
-  const quota = Math.max(1000, Math.round(limits.cpus * PERIOD_US));
+  const quota = quotaOf(limits.cpus);
   return existsSync(join(root, "cgroup.controllers")) ? v2(root, name, memory, quota) : v1(root, name, memory, quota);
 }
 
@@ -62,10 +86,23 @@ function v2(root: string, name: string, memory: number, quota: number): ServerCg
   // Swap would let the server past memory.max onto the disk, slowing the whole host instead of failing one query.
   if (existsSync(join(dir, "memory.swap.max"))) write(join(dir, "memory.swap.max"), "0");
   write(join(dir, "cpu.max"), `${quota} ${PERIOD_US}`);
+  removeBoxes(dir); // a crashed daemon's, empty now
+  // Processes in a leaf, so that the cgroup may hand `cpu` down to boxes beside it; where the kernel refuses, flat and no boxes.
+  let leaf: string | undefined = join(dir, "main");
+  try {
+    if (!read(join(dir, "cgroup.subtree_control")).split(/\s+/).includes("cpu")) write(join(dir, "cgroup.subtree_control"), "+cpu");
+    mkdirSync(leaf, { recursive: true });
+  } catch {
+    leaf = undefined;
+  }
+  const home = leaf ?? dir;
   return {
     name,
     version: 2,
-    procs: [join(dir, "cgroup.procs")],
+    procs: [join(home, "cgroup.procs")],
+    dirs: [dir],
+    home: `/${name}${leaf ? "/main" : ""}`,
+    ...(leaf && { boxes: cpuBoxes(dir, leaf, `/${name}`, (box, quota) => write(join(box, "cpu.max"), `${quota} ${PERIOD_US}`)) }),
     usage: () => {
       const peak = join(dir, "memory.peak");
       return {
@@ -75,7 +112,7 @@ function v2(root: string, name: string, memory: number, quota: number): ServerCg
         oomKills: Number(/oom_kill (\d+)/.exec(read(join(dir, "memory.events")))?.[1] ?? 0),
       };
     },
-    remove: () => removeDirs([dir]),
+    remove: () => removeTree(dir),
   };
 }
 
@@ -99,17 +136,26 @@ function v1(root: string, name: string, memory: number, quota: number): ServerCg
   if (existsSync(memsw)) write(memsw, String(memory));
   write(join(cpu, "cpu.cfs_period_us"), String(PERIOD_US));
   write(join(cpu, "cpu.cfs_quota_us"), String(quota));
+  removeBoxes(cpu); // a crashed daemon's, empty now
   return {
     name,
     version: 1,
     procs: dirs.map((d) => join(d, "cgroup.procs")),
+    dirs,
+    home: `/${name}`,
+    boxes: cpuBoxes(cpu, cpu, `/${name}`, (box, quota) => {
+      write(join(box, "cpu.cfs_period_us"), String(PERIOD_US));
+      write(join(box, "cpu.cfs_quota_us"), String(quota));
+    }),
     usage: () => ({
       memoryBytes: Number(read(join(mem, "memory.usage_in_bytes"))),
       peakBytes: Number(read(join(mem, "memory.max_usage_in_bytes"))),
       cpuUsec: acct ? Math.round(Number(read(join(acct, "cpuacct.usage"))) / 1000) : 0,
       oomKills: Number(/oom_kill (\d+)/.exec(read(join(mem, "memory.oom_control")))?.[1] ?? 0),
     }),
-    remove: () => removeDirs(dirs),
+    remove: async () => {
+      for (const d of dirs) await removeTree(d);
+    },
   };
 }
 
@@ -141,15 +187,67 @@ export function cgroupsOf(pid: number): Record<string, string> {
   return out;
 }
 
-async function removeDirs(dirs: string[]) {
-  for (const d of dirs) {
-    for (let i = 0; existsSync(d); i++) {
-      try {
-        rmdirSync(d);
-      } catch (e) {
-        if (i >= 50) throw new Error(`cgroup ${d} could not be removed: ${(e as Error).message}`);
-        await Bun.sleep(100); // EBUSY while the last backend's exit is still being reaped
+/**
+ * Boxes as children of `parent` (the cgroup whose quota they share), named
+ * `box-<name>`; a process released goes back to `home` (the server's leaf).
+ * `path` is the parent's cgroup path, for pathOf.
+ */
+function cpuBoxes(parent: string, home: string, path: string, setQuota: (dir: string, quota: number) => void): CpuBoxes {
+  const dirOf = (name: string) => {
+    if (!BOX_NAME.test(name)) throw new Error(`not a CPU box name: ${JSON.stringify(name)}`);
+    return join(parent, `box-${name}`);
+  };
+  return {
+    hold(name, pid, cpus) {
+      const dir = dirOf(name);
+      if (!existsSync(dir)) {
+        mkdirSync(dir);
+        setQuota(dir, quotaOf(cpus));
       }
+      write(join(dir, "cgroup.procs"), String(pid));
+    },
+    release(name) {
+      const dir = dirOf(name);
+      if (!existsSync(dir)) return;
+      for (const pid of read(join(dir, "cgroup.procs")).split("\n").filter(Boolean)) {
+        try {
+          write(join(home, "cgroup.procs"), pid);
+        } catch {
+          // exited meanwhile
+        }
+      }
+      try {
+        rmdirSync(dir);
+      } catch {
+        // a process still leaving: the next release, or the server's stop, removes it
+      }
+    },
+    pathOf: (name) => `${path}/box-${name}`,
+  };
+}
+
+/** Removes the boxes found in `dir` (empty: their processes are gone with the server that had them). */
+function removeBoxes(dir: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (!e.isDirectory() || !e.name.startsWith("box-")) continue;
+    try {
+      rmdirSync(join(dir, e.name));
+    } catch {
+      // still holds a process: left as it is
+    }
+  }
+}
+
+/** rmdir of a cgroup and its children, once their processes are gone (a few tries: the last exits are reaped asynchronously). */
+async function removeTree(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) await removeTree(join(dir, e.name));
+  for (let i = 0; existsSync(dir); i++) {
+    try {
+      rmdirSync(dir);
+    } catch (e) {
+      if (i >= 50) throw new Error(`cgroup ${dir} could not be removed: ${(e as Error).message}`);
+      await Bun.sleep(100); // EBUSY while the last backend's exit is still being reaped
     }
   }
 }

@@ -3,20 +3,23 @@
 // one preview took both host cores (issue 10). The server's cgroup bounds all
 // previews together (cgroup.ts); this divides it. Every round, the CPU time
 // each preview role's backends used (/proc/<pid>/stat) is summed; a role past
-// its share over the window gets its backends reniced to 19, so under
-// contention the kernel gives them ~1/70 of a normal backend's time on the
-// same core, and it is put back to 0 once the role is under half its share.
-// Not a bound across cores: niced backends on another core draw on the
-// server's one cgroup quota as fast as any (measured: the others get ~50% on
-// 2 cores, not ~98%). A child cgroup with its own cpu.max for yielding
-// backends would be; not built yet (README, "CPU share per preview"). Work-conserving: an
-// idle server still runs a niced query at full speed; nothing is cancelled
-// (the watchdog does that, by time and memory). Only where the server's
-// processes are this host's (the embedded server); on Supabase there is no
-// such handle.
+// its share over the window yields until it is under half its share again:
+//  - with the server's CPU boxes (cgroup.ts), its backends are moved into a
+//    child cgroup of their own whose quota is the share: together they get
+//    at most that, on any number of cores, and the others the rest of the
+//    server's quota. Not work-conserving while it lasts: the preview's
+//    database work is held to what its container gets.
+//  - without them (no writable cgroups), its backends are reniced to 19: under
+//    contention the kernel gives them ~1/70 of a normal backend's time on the
+//    same core only (niced backends on another core draw on the server's one
+//    quota as fast as any: the others got ~50% on 2 cores, not ~98%).
+// Nothing is cancelled (the watchdog does that, by time and memory). Only
+// where the server's processes are this host's (the embedded server); on
+// Supabase there is no such handle.
 import { readFileSync } from "node:fs";
 import { setPriority } from "node:os";
 import type { Logger } from "../log.ts";
+import type { CpuBoxes } from "./cgroup.ts";
 import type { Sql } from "./client.ts";
 
 export interface CpuShareOptions {
@@ -26,23 +29,30 @@ export interface CpuShareOptions {
   shareCpus: number;
   /** How often to look; the rate is measured over this window. */
   everyMs?: number;
+  /** The server cgroup's CPU boxes: a bound across cores. Without them, nice. */
+  boxes?: CpuBoxes;
 }
 
 /** Nice value of a backend whose preview is past its share. */
 export const YIELD_NICE = 19;
 const TICKS_PER_S = 100; // USER_HZ on Linux
+/** Roles previewd made (preview_{id}), the only names a box is made for. */
+const OUR_ROLE = /^preview_[a-z0-9]{1,40}$/;
 
 export class DatabaseCpuShare {
   readonly counts = { yielded: 0, restored: 0 };
   /** CPU ticks per backend at the last round. */
   private last = new Map<number, number>();
   private lastAt = 0;
-  /** Roles whose backends are niced now. */
-  private readonly niced = new Set<string>();
+  /** Roles yielding now (boxed or niced). */
+  private readonly yielders = new Set<string>();
+  private boxes: CpuBoxes | undefined;
   private timer?: ReturnType<typeof setInterval>;
   private busy = false;
 
-  constructor(private readonly o: CpuShareOptions) {}
+  constructor(private readonly o: CpuShareOptions) {
+    this.boxes = o.boxes;
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.round(), this.o.everyMs ?? 2000);
@@ -53,9 +63,9 @@ export class DatabaseCpuShare {
     clearInterval(this.timer);
   }
 
-  /** Roles niced now (for tests and logs). */
+  /** Roles yielding now (for tests and logs). */
   get yielding(): string[] {
-    return [...this.niced];
+    return [...this.yielders];
   }
 
   async round(): Promise<void> {
@@ -81,20 +91,18 @@ export class DatabaseCpuShare {
       if (this.lastAt > 0 && seconds > 0) {
         for (const [role, pids] of pidsOf) {
           const cpus = (used.get(role) ?? 0) / seconds;
-          if (!this.niced.has(role) && cpus > this.o.shareCpus) {
-            this.niced.add(role);
+          if (!this.yielders.has(role) && cpus > this.o.shareCpus) {
+            this.yielders.add(role);
             this.counts.yielded++;
-            this.o.log.warn({ role, cpus: Math.round(cpus * 100) / 100, share: this.o.shareCpus }, "a preview's database work is past its CPU share: its backends yield to others'");
-          } else if (this.niced.has(role) && cpus < this.o.shareCpus / 2) {
-            this.niced.delete(role);
-            this.counts.restored++;
-            for (const pid of pids) renice(pid, 0);
+            this.o.log.warn({ role, cpus: Math.round(cpus * 100) / 100, share: this.o.shareCpus, by: this.boxes ? "quota" : "nice" }, "a preview's database work is past its CPU share: its backends yield to others'");
+          } else if (this.yielders.has(role) && cpus < this.o.shareCpus / 2) {
+            this.restore(role, pids);
             continue;
           }
-          // Every round: new backends of a niced role are niced too.
-          if (this.niced.has(role)) for (const pid of pids) renice(pid, YIELD_NICE);
+          // Every round: new backends of a yielding role yield too.
+          if (this.yielders.has(role)) this.hold(role, pids);
         }
-        for (const role of this.niced) if (!pidsOf.has(role)) this.niced.delete(role); // its sessions are gone
+        for (const role of this.yielders) if (!pidsOf.has(role)) this.restore(role, [], false); // its sessions are gone
       }
       this.last = ticks;
       this.lastAt = now;
@@ -103,6 +111,36 @@ export class DatabaseCpuShare {
     } finally {
       this.busy = false;
     }
+  }
+
+  private hold(role: string, pids: number[]): void {
+    for (const pid of pids) {
+      if (this.boxes && OUR_ROLE.test(role)) {
+        try {
+          this.boxes.hold(role, pid, this.o.shareCpus);
+          continue;
+        } catch (err) {
+          if (cpuTicks(pid) === undefined) continue; // gone with its session
+          // A box the kernel refuses: nice from now on.
+          this.o.log.error({ reason: (err as Error).message }, "a preview's backends cannot be held in a CPU box: CPU shares are kept by nice from now on (one core's bound only)");
+          this.boxes = undefined;
+        }
+      }
+      renice(pid, YIELD_NICE);
+    }
+  }
+
+  private restore(role: string, pids: number[], counted = true): void {
+    this.yielders.delete(role);
+    if (counted) this.counts.restored++;
+    if (this.boxes) {
+      try {
+        if (OUR_ROLE.test(role)) this.boxes.release(role);
+      } catch (err) {
+        this.o.log.warn({ role, reason: (err as Error).message }, "a CPU box could not be released");
+      }
+    }
+    for (const pid of pids) renice(pid, 0);
   }
 }
 

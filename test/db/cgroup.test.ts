@@ -33,7 +33,7 @@ beforeAll(async () => {
     limits: { memoryMb: MEMORY_MB, cpus: CPUS },
   });
   expect(pg.cgroup).toBeDefined(); // root with writable cgroups: anything else is a failure here
-  cgDirs = pg.cgroup!.procs.map((p) => p.replace(/\/cgroup\.procs$/, ""));
+  cgDirs = pg.cgroup!.dirs;
   sql = connect(pg.url);
   await migrate(sql);
   const dbs = new PreviewDatabases({ sql, adminUrl: pg.url, containerHost: "host.docker.internal", log });
@@ -52,7 +52,7 @@ const limitFile = (f: string) => readFileSync(join(cgDirs.find((d) => existsSync
 /** Whether `pid` is in the server's cgroup in every hierarchy that has one (v1: memory, cpu; v2: the one). */
 function inServerCgroup(pid: number): boolean {
   const mine = cgroupsOf(pid);
-  const want = `/${pg.cgroup!.name}`;
+  const want = pg.cgroup!.home;
   return pg.cgroup!.version === 2 ? mine[""] === want : ["memory", "cpu"].every((c) => Object.entries(mine).some(([k, p]) => k.split(",").includes(c) && p === want));
 }
 
@@ -231,7 +231,30 @@ test("the settings: defaults from the host, bad values refused", () => {
   expect(() => loadConfig({ PREVIEWD_DB_CPUS: "half" })).toThrow(ConfigError);
 });
 
-test("stop removes the cgroup once the server is gone", async () => {
+test("a CPU box takes only a name of ours, holds a backend at its own quota, and gives it back", async () => {
+  const boxes = pg.cgroup!.boxes!;
+  const pid = postmasterPid();
+  for (const bad of ["../escape", "a/b", "", "x".repeat(64), "Preview_A"]) expect(() => boxes.hold(bad, pid, 0.1)).toThrow(/not a CPU box name/);
+  const role = asRole(roleUrl, pg.url);
+  try {
+    const backend = (await role<{ pid: number }[]>`select pg_backend_pid() as pid`)[0]!.pid;
+    boxes.hold("preview_boxtest", backend, 0.2);
+    const cpuKey = Object.keys(cgroupsOf(backend)).find((k) => k.split(",").includes("cpu")) ?? "";
+    expect(cgroupsOf(backend)[cpuKey]).toBe(boxes.pathOf("preview_boxtest"));
+    const boxDir = cgDirs.map((d) => join(d, "box-preview_boxtest")).find((d) => existsSync(d))!;
+    const quota = pg.cgroup!.version === 2 ? readFileSync(join(boxDir, "cpu.max"), "utf8").trim() : readFileSync(join(boxDir, "cpu.cfs_quota_us"), "utf8").trim();
+    expect(quota).toBe(pg.cgroup!.version === 2 ? "20000 100000" : "20000");
+    expect(inServerCgroup(pid)).toBe(true); // the postmaster stays where it was
+    boxes.release("preview_boxtest");
+    expect(cgroupsOf(backend)[cpuKey]).toBe(pg.cgroup!.home);
+    expect(existsSync(boxDir)).toBe(false);
+    boxes.hold("preview_boxtest", backend, 0.2); // held again: the stop below must remove a box with its process gone
+  } finally {
+    await role.end({ timeout: 1 });
+  }
+});
+
+test("stop removes the cgroup once the server is gone, its CPU boxes too", async () => {
   const pid = postmasterPid();
   await sql.end({ timeout: 2 });
   await pg.stop();
