@@ -105,11 +105,11 @@ export class ClientRelay implements UpstreamOwner {
   // ---- client side
 
   data(chunk: Buffer): void {
-    if (this.tunnel) return this.toUpstream(chunk, true);
+    if (this.tunnel) return this.toUpstream(chunk);
     if (this.ending) return;
     this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
     this.pump();
-    // What is kept past this callback must not be (a view of) Bun's chunk.
+    // Pipelined bytes kept past this callback are copied, so a few bytes do not hold a whole read's buffer.
     if (this.buf && this.buf.buffer === chunk.buffer) this.buf = Buffer.from(this.buf);
   }
 
@@ -211,7 +211,7 @@ export class ClientRelay implements UpstreamOwner {
       ex.up = up;
       if (ex.signs) up.data.signed = true;
     }
-    this.toUpstream(bytes, false);
+    this.toUpstream(bytes);
   }
 
   private attached(ex: Exchange, up: Upstream): void {
@@ -231,15 +231,15 @@ export class ClientRelay implements UpstreamOwner {
     this.buf = end < 0 || end === buf.length ? undefined : buf.subarray(end);
     ex.bodyBytes += body.length;
     this.deadline = ex.reqBody.done ? 0 : ex.bodyStart + this.deps.bodyTimeoutMs + ex.bodyBytes;
-    this.toUpstream(body, true);
+    this.toUpstream(body);
   }
 
-  private toUpstream(bytes: Uint8Array, copy: boolean): void {
+  private toUpstream(bytes: Uint8Array): void {
     const up = this.tunnel ? this.tunnelUp : this.ex?.up;
     if (up) {
       if (!send(up, bytes)) this.updatePause();
     } else if (this.ex) {
-      this.ex.early.push(copy ? new Uint8Array(bytes) : bytes);
+      this.ex.early.push(bytes); // a view is safe to keep: see io.ts
       this.ex.earlyBytes += bytes.length;
       this.updatePause();
     }
@@ -382,7 +382,7 @@ export class ClientRelay implements UpstreamOwner {
     if (rest.length) this.write(rest);
     const held = this.buf;
     this.buf = undefined;
-    if (held?.length) this.toUpstream(held, true);
+    if (held?.length) this.toUpstream(held);
   }
 
   private tunnelUp: Upstream | undefined;
