@@ -12,17 +12,17 @@ export interface Outbox {
 // buffer of its own and never writes to it again (test/proxy/runtime.test.ts
 // holds it to that), and whatever else is sent here is the relay's own.
 
-/** Writes `chunk` to `to`; true when it all went out, false when some waits in the outbox. */
-export function send(to: Socket<Outbox>, chunk: Uint8Array): boolean {
-  if (chunk.length === 0) return to.data.queue.length === 0;
+/** Writes `chunk[from, end)` to `to`; true when it all went out, false when some waits in the outbox. */
+export function send(to: Socket<Outbox>, chunk: Uint8Array, from = 0, end = chunk.length): boolean {
+  if (end <= from) return to.data.queue.length === 0;
   const q = to.data.queue;
   if (q.length) {
-    q.push(chunk);
+    q.push(chunk.subarray(from, end));
     return false;
   }
-  const n = to.write(chunk);
-  if (n >= chunk.length) return true;
-  q.push(n > 0 ? chunk.subarray(n) : chunk);
+  const n = to.write(chunk, from, end - from);
+  if (n >= end - from) return true;
+  q.push(chunk.subarray(from + Math.max(0, n), end));
   return false;
 }
 

@@ -13,7 +13,7 @@ import type { Logger } from "../../log.ts";
 import type { ProxyDeps } from "../index.ts";
 import type { InflightLimit } from "../limits.ts";
 import { BodyEnd } from "./framing.ts";
-import { parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from "./head.ts";
+import { field, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from "./head.ts";
 import { flush, pending, send, type Outbox } from "./io.ts";
 import { bodyTimeout, busy, refusedHead, serialize, upstreamError } from "./respond.ts";
 import { clientHead, requestHead } from "./rewrite.ts";
@@ -107,10 +107,11 @@ export class ClientRelay implements UpstreamOwner {
   data(chunk: Buffer): void {
     if (this.tunnel) return this.toUpstream(chunk);
     if (this.ending) return;
-    this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
+    const fresh = !this.buf;
+    this.buf = fresh ? chunk : Buffer.concat([this.buf!, chunk]);
     this.pump();
     // Pipelined bytes kept past this callback are copied, so a few bytes do not hold a whole read's buffer.
-    if (this.buf && this.buf.buffer === chunk.buffer) this.buf = Buffer.from(this.buf);
+    if (fresh && this.buf && this.buf.length < chunk.length) this.buf = Buffer.from(this.buf);
   }
 
   /** Ends the client connection once what was written has gone out; nothing more is read. */
@@ -272,73 +273,62 @@ export class ClientRelay implements UpstreamOwner {
     }
     const ex = this.ex;
     if (!ex) return;
-    // What goes to the client from this chunk, written at once: a small answer is one write, not head + body.
-    const out: Uint8Array[] = [];
-    let buf: Buffer = ex.resBuf ? Buffer.concat([ex.resBuf, chunk]) : chunk;
+    const buf: Buffer = ex.resBuf ? Buffer.concat([ex.resBuf, chunk]) : chunk;
     ex.resBuf = undefined;
+    // buf[from, off) goes to the client in one write: a small answer is one write, not head + body.
+    let from = 0;
     let off = 0;
     while (off < buf.length) {
       if (!ex.res) {
         const parsed = parseResponseHead(buf, off);
         if (parsed.kind === "incomplete") {
           ex.resBuf = Buffer.from(buf.subarray(off));
-          return this.writeAll(out);
+          return this.write(buf, from, off);
         }
         if (parsed.kind === "error") {
-          this.writeAll(out);
+          this.write(buf, from, off);
           this.deps.log.warn({ id: ex.id, reason: parsed.reason }, "app sent a malformed response");
           return void this.fail(ex, upstreamError(), true);
         }
         const head = parsed.head;
-        const raw = buf.subarray(off, off + parsed.length);
+        const start = off;
         off += parsed.length;
         if (head.status === 101) {
-          this.writeAll(out);
-          return this.startTunnel(ex, raw, buf.subarray(off));
+          this.write(buf, from, start);
+          return this.startTunnel(ex, buf.subarray(start, off), buf.subarray(off));
         }
-        if (head.status < 200) {
-          out.push(raw); // 100 Continue, 103 Early Hints: passed on as they come
-          continue;
-        }
+        if (head.status < 200) continue; // 100 Continue, 103 Early Hints: passed on as they came
         // The general path times what it answers itself; the front, only what it relays to an app.
         if (ex.observe) this.deps.observe?.((performance.now() - ex.t0) / 1000, head.status);
         ex.res = responseBody(ex.method, head);
         // The client connection must close when the body runs to the upstream's close, or the request's body was not all read.
         if (ex.res.untilClose || !ex.reqBody.done) ex.close = true;
         if (head.close) ex.resend = undefined;
-        out.push(clientHead(raw, head, ex.close));
+        const at = clientHead(buf, start, head, ex.close);
+        if (typeof at !== "number") {
+          this.write(buf, from, start);
+          this.write(at);
+          from = off;
+        } else if (at !== start) {
+          this.write(buf, from, start);
+          from = at;
+        }
         ex.answered = true;
         if (head.close) ex.upClose = true;
       }
       const end = ex.res.feed(buf, off);
       if (ex.res.error) {
-        this.writeAll(out);
+        this.write(buf, from, off);
         this.deps.log.warn({ id: ex.id, reason: ex.res.error }, "app sent malformed chunked framing");
         return void this.fail(ex, upstreamError(), true);
       }
-      out.push(end < 0 ? buf.subarray(off) : buf.subarray(off, end));
-      this.writeAll(out);
+      this.write(buf, from, end < 0 ? buf.length : end);
       if (end < 0) return;
       // Bytes past the response's end: the app broke framing; its connection is not reused.
       if (end < buf.length) ex.upClose = true;
       return this.finish(ex);
     }
-    this.writeAll(out);
-  }
-
-  /** Writes pieces as one: views that follow each other in one buffer are joined without a copy. */
-  private writeAll(out: Uint8Array[]): void {
-    if (out.length === 0) return;
-    if (out.length === 1) {
-      this.write(out[0]!);
-      out.length = 0;
-      return;
-    }
-    const [a, b] = out;
-    if (out.length === 2 && a!.buffer === b!.buffer && a!.byteOffset + a!.length === b!.byteOffset) {
-      this.write(new Uint8Array(a!.buffer, a!.byteOffset, a!.length + b!.length));
-    } else this.write(Buffer.concat(out));
-    out.length = 0;
+    this.write(buf, from, off);
   }
 
   upstreamDrain(): void {
@@ -448,8 +438,9 @@ export class ClientRelay implements UpstreamOwner {
     });
   }
 
-  private write(bytes: Uint8Array): void {
-    if (bytes.length && !send(this.sock, bytes)) {
+  /** Writes `bytes[from, end)` to the client; its upstream is paused while the client cannot take more. */
+  private write(bytes: Uint8Array, from = 0, end = bytes.length): void {
+    if (end > from && !send(this.sock, bytes, from, end)) {
       const up = this.tunnel ? this.tunnelUp : this.ex?.up;
       if (up) this.pauseUpstream(up);
     }
@@ -471,13 +462,13 @@ export class ClientRelay implements UpstreamOwner {
 }
 
 /** The client's Accept field, for the front's own answers only (not read on the relay path). */
-const acceptOf = (ex: Exchange) => ex.head.fields.find((f) => f.name === "accept")?.value ?? "";
+const acceptOf = (ex: Exchange) => field(ex.head, "accept") ?? "";
 
 /** What the fast path relays itself: HTTP/1.1 in origin form, framing it understands, plain or WebSocket. */
 export function fastPathable(head: RequestHead): boolean {
   if (head.minor !== 1 || head.otherCoding || head.target[0] !== "/" || head.method === "CONNECT") return false;
   if (head.upgrade !== undefined && head.upgrade !== "websocket") return false;
-  return !head.fields.some((f) => f.name === "x-previewd-status"); // the waking page's poll: the general path's
+  return !head.lower.includes("\r\nx-previewd-status:"); // the waking page's poll: the general path's
 }
 
 function responseBody(method: string, head: ResponseHead): BodyEnd {

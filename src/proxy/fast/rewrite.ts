@@ -2,17 +2,22 @@
 // front) with the hop-by-hop, peer and forwarding fields replaced by ours; a
 // request's for the general path as it came, plus the front's word for who
 // sent it; and the app's response head for the client, its own bytes with
-// only the hop-by-hop lines cut out.
+// only the hop-by-hop lines cut out. Lines are cut by their places in the
+// head's text (head.ts finds them): nothing is split per field.
 import { PEER_HEADERS } from "../../peer/signing.ts";
 import { FORWARDED_FIELDS, forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_HEADERS, FRONT_PEER_HEADER, FRONT_SECRET_HEADER } from "../forwarded.ts";
-import type { RequestHead, ResponseHead } from "./head.ts";
+import { field, fieldLines, namesPattern, type Head, type RequestHead, type ResponseHead } from "./head.ts";
 import type { Route, SiblingHop } from "./routes.ts";
 
 // RFC 9110 §7.6.1; te and trailer on the request side; framing fields stay (the body is relayed as it came).
-const REQUEST_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "upgrade"]);
+const REQUEST_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "upgrade"];
 const REQUEST_DROP = new Set([...REQUEST_HOP, ...FORWARDED_FIELDS, ...PEER_HEADERS, ...FRONT_HEADERS]);
-const FRONT_FIELDS = new Set(FRONT_HEADERS);
+const REQUEST_DROP_LINES = namesPattern(REQUEST_DROP);
+// A WebSocket upgrade keeps its Upgrade field: the app must see what it is asked to switch to.
+const UPGRADE_DROP_LINES = namesPattern([...REQUEST_DROP].filter((n) => n !== "upgrade"));
+const FRONT_LINES = namesPattern(FRONT_HEADERS);
 const RESPONSE_HOP = new Set(["connection", "keep-alive", "proxy-connection"]);
+const RESPONSE_HOP_LINES = namesPattern(RESPONSE_HOP);
 
 /** A request's head as the route's next hop gets it; `signed`: a sibling hop's first request on its connection. */
 export function requestHead(head: RequestHead, route: Route, ip: string, frontSecret: string, signed: boolean): Buffer {
@@ -22,19 +27,11 @@ export function requestHead(head: RequestHead, route: Route, ip: string, frontSe
 
 /** The head for the app (or a sibling): its own fields but hop-by-hop, peer and forwarding ones; ours for forwarding, and the hop's. */
 function appHead(head: RequestHead, ip: string, trusted: boolean, hop: SiblingHop | undefined, signed: boolean): string {
-  const options = head.connection;
-  let out = `${head.method} ${head.target} HTTP/1.1\r\n`;
-  const get = (name: string) => head.fields.find((f) => f.name === name)?.value;
-  for (const f of head.fields) {
-    if (REQUEST_DROP.has(f.name) || (options.length && options.includes(f.name))) {
-      if (f.name === "upgrade" && head.upgrade === "websocket") out += `${f.line}\r\n`;
-      continue;
-    }
-    out += `${f.line}\r\n`;
-  }
-  const fwd = forwardedHeaders(get, ip, trusted);
+  const ws = head.upgrade === "websocket";
+  let out = withoutLines(head.text, hopLines(head, ws ? UPGRADE_DROP_LINES : REQUEST_DROP_LINES, REQUEST_DROP));
+  const fwd = forwardedHeaders((name) => (name === "host" ? head.host : field(head, name)), ip, trusted);
   for (const name in fwd) out += `${name}: ${fwd[name]}\r\n`;
-  if (head.upgrade === "websocket") out += "connection: upgrade\r\n";
+  if (ws) out += "connection: upgrade\r\n";
   if (hop && signed) {
     const fields = hop.sign();
     for (const name in fields) out += `${name}: ${fields[name]}\r\n`;
@@ -44,8 +41,7 @@ function appHead(head: RequestHead, ip: string, trusted: boolean, hop: SiblingHo
 
 /** The head for the general path: as it came, plus the front's word for who the client is (and which node's connection it came on). */
 function generalHead(head: RequestHead, ip: string, secret: string, peer: string | undefined): string {
-  let out = `${head.method} ${head.target} HTTP/1.${head.minor}\r\n`;
-  for (const f of head.fields) if (!FRONT_FIELDS.has(f.name)) out += `${f.line}\r\n`;
+  let out = withoutLines(head.text, fieldLines(head, FRONT_LINES));
   if (peer !== undefined) out += `${FRONT_PEER_HEADER}: ${peer}\r\n`;
   return `${out}${FRONT_SECRET_HEADER}: ${secret}\r\n${FRONT_CLIENT_HEADER}: ${ip}\r\n\r\n`;
 }
@@ -53,21 +49,68 @@ function generalHead(head: RequestHead, ip: string, secret: string, peer: string
 const CRLF = Buffer.from("\r\n");
 const CONNECTION_CLOSE = Buffer.from("connection: close\r\n");
 
-/** The app's head for the client: as sent, but the hop-by-hop lines cut out, and `connection: close` when the connection will close. */
-export function clientHead(raw: Uint8Array, head: ResponseHead, close: boolean): Uint8Array {
-  const options = head.connection;
-  const strip = (name: string) => RESPONSE_HOP.has(name) || (options.length > 0 && options.includes(name));
-  if (!close && !head.fields.some((f) => strip(f.name))) return raw;
-  // The app's bytes between the lines that go (Node sends Connection and Keep-Alive on every response).
-  const pieces: Uint8Array[] = [];
-  let at = 0;
-  for (const f of head.fields) {
-    if (!strip(f.name)) continue;
-    if (f.start > at) pieces.push(raw.subarray(at, f.start));
-    at = f.end;
+/**
+ * The app's head for the client: as sent, but the hop-by-hop lines cut out,
+ * and `connection: close` when the connection will close. The head is at
+ * `buf[start...]`. On a kept-alive connection the kept bytes are moved within
+ * `buf` itself (the relay's own read buffer) so that the head still ends
+ * where the body begins, and where it now starts is returned: head and body
+ * go out in one write with no copy (Node sends Connection and Keep-Alive on
+ * every response). A head that grows comes back as a Buffer of its own.
+ */
+export function clientHead(buf: Uint8Array, start: number, head: ResponseHead, close: boolean): number | Buffer {
+  const cut = hopLines(head, RESPONSE_HOP_LINES, RESPONSE_HOP);
+  if (!close && cut.length === 0) return start;
+  const pieces = keptPieces(cut, head.text.length); // the blank line's CRLF follows them
+  if (close) return Buffer.concat([...pieces.map(([a, b]) => buf.subarray(start + a, start + b)), CONNECTION_CLOSE, CRLF]);
+  // Right to left, each piece moves right (or stays): none is overwritten before it has moved.
+  let w = start + head.text.length;
+  for (let i = pieces.length - 1; i >= 0; i--) {
+    const [a, b] = pieces[i]!;
+    w -= b - a;
+    buf.copyWithin(w, start + a, start + b);
   }
-  pieces.push(raw.subarray(at, raw.length - 2)); // up to the blank line
-  if (close) pieces.push(CONNECTION_CLOSE);
-  pieces.push(CRLF);
-  return Buffer.concat(pieces);
+  return w;
+}
+
+/**
+ * The lines `names` finds, and the lines of the fields the head's Connection
+ * lists (RFC 9110 §7.6.1) but for those `settled` names (found by `names`, or
+ * kept on purpose), in order.
+ */
+function hopLines(head: Head & { connection: string[] }, names: RegExp, settled: Set<string>): number[] {
+  const cut = fieldLines(head, names);
+  let more = false;
+  for (const option of head.connection) {
+    if (!option || settled.has(option)) continue;
+    for (let at = head.lower.indexOf(`\r\n${option}:`); at >= 0; at = head.lower.indexOf(`\r\n${option}:`, at + 2)) {
+      cut.push(at + 2, head.text.indexOf("\r\n", at + 2) + 2);
+      more = true;
+    }
+  }
+  if (!more) return cut;
+  const pairs: Array<[number, number]> = [];
+  for (let i = 0; i < cut.length; i += 2) pairs.push([cut[i]!, cut[i + 1]!]);
+  pairs.sort((a, b) => a[0] - b[0]);
+  return pairs.filter((p, i) => i === 0 || p[0] !== pairs[i - 1]![0]).flat();
+}
+
+/** The [start, end) pieces of a text of length `end` between the lines `cut` takes out. */
+function keptPieces(cut: number[], end: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let at = 0;
+  for (let i = 0; i < cut.length; i += 2) {
+    if (cut[i]! > at) out.push([at, cut[i]!]);
+    at = cut[i + 1]!;
+  }
+  if (end > at) out.push([at, end]);
+  return out;
+}
+
+/** `text` without the lines `cut` takes out. */
+function withoutLines(text: string, cut: number[]): string {
+  if (cut.length === 0) return text;
+  let out = "";
+  for (const [a, b] of keptPieces(cut, text.length)) out += text.slice(a, b);
+  return out;
 }

@@ -8,7 +8,7 @@
 import { PEER_HOST_HEADER, PEER_KIND_HEADER, PEER_SIG_HEADER, type PeerVerifier } from "../../peer/signing.ts";
 import { previewIdFromHost } from "../host.ts";
 import type { ProxyTarget } from "../index.ts";
-import type { RequestHead } from "./head.ts";
+import { field as fieldOf, type RequestHead } from "./head.ts";
 
 /** Where one request goes (routes.ts decides). */
 export interface Route {
@@ -79,7 +79,7 @@ export function publicRoutes(o: {
 export function peerRoutes(o: { domain: string; lookup(id: string): ProxyTarget | undefined; verifier: PeerVerifier; self: string; general: Address }) {
   const general: Route = { to: o.general, app: false };
   return (head: RequestHead, conn: ClientConnection, fast: boolean): Routing => {
-    const field = (name: string) => head.fields.find((f) => f.name === name)?.value;
+    const field = (name: string) => fieldOf(head, name);
     // API calls: the peer listener checks their signatures (it reads their bodies).
     if (field(PEER_KIND_HEADER) !== "proxy") return general;
     const host = field(PEER_HOST_HEADER) ?? "";
