@@ -1,10 +1,15 @@
-// Differential test: every request of a corpus goes to the app directly and
-// through the proxy, and the two answers must match (status, headers, body)
-// but for what a proxy must or may change (src/proxy/README.md):
+// Differential test: every request of a corpus goes to the app directly,
+// through the proxy of the node it runs on, and through a sibling's (the hop
+// between the two daemons' fronts), and the answers must match (status,
+// headers, body) but for what a proxy must or may change (src/proxy/README.md):
 // hop-by-hop fields (RFC 9110 §7.6.1), message framing (RFC 9112 §6:
 // Content-Length vs chunked), Date (RFC 9110 §6.6.1: the origin's or ours).
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { createPreview, startTestDaemon, type TestDaemon } from "../support/daemon.ts";
+import Docker from "dockerode";
+import { ensureBaseImage } from "../support/docker.ts";
+import { eventually } from "../support/eventually.ts";
+import { freshDatabase } from "../support/postgres.ts";
+import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
 import { rawRequest, type RawResponse } from "../support/rawhttp.ts";
 
 const corpusApp = `
@@ -78,15 +83,37 @@ http.createServer((req, res) => {
 }).listen(process.env.PORT, "0.0.0.0");
 `;
 
-let d: TestDaemon;
+const nodes: DaemonProcess[] = [];
+/** The node the preview runs on, and its sibling. */
+let owner: DaemonProcess;
+let via: DaemonProcess;
 let id: string;
 let direct: { host: string; port: number };
 beforeAll(async () => {
-  d = await startTestDaemon({ PREVIEWD_WARM_POOL: "0" });
-  id = (await createPreview(d, { files: { "server.js": corpusApp }, command: ["node", "server.js"] })).id;
-  direct = d.orchestrator.endpointIfRunning(id)!;
-}, 120_000);
-afterAll(() => d?.cleanup());
+  const run = `f${process.pid}${Date.now().toString(36)}`;
+  const [databaseUrl, image] = await Promise.all([freshDatabase(), ensureBaseImage()]);
+  const peerPorts = [await freePort(), await freePort()];
+  for (let i = 0; i < 2; i++) {
+    nodes.push(await spawnDaemon({
+      DATABASE_URL: databaseUrl, PREVIEWD_IMAGE: image, PREVIEWD_NODE_ID: `${run}-n${i}`, PREVIEWD_WARM_POOL: "0",
+      PREVIEWD_PEER_PORT: String(peerPorts[i]), PREVIEWD_PEERS: peerPorts.map((p) => `127.0.0.1:${p}`).join(","),
+      PREVIEWD_CLUSTER_SECRET: "fidelity-secret-0123456789abcdef", PREVIEWD_GOSSIP_PROFILE: "local",
+    }));
+  }
+  const alive = async (n: DaemonProcess) => ((await (await n.api("/v1/cluster")).json()) as { nodes: Array<{ state: string }> }).nodes.filter((x) => x.state === "alive").length;
+  await Promise.all(nodes.map((n) => eventually("two alive", () => alive(n), (a) => a === 2, 30_000)));
+  const res = await nodes[0]!.api("/v1/previews?wait=1", { method: "POST", body: JSON.stringify({ files: { "server.js": corpusApp }, command: ["node", "server.js"] }) });
+  const p = (await res.json()) as { id: string; node: string; status: string };
+  expect(p.status).toBe("running");
+  id = p.id;
+  owner = nodes.find((n) => n.nodeId === p.node)!;
+  via = nodes.find((n) => n !== owner)!;
+  const [c] = await new Docker().listContainers({ filters: { label: [`previewd.preview=${id}`] } });
+  direct = { host: Object.values(c!.NetworkSettings.Networks)[0]!.IPAddress, port: 3000 };
+  // The sibling learns where the preview runs from its first request (the general path's lookup).
+  await eventually("the sibling reaching the preview", () => send({ host: "127.0.0.1", port: via.proxyPort }, { name: "", path: "/json" }).then((r) => r.status), (s) => s === 200, 30_000);
+}, 180_000);
+afterAll(() => killDaemons(nodes));
 
 interface Case {
   name: string;
@@ -126,24 +153,12 @@ const corpus: Case[] = [
 ];
 
 /**
- * What a proxy may change (src/proxy/README.md). The rest must be equal.
- * Content-Length vs Transfer-Encoding: chunked is framing (RFC 9112 §6); the
- * body, unframed, is compared.
+ * What a proxy may change (src/proxy/README.md): hop-by-hop fields and Date.
+ * The byte-level relay changes nothing else, not even framing or the order
+ * and case of field lines: they are compared as lines, in order.
  */
-const ALLOWED = new Set(["date", "connection", "keep-alive", "transfer-encoding", "content-length"]);
-function comparable(r: RawResponse): string[] {
-  // RFC 9110 §5.3: field lines of one name may be combined into one, comma-separated, except Set-Cookie
-  // (fetch's Headers does combine them: src/proxy/README.md).
-  const merged = new Map<string, string[]>();
-  const out: string[] = [];
-  for (const [k, v] of r.headers) {
-    if (ALLOWED.has(k) || k.startsWith("x-forwarded-")) continue;
-    if (k === "set-cookie") out.push(`${k}: ${v}`);
-    else merged.set(k, [...(merged.get(k) ?? []), v]);
-  }
-  for (const [k, vs] of merged) out.push(`${k}: ${vs.join(", ")}`);
-  return out.sort();
-}
+const ALLOWED = new Set(["date", "connection", "keep-alive"]);
+const comparable = (r: RawResponse): string[] => r.headers.filter(([k]) => !ALLOWED.has(k)).map(([k, v]) => `${k}: ${v}`);
 
 async function send(to: { host: string; port: number }, c: Case): Promise<RawResponse> {
   const body = c.body === undefined ? undefined : Buffer.from(c.body);
@@ -153,19 +168,35 @@ async function send(to: { host: string; port: number }, c: Case): Promise<RawRes
   return rawRequest(to, lines.join("\r\n") + "\r\n\r\n", body);
 }
 
+/** Signatures the owner verified: the byte-level hop signs a connection, the general path every request. */
+const verified = async () => Number(/^previewd_peer_verified_total (\S+)$/m.exec(await (await owner.api("/metrics")).text())?.[1]);
+
 for (const c of corpus) {
-  test(`same answer directly and through the proxy: ${c.name}`, async () => {
-    const [a, b] = [await send(direct, c), await send({ host: "127.0.0.1", port: d.proxyPort }, c)];
-    expect({ status: b.status, headers: comparable(b) }).toEqual({ status: a.status, headers: comparable(a) });
-    expect(b.body.toString("base64")).toBe(a.body.toString("base64"));
-    // A body-less answer stays body-less, and a HEAD keeps the length a GET would have (RFC 9110 §9.3.2).
-    const len = (r: RawResponse) => r.headers.find(([k]) => k === "content-length")?.[1];
-    if (c.method === "HEAD" || a.status === 204 || a.status === 304) expect(len(b)).toBe(len(a));
+  test(`same answer directly, through the proxy and through a sibling's: ${c.name}`, async () => {
+    const a = await send(direct, c);
+    for (const [path, node] of [["own node", owner], ["sibling hop", via]] as const) {
+      const b = await send({ host: "127.0.0.1", port: node.proxyPort }, c);
+      const seen = (r: RawResponse) => ({ path, status: r.status, reason: r.reason, interim: r.interim, chunked: r.chunked, headers: comparable(r) });
+      expect(seen(b)).toEqual(seen(a));
+      expect(b.body.toString("base64")).toBe(a.body.toString("base64"));
+      // A body-less answer stays body-less, and a HEAD keeps the length a GET would have (RFC 9110 §9.3.2).
+      const len = (r: RawResponse) => r.headers.find(([k]) => k === "content-length")?.[1];
+      if (c.method === "HEAD" || a.status === 204 || a.status === 304) expect(len(b)).toBe(len(a));
+    }
   });
 }
 
+test("the sibling's answers came over the byte-level hop (a signature per hop connection, not per request)", async () => {
+  const before = await verified();
+  for (const c of corpus) expect((await send({ host: "127.0.0.1", port: via.proxyPort }, c)).status).toBeGreaterThan(0);
+  // Each corpus request is a new client connection; the hop connections under them are pooled and signed once.
+  expect((await verified()) - before).toBeLessThan(corpus.length / 2);
+});
+
 test("a page sent without Content-Type gets none added (browsers render it instead of downloading it)", async () => {
-  const res = await d.preview(id, "/plain");
-  expect(res.headers.get("content-type")).toBeNull();
-  expect(await res.text()).toContain("<h1>hi</h1>");
+  for (const node of [owner, via]) {
+    const res = await node.preview(id, "/plain");
+    expect(res.headers.get("content-type")).toBeNull();
+    expect(await res.text()).toContain("<h1>hi</h1>");
+  }
 });
