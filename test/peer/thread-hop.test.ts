@@ -7,30 +7,15 @@
 // from every front.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { echoApp } from "../fixtures/apps.ts";
-import { ensureBaseImage } from "../support/docker.ts";
+import { startPair } from "../support/cluster.ts";
 import { eventually } from "../support/eventually.ts";
-import { freshDatabase } from "../support/postgres.ts";
-import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
+import { killDaemons, type DaemonProcess } from "../support/process.ts";
 import { rawRequest } from "../support/rawhttp.ts";
 
-const run = `t${process.pid}${Date.now().toString(36)}`;
-const nodes: DaemonProcess[] = [];
+let nodes: DaemonProcess[] = [];
 
 beforeAll(async () => {
-  const [databaseUrl, image] = await Promise.all([freshDatabase(), ensureBaseImage()]);
-  const peerPorts = [await freePort(), await freePort()];
-  const seeds = peerPorts.map((p) => `127.0.0.1:${p}`).join(",");
-  for (let i = 0; i < 2; i++) {
-    nodes.push(
-      await spawnDaemon({
-        DATABASE_URL: databaseUrl, PREVIEWD_IMAGE: image, PREVIEWD_NODE_ID: `${run}-n${i}`, PREVIEWD_PROXY_THREADS: "3",
-        PREVIEWD_PEER_PORT: String(peerPorts[i]), PREVIEWD_PEERS: seeds, PREVIEWD_CLUSTER_SECRET: "thread-hop-secret-0123456789",
-        PREVIEWD_CAPACITY: "3", PREVIEWD_WARM_POOL: "1", PREVIEWD_GOSSIP_PROFILE: "local",
-      }),
-    );
-  }
-  const alive = async (d: DaemonProcess) => ((await (await d.api("/v1/cluster")).json()) as { nodes: Array<{ state: string }> }).nodes.filter((n) => n.state === "alive").length;
-  await Promise.all(nodes.map((n) => eventually("two alive", () => alive(n), (a) => a === 2, 20_000)));
+  nodes = await startPair({ PREVIEWD_PROXY_THREADS: "3", PREVIEWD_CAPACITY: "3", PREVIEWD_WARM_POOL: "1" }, "threadhop");
 });
 
 afterAll(async () => {

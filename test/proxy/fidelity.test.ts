@@ -6,10 +6,9 @@
 // Content-Length vs chunked), Date (RFC 9110 §6.6.1: the origin's or ours).
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import Docker from "dockerode";
-import { ensureBaseImage } from "../support/docker.ts";
+import { startPair } from "../support/cluster.ts";
 import { eventually } from "../support/eventually.ts";
-import { freshDatabase } from "../support/postgres.ts";
-import { freePort, killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
+import { killDaemons, type DaemonProcess } from "../support/process.ts";
 import { rawRequest, type RawResponse } from "../support/rawhttp.ts";
 
 const corpusApp = `
@@ -90,18 +89,7 @@ let via: DaemonProcess;
 let id: string;
 let direct: { host: string; port: number };
 beforeAll(async () => {
-  const run = `f${process.pid}${Date.now().toString(36)}`;
-  const [databaseUrl, image] = await Promise.all([freshDatabase(), ensureBaseImage()]);
-  const peerPorts = [await freePort(), await freePort()];
-  for (let i = 0; i < 2; i++) {
-    nodes.push(await spawnDaemon({
-      DATABASE_URL: databaseUrl, PREVIEWD_IMAGE: image, PREVIEWD_NODE_ID: `${run}-n${i}`, PREVIEWD_WARM_POOL: "0",
-      PREVIEWD_PEER_PORT: String(peerPorts[i]), PREVIEWD_PEERS: peerPorts.map((p) => `127.0.0.1:${p}`).join(","),
-      PREVIEWD_CLUSTER_SECRET: "fidelity-secret-0123456789abcdef", PREVIEWD_GOSSIP_PROFILE: "local",
-    }));
-  }
-  const alive = async (n: DaemonProcess) => ((await (await n.api("/v1/cluster")).json()) as { nodes: Array<{ state: string }> }).nodes.filter((x) => x.state === "alive").length;
-  await Promise.all(nodes.map((n) => eventually("two alive", () => alive(n), (a) => a === 2, 30_000)));
+  nodes.push(...(await startPair({ PREVIEWD_WARM_POOL: "0" }, "fidelity")));
   const res = await nodes[0]!.api("/v1/previews?wait=1", { method: "POST", body: JSON.stringify({ files: { "server.js": corpusApp }, command: ["node", "server.js"] }) });
   const p = (await res.json()) as { id: string; node: string; status: string };
   expect(p.status).toBe("running");

@@ -42,3 +42,32 @@ export async function stopDaemon(d: DaemonProcess): Promise<number | null> {
   await d.proc.exited;
   return d.proc.exitCode;
 }
+
+/**
+ * Two real daemons on one fresh database, each the other's peer, both seeing
+ * two alive nodes. `env` is added to both (a daemon's own settings win).
+ */
+export async function startPair(env: Record<string, string>, label = "pair"): Promise<[DaemonProcess, DaemonProcess]> {
+  const { ensureBaseImage } = await import("./docker.ts");
+  const { freshDatabase } = await import("./postgres.ts");
+  const { freePort, killDaemons, spawnDaemon } = await import("./process.ts");
+  const { eventually } = await import("./eventually.ts");
+  const run = `${label}${process.pid}${Date.now().toString(36)}`;
+  const [databaseUrl, image] = await Promise.all([freshDatabase(), ensureBaseImage()]);
+  const peerPorts = [await freePort(), await freePort()];
+  const nodes: DaemonProcess[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      nodes.push(await spawnDaemon({
+        DATABASE_URL: databaseUrl, PREVIEWD_IMAGE: image, PREVIEWD_NODE_ID: `${run}-n${i}`,
+        PREVIEWD_PEER_PORT: String(peerPorts[i]), PREVIEWD_PEERS: peerPorts.map((p) => `127.0.0.1:${p}`).join(","),
+        PREVIEWD_CLUSTER_SECRET: `${label}-secret-0123456789abcdef`, PREVIEWD_GOSSIP_PROFILE: "local", ...env,
+      }));
+    }
+    await Promise.all(nodes.map((n) => eventually("two alive", () => aliveIds(n), (ids) => ids.length === 2, 30_000)));
+  } catch (err) {
+    await killDaemons(nodes);
+    throw err;
+  }
+  return nodes as [DaemonProcess, DaemonProcess];
+}
