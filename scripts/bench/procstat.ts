@@ -112,3 +112,11 @@ export function rssSampler(pids: () => number[], ms = 200): { stop(): number } {
     },
   };
 }
+
+/** The whole machine's CPU ms so far, busy (every state but idle and iowait) and idle, over all cores (/proc/stat). */
+export function machineCpu(): { busy: number; idle: number } {
+  const f = read("/proc/stat").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  const all = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: (all - idle) * TICK_MS, idle: idle * TICK_MS };
+}

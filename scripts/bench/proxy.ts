@@ -20,7 +20,7 @@ import { summarizeProfile } from "./cpuprofile.ts";
 import { FORWARDERS, startForwarder, type Forwarder } from "./forwarders.ts";
 import { percentile, printTable, round, saveResults } from "./lib.ts";
 import { startNginx, type Nginx } from "./nginx.ts";
-import { cpuByThread, cpuDelta, processTree, total, userSys } from "./procstat.ts";
+import { cpuByThread, cpuDelta, machineCpu, processTree, total, userSys } from "./procstat.ts";
 import { startTarget, type BenchTarget } from "./target.ts";
 import { wrk, type WrkResult } from "./wrk.ts";
 
@@ -50,18 +50,30 @@ interface Measured extends WrkResult {
   cpuUsPerReq: number;
   /** Share of that CPU time spent in the kernel (sockets, loopback, the Docker bridge). */
   sysShare: number;
+  /** The proxy's kernel CPU time per request, us. */
+  sysUsPerReq: number;
+  /** CPU time the whole machine used per request (wrk, the app, the proxy, the kernel), us. */
+  machineUsPerReq: number;
+  /** Share of the machine's CPU left idle during the run (near 0: CPU-bound, so req/s = cores / machine CPU per request). */
+  idleShare: number;
 }
 
 async function measure(s: Subject, path: string): Promise<Measured> {
   const pids = s.pids();
   const before = cpuByThread(pids);
   const us0 = userSys(pids);
+  const m0 = machineCpu();
   const r = await wrk(`${s.url}${path}`, { host: s.host, seconds, connections });
+  const m1 = machineCpu();
   const cpuMs = cpuDelta(cpuByThread(pids), before);
   const us1 = userSys(pids);
   const sys = us1.sys - us0.sys;
   const all = sys + us1.user - us0.user;
-  return { ...r, cpuMs, cpuUsPerReq: pids.length ? round((total(cpuMs) * 1000) / r.requests, 1) : NaN, sysShare: all ? round(sys / all, 2) : NaN };
+  const busy = m1.busy - m0.busy;
+  return {
+    ...r, cpuMs, cpuUsPerReq: pids.length ? round((total(cpuMs) * 1000) / r.requests, 1) : NaN, sysShare: all ? round(sys / all, 2) : NaN,
+    sysUsPerReq: pids.length ? round((sys * 1000) / r.requests, 1) : NaN, machineUsPerReq: round((busy * 1000) / r.requests, 1), idleShare: round((m1.idle - m0.idle) / (busy + m1.idle - m0.idle), 2),
+  };
 }
 
 const median = (xs: number[]) => percentile(xs, 50);
@@ -72,6 +84,7 @@ function combine(runs: Measured[]): Measured & { rounds: number[] } {
     rps: round(median(runs.map((r) => r.rps)), 0), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
     errors: runs.reduce((a, r) => a + r.errors, 0), requests: runs.reduce((a, r) => a + r.requests, 0),
     cpuMs, cpuUsPerReq: median(runs.map((r) => r.cpuUsPerReq)), sysShare: median(runs.map((r) => r.sysShare)), rounds: runs.map((r) => round(r.rps, 0)),
+    sysUsPerReq: median(runs.map((r) => r.sysUsPerReq)), machineUsPerReq: median(runs.map((r) => r.machineUsPerReq)), idleShare: median(runs.map((r) => r.idleShare)),
   };
 }
 
@@ -104,6 +117,34 @@ async function profile(): Promise<Record<string, unknown>> {
     await t.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * What a target leaves a proxy, from this run's own readings. The machine is
+ * CPU-bound here (idle share near 0), so req/s = cores / (machine CPU per
+ * request): reaching k x nginx's req/s means a machine CPU per request of
+ * nginx's / k, and a proxy may add to the direct path's cost only the
+ * difference. Set beside what the kernel alone spends per proxied request
+ * (nginx's and the bare splice's sys time: the same reads and writes any
+ * user-space proxy makes), it says whether a target is reachable at all.
+ */
+function budget(r: Record<string, ReturnType<typeof combine>>): Array<Record<string, string | number>> {
+  const direct = r["direct (container address)"]!;
+  const ng = r["nginx (1 worker, keepalive)"]!;
+  const splice = r["ref: Bun TCP splice"];
+  const rows = [
+    { target: ">= 1.1x nginx req/s (own node)", k: 1.1, hops: 1 },
+    { target: ">= 0.8x nginx req/s (sibling hop: two proxies)", k: 0.8, hops: 2 },
+  ].map(({ target, k, hops }) => ({
+    target,
+    "machine CPU/req allowed": round(ng.machineUsPerReq / k, 1),
+    "direct path's": direct.machineUsPerReq,
+    "left for the proxy (us)": round(ng.machineUsPerReq / k - direct.machineUsPerReq, 1),
+    "kernel alone (us)": `${round(ng.sysUsPerReq * hops, 1)} nginx, ${splice ? round(splice.sysUsPerReq * hops, 1) : "-"} splice${hops > 1 ? " (x2)" : ""}`,
+    "previewd uses (us)": target.includes("sibling") ? r["previewd via sibling hop"]!.cpuUsPerReq : r["previewd"]!.cpuUsPerReq,
+  }));
+  printTable(`GET /small: the CPU a target leaves a proxy (machine idle during the runs: direct ${Math.round(direct.idleShare * 100)}%, nginx ${Math.round(ng.idleShare * 100)}%, previewd ${Math.round(r["previewd"]!.idleShare * 100)}%)`, rows);
+  return rows;
 }
 
 async function main() {
@@ -180,6 +221,8 @@ async function main() {
         const other = total(x.cpuMs) - (x.cpuMs["main"] ?? 0) - (x.cpuMs["HTTP Client"] ?? 0);
         return { target: name, "main thread(s)": perReq(x.cpuMs["main"]), "HTTP Client thread": perReq(x.cpuMs["HTTP Client"]), "other threads": perReq(other), total: perReq(total(x.cpuMs)), "kernel share": `${Math.round(x.sysShare * 100)}%` };
       }));
+
+    out.budget = budget(combined["/small"]!);
 
     const missed = verdicts.some((v) => v.met === "NO");
     if ((missed && !flag("no-profile")) || flag("profile")) out.profile = await profile();

@@ -9,7 +9,7 @@ import { freePort } from "../../test/support/process.ts";
 import { startForwarder, type Forwarder } from "./forwarders.ts";
 import { percentile, printTable, round, saveResults } from "./lib.ts";
 import { startNginx } from "./nginx.ts";
-import { cpuByThread, cpuDelta, processTree, total } from "./procstat.ts";
+import { cpuByThread, cpuDelta, machineCpu, processTree, total, userSys } from "./procstat.ts";
 import { startTarget } from "./target.ts";
 
 const args = process.argv.slice(2);
@@ -79,13 +79,15 @@ async function main() {
       { name: "ref: Bun TCP splice", url: `ws://127.0.0.1:${splice.port}/ws`, host: t.host, pids: () => [splice!.pid] },
     ];
     console.log(`WebSocket bench: ${sockets} sockets ping-pong for ${seconds} s, ${rounds} round(s), app container at ${appCpus} CPU`);
-    const runs: Record<string, Array<WsRun & { cpuMs: number }>> = {};
+    const runs: Record<string, Array<WsRun & { cpuMs: number; sysMs: number; machineMs: number }>> = {};
     for (let r = 0; r < rounds; r++) {
       for (const s of subjects) {
         if (r === 0) await pingPong(s.url, s.host, sockets, 1000); // warm-up
         const before = cpuByThread(s.pids());
+        const [sys0, m0] = [userSys(s.pids()).sys, machineCpu().busy];
         const run = await pingPong(s.url, s.host, sockets, seconds * 1000);
-        (runs[s.name] ??= []).push({ ...run, cpuMs: total(cpuDelta(cpuByThread(s.pids()), before)) });
+        const [sys1, m1] = [userSys(s.pids()).sys, machineCpu().busy];
+        (runs[s.name] ??= []).push({ ...run, cpuMs: total(cpuDelta(cpuByThread(s.pids()), before)), sysMs: sys1 - sys0, machineMs: m1 - m0 });
       }
     }
     const rows = Object.entries(runs).map(([name, rs]) => {
@@ -93,7 +95,11 @@ async function main() {
       const rtt = rs.flatMap((x) => x.rttMs);
       const msgs = rs.reduce((a, x) => a + x.msgs, 0);
       const cpu = rs.reduce((a, x) => a + x.cpuMs, 0);
-      return { name, rate: Math.round(rate), p50: round(percentile(rtt, 50), 3), p99: round(percentile(rtt, 99), 3), cpuUsPerMsg: name.startsWith("direct") ? NaN : round((cpu * 1000) / msgs, 1), rounds: rs.map((x) => Math.round(x.rate)) };
+      const perMsg = (ms: number) => round((ms * 1000) / msgs, 1);
+      return {
+        name, rate: Math.round(rate), p50: round(percentile(rtt, 50), 3), p99: round(percentile(rtt, 99), 3), cpuUsPerMsg: name.startsWith("direct") ? NaN : perMsg(cpu), rounds: rs.map((x) => Math.round(x.rate)),
+        sysUsPerMsg: perMsg(rs.reduce((a, x) => a + x.sysMs, 0)), machineUsPerMsg: perMsg(rs.reduce((a, x) => a + x.machineMs, 0)),
+      };
     });
     const direct = rows.find((r) => r.name.startsWith("direct"))!;
     const ng = rows.find((r) => r.name.startsWith("nginx"))!;
@@ -101,7 +107,15 @@ async function main() {
       target: r.name, "msgs/s": r.rate, "vs direct": `${round(r.rate / direct.rate, 2)}x`, "vs nginx": `${round(r.rate / ng.rate, 2)}x`,
       "round trip p50 ms": r.p50, "p99 ms": r.p99, "proxy CPU us/msg": Number.isNaN(r.cpuUsPerMsg) ? "-" : r.cpuUsPerMsg,
     })));
-    saveResults("websocket", { sockets, seconds, rounds, appCpus, payloadBytes: PAYLOAD.length, results: Object.fromEntries(rows.map(({ name, ...x }) => [name, x])) });
+    // As in proxy.ts's budget: CPU-bound, so 0.9x direct's rate means a machine CPU per message of direct's / 0.9.
+    const splice_ = rows.find((r) => r.name.startsWith("ref: Bun TCP splice"))!;
+    const budget = {
+      target: ">= 0.9x direct msgs/s", "machine CPU/msg allowed": round(direct.machineUsPerMsg / 0.9, 1), "direct path's": direct.machineUsPerMsg,
+      "left for the proxy (us)": round(direct.machineUsPerMsg / 0.9 - direct.machineUsPerMsg, 1),
+      "kernel alone (us)": `${ng.sysUsPerMsg} nginx, ${splice_.sysUsPerMsg} splice`, "previewd uses (us)": rows.find((r) => r.name === "previewd")!.cpuUsPerMsg,
+    };
+    printTable("The CPU the target leaves a proxy, per message", [budget]);
+    saveResults("websocket", { sockets, seconds, rounds, appCpus, payloadBytes: PAYLOAD.length, results: Object.fromEntries(rows.map(({ name, ...x }) => [name, x])), budget });
   } finally {
     await splice?.stop();
     await nginx.stop();
