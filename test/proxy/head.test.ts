@@ -164,6 +164,18 @@ describe("the heads the relay writes", () => {
     expect(buf.subarray(at).toString()).toBe("HTTP/1.1 200 OK\r\nX-Kept: 2\r\ncontent-length: 0\r\n\r\n");
   });
 
+  test("for the client: cut lines first, last and side by side leave the rest in order", () => {
+    const cases: Array<[string, string]> = [
+      ["HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"],
+      ["HTTP/1.1 200 OK\r\nKeep-Alive: 5\r\nA: 1\r\nProxy-Connection: x\r\nB: 2\r\nConnection: keep-alive\r\n\r\nbody", "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\nbody"],
+    ];
+    for (const [raw, want] of cases) {
+      const buf = Buffer.from(raw);
+      const at = clientHead(buf, 0, response(raw).head, false) as number;
+      expect(buf.subarray(at).toString()).toBe(want);
+    }
+  });
+
   test("for the client: connection: close makes a head of its own, the read buffer untouched", () => {
     const buf = Buffer.from(nodeAnswer);
     const out = clientHead(buf, 0, response(nodeAnswer).head, true);

@@ -61,14 +61,16 @@ const CONNECTION_CLOSE = Buffer.from("connection: close\r\n");
 export function clientHead(buf: Uint8Array, start: number, head: ResponseHead, close: boolean): number | Buffer {
   const cut = hopLines(head, RESPONSE_HOP_LINES, RESPONSE_HOP);
   if (!close && cut.length === 0) return start;
-  const pieces = keptPieces(cut, head.text.length); // the blank line's CRLF follows them
-  if (close) return Buffer.concat([...pieces.map(([a, b]) => buf.subarray(start + a, start + b)), CONNECTION_CLOSE, CRLF]);
-  // Right to left, each piece moves right (or stays): none is overwritten before it has moved.
-  let w = start + head.text.length;
-  for (let i = pieces.length - 1; i >= 0; i--) {
-    const [a, b] = pieces[i]!;
-    w -= b - a;
-    buf.copyWithin(w, start + a, start + b);
+  const end = head.text.length; // the blank line's CRLF follows
+  if (close) return Buffer.concat([...keptPieces(cut, end).map(([a, b]) => buf.subarray(start + a, start + b)), CONNECTION_CLOSE, CRLF]);
+  // The pieces between the cut lines, right to left: each moves right (or stays), none is overwritten before it has moved.
+  let w = start + end;
+  let to = end;
+  for (let i = cut.length; i >= 0; i -= 2) {
+    const from = i === 0 ? 0 : cut[i - 1]!;
+    w -= to - from;
+    buf.copyWithin(w, start + from, start + to);
+    if (i > 0) to = cut[i - 2]!;
   }
   return w;
 }
