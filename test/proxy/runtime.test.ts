@@ -1,6 +1,6 @@
 // What the byte relay takes from Bun's sockets (src/proxy/fast/io.ts): each
 // data callback gets a buffer of its own that Bun never writes to again, so
-// a chunk waiting on backpressure is kept as a view instead of copied. A Bun
+// a chunk waiting on backpressure may be kept as a view instead of copied. A Bun
 // that reused its read buffer would corrupt every relayed body past a
 // partial write: this fails first.
 import { expect, test } from "bun:test";

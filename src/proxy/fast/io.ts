@@ -8,21 +8,26 @@ export interface Outbox {
   queue: Uint8Array[];
 }
 
-// What waits is kept as a view, not copied: Bun hands each data callback a
-// buffer of its own and never writes to it again (test/proxy/runtime.test.ts
-// holds it to that), and whatever else is sent here is the relay's own.
+// What waits is kept as a view when it is most of its buffer, else copied:
+// Bun hands each data callback a buffer of its own and never writes to it
+// again (test/proxy/runtime.test.ts holds it to that), so a view is safe; a
+// copy of a small rest lets the rest of a large read buffer go. Held bytes
+// are at most twice what waits (under 1 MiB responses at -c32 the largest
+// RSS was 310-338 MiB with a view of every rest, 278-290 MiB with copies).
+const keep = (chunk: Uint8Array, from: number, end: number): Uint8Array =>
+  (end - from) * 2 >= chunk.length ? chunk.subarray(from, end) : new Uint8Array(chunk.subarray(from, end)); // (Buffer#slice is a view)
 
 /** Writes `chunk[from, end)` to `to`; true when it all went out, false when some waits in the outbox. */
 export function send(to: Socket<Outbox>, chunk: Uint8Array, from = 0, end = chunk.length): boolean {
   if (end <= from) return to.data.queue.length === 0;
   const q = to.data.queue;
   if (q.length) {
-    q.push(chunk.subarray(from, end));
+    q.push(keep(chunk, from, end));
     return false;
   }
   const n = to.write(chunk, from, end - from);
   if (n >= end - from) return true;
-  q.push(chunk.subarray(from + Math.max(0, n), end));
+  q.push(keep(chunk, from + Math.max(0, n), end));
   return false;
 }
 
