@@ -129,6 +129,13 @@ describe("the heads the relay writes", () => {
     );
   });
 
+  test("for the app: a Connection naming thousands of fields drops each of them, and only them", () => {
+    const names = Array.from({ length: 3000 }, (_, i) => `o${i}`);
+    const h = request(`GET / HTTP/1.1\r\nhost: p.localhost\r\nconnection: ${names.join(", ")}\r\n${names.slice(0, 2000).map((n) => `${n.toUpperCase()}: 1\r\n`).join("")}o1x: kept\r\nx-o1: kept\r\n\r\n`);
+    const text = requestHead(h, app, "192.0.2.7", "s", false).toString("latin1");
+    expect(text).toStartWith("GET / HTTP/1.1\r\nhost: p.localhost\r\no1x: kept\r\nx-o1: kept\r\nx-forwarded-for: 192.0.2.7\r\n");
+  });
+
   test("for the app: a WebSocket upgrade keeps its Upgrade field and says connection: upgrade", () => {
     const h = request("GET /ws HTTP/1.1\r\nhost: p.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n");
     const text = requestHead(h, app, "127.0.0.1", "s", false).toString("latin1");

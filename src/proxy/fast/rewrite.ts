@@ -82,19 +82,23 @@ export function clientHead(buf: Uint8Array, start: number, head: ResponseHead, c
  */
 function hopLines(head: Head & { connection: string[] }, names: RegExp, settled: Set<string>): number[] {
   const cut = fieldLines(head, names);
-  let more = false;
-  for (const option of head.connection) {
-    if (!option || settled.has(option)) continue;
-    for (let at = head.lower.indexOf(`\r\n${option}:`); at >= 0; at = head.lower.indexOf(`\r\n${option}:`, at + 2)) {
-      cut.push(at + 2, head.text.indexOf("\r\n", at + 2) + 2);
-      more = true;
+  const named = new Set(head.connection.filter((o) => o && !settled.has(o)));
+  if (named.size === 0) return cut;
+  // Rare (Connection naming other fields): one pass over the lines, so a head naming thousands costs no more
+  // than one with thousands of fields (a search per name made a 35 KB head cost 36 ms).
+  const out: number[] = [];
+  let c = 0;
+  for (let at = head.text.indexOf("\r\n") + 2; at < head.text.length; ) {
+    const next = head.text.indexOf("\r\n", at) + 2;
+    if (cut[c] === at) c += 2;
+    else if (!named.has(head.lower.slice(at, head.lower.indexOf(":", at)))) {
+      at = next;
+      continue;
     }
+    out.push(at, next);
+    at = next;
   }
-  if (!more) return cut;
-  const pairs: Array<[number, number]> = [];
-  for (let i = 0; i < cut.length; i += 2) pairs.push([cut[i]!, cut[i + 1]!]);
-  pairs.sort((a, b) => a[0] - b[0]);
-  return pairs.filter((p, i) => i === 0 || p[0] !== pairs[i - 1]![0]).flat();
+  return out;
 }
 
 /** The [start, end) pieces of a text of length `end` between the lines `cut` takes out. */
