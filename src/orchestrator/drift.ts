@@ -113,8 +113,8 @@ export class DriftLoop {
       }
       this.counts[f.kind]++;
       this.d.log.warn({ kind: f.kind, id: f.id, ...f.detail }, f.fix ? "drift: fixing" : "drift: reported (not fixed)");
-      const fix = f.fix;
-      if (fix) await this.d.lifecycle.queue(f.id, fix).catch((err: unknown) => this.d.log.error({ err, kind: f.kind, id: f.id }, "drift fix failed"));
+      // Not in the preview's queue: an eviction queues its own removal (a queue waiting on itself never ends).
+      await f.fix?.().catch((err: unknown) => this.d.log.error({ err, kind: f.kind, id: f.id }, "drift fix failed"));
     }
     this.previous = now;
     for (const k of this.reported) if (!now.has(k)) this.reported.delete(k);

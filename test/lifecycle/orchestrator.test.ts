@@ -155,6 +155,16 @@ describe("drift and restarts", () => {
     expect(orch.driftCounts.container_missing).toBe(1);
   });
 
+  test("a preview whose record is gone from the store is evicted: no route, its container removed", async () => {
+    const { orch, runtime, store } = await node({ driftIntervalMs: 50 });
+    const { id } = await orch.create(spec(), { wait: true });
+    await store.remove(id);
+    await eventually("evicted", async () => orch.has(id), (has) => !has, 5_000, 20);
+    expect(orch.routes()).toEqual([]);
+    await eventually("container removed", async () => (await runtime.list()).some((c) => c.previewId === id), (any) => !any, 5_000, 20);
+    expect(orch.driftCounts.record_missing).toBe(1);
+  });
+
   test("a restarted daemon adopts what the engine still runs: a paused container is a suspended preview", async () => {
     const first = await node();
     const a = await first.orch.create(spec(), { wait: true });
