@@ -38,7 +38,7 @@ export class MemoryStore implements PreviewStore {
     if (patch.failure !== undefined) r.failure = patch.failure ?? undefined;
     if (patch.containerId !== undefined) row.containerId = patch.containerId ?? undefined;
     if (patch.lastActiveAt !== undefined) r.lastActiveAt = new Date(patch.lastActiveAt);
-    if (patch.spec !== undefined) r.spec = copy({ ...patch.spec, files: {} });
+    if (patch.spec !== undefined) r.spec = structuredClone({ ...patch.spec, files: {} });
     if (patch.database !== undefined) r.database = structuredClone(patch.database);
   }
 

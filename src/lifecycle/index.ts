@@ -1,16 +1,16 @@
-// The one place a preview's status changes. Every tier (container, Fly,
-// browser) and every policy (bring-up, idle, health, drift, resync, fencing,
-// limits) moves a preview with `move()`, which checks the move against the
-// table in states.ts, changes the record in memory, lets the tier react at
-// once (the container tier re-publishes the proxy's routes and renews or
-// forgets the idle clock), writes the store, and tells the listeners
-// (metrics, event streams). `queue()` runs one operation at a time per
+// The one place a preview's status changes, one per node. Every tier
+// (container, Fly, browser) and every policy (bring-up, idle, health, drift,
+// resync, fencing, limits) moves a preview with `move()`, which checks the
+// move against the table in states.ts, changes the record in memory, lets
+// the preview's tier react at once (the container tier re-publishes the
+// proxy's routes and renews the idle clock; Fly closes the seconds of the
+// state it leaves), writes the store, and tells the listeners (metrics). `queue()` runs one operation at a time per
 // preview, in arrival order, for every operation that reads a status and
 // then acts on it (postgres.js's queues are the model: a connection's state
 // is which queue it is in, and one function moves it).
 import type { Logger } from "../log.ts";
 import type { RecordPatch } from "../orchestrator/ports.ts";
-import type { PreviewRecord, PreviewStatus } from "../types.ts";
+import type { PreviewRecord, PreviewStatus, Tier } from "../types.ts";
 import { canMove, IllegalTransition } from "./states.ts";
 
 export { ACTIVE, canMove, IllegalTransition, OCCUPYING, STATUSES, TRANSITIONS } from "./states.ts";
@@ -46,18 +46,26 @@ export interface MoveOptions {
 export interface LifecycleOptions {
   store: { update(id: string, patch: RecordPatch): Promise<void>; insert(record: PreviewRecord & { containerId?: string }): Promise<void> };
   log: Logger;
-  /** The tier's reaction to a move, before the store write (routes, idle clock); `from` undefined: a new preview. */
-  moved?: (s: Subject, from: PreviewStatus | undefined, to: PreviewStatus) => void;
 }
 
-export type TransitionListener = (t: Transition) => void;
+/** A tier's reaction to a move of one of its previews, before the store write; `from` undefined: a new preview. */
+export type Reaction = (s: Subject, from: PreviewStatus | undefined, to: PreviewStatus) => void;
+
+export type TransitionListener = (t: Transition & { tier: Tier }) => void;
 
 export class Lifecycle {
   private readonly listeners = new Set<TransitionListener>();
+  private readonly reactions = new Map<Tier, Reaction>();
   /** The tail of each preview's queue. */
   private readonly tails = new Map<string, Promise<unknown>>();
 
   constructor(private readonly o: LifecycleOptions) {}
+
+  /** How a tier reacts to the moves of its previews (one reaction per tier). */
+  react(tier: Tier, reaction: Reaction): void {
+    if (this.reactions.has(tier)) throw new Error(`the ${tier} tier already reacts to moves`);
+    this.reactions.set(tier, reaction);
+  }
 
   /** Told of every move (and every new preview) after it is written. Returns the unsubscribe. */
   on(listener: TransitionListener): () => void {
@@ -70,8 +78,8 @@ export class Lifecycle {
     const to = s.record.status;
     if (to !== "installing" && to !== "starting") throw new IllegalTransition(s.record.id, to, to, `a new preview starts installing or starting, not ${to}`);
     await this.o.store.insert({ ...s.record, ...extra });
-    this.o.moved?.(s, undefined, to);
-    this.tell({ id: s.record.id, from: undefined, to, reason, at: new Date() });
+    this.reactions.get(s.record.tier)?.(s, undefined, to);
+    this.tell({ id: s.record.id, tier: s.record.tier, from: undefined, to, reason, at: new Date() });
   }
 
   /**
@@ -95,7 +103,7 @@ export class Lifecycle {
       r.failure = undefined; // up again: the old error no longer describes it
       patch.failure = null;
     }
-    if (from !== to) this.o.moved?.(s, from, to);
+    if (from !== to) this.reactions.get(r.tier)?.(s, from, to);
     if (opts.during) {
       let go: boolean | void;
       try {
@@ -110,7 +118,7 @@ export class Lifecycle {
       }
     }
     await this.o.store.update(r.id, patch);
-    this.tell({ id: r.id, from, to, reason, at: new Date(), ...(to === "failed" && { failure: r.failure }) });
+    this.tell({ id: r.id, tier: r.tier, from, to, reason, at: new Date(), ...(to === "failed" && { failure: r.failure }) });
     return true;
   }
 
@@ -143,10 +151,10 @@ export class Lifecycle {
   private undo(s: Subject, from: PreviewStatus, to: PreviewStatus, failure: string | undefined): void {
     s.record.status = from;
     s.record.failure = failure;
-    if (from !== to) this.o.moved?.(s, to, from);
+    if (from !== to) this.reactions.get(s.record.tier)?.(s, to, from);
   }
 
-  private tell(t: Transition): void {
+  private tell(t: Transition & { tier: Tier }): void {
     for (const l of this.listeners) {
       try {
         l(t);

@@ -60,7 +60,8 @@ export class Orchestrator implements Adopter {
 
   constructor(private readonly o: OrchestratorOptions) {
     this.live = new LiveSet({ idle: this.idle, deps: o.deps, routesChanged: () => this.routesChanged() });
-    const lifecycle = (this.lifecycle = new Lifecycle({ store: o.store, log: o.log.child({ mod: "lifecycle" }), moved: (s, from, to) => this.moved(s as Live, from, to) }));
+    const lifecycle = (this.lifecycle = o.lifecycle ?? new Lifecycle({ store: o.store, log: o.log.child({ mod: "lifecycle" }) }));
+    lifecycle.react("container", (s, from, to) => this.moved(s as Live, from, to));
     this.pool = new WarmPool({ runtime: o.runtime, size: o.warmPoolSize, newId: newPreviewId, log: o.log.child({ mod: "pool" }) });
     this.bringUp = new BringUp({
       runtime: o.runtime, store: o.store, deps: o.deps, log: o.log, cpus: o.cpus, startTimeoutMs: o.startTimeoutMs, lifecycle,

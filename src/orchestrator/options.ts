@@ -1,11 +1,14 @@
 // What the composition root gives this node's container tier.
 import type { DepsCache } from "../deps/index.ts";
+import type { Lifecycle } from "../lifecycle/index.ts";
 import type { Logger } from "../log.ts";
 import type { Runtime } from "../pool/index.ts";
 import type { PreviewDatabases, PreviewStore } from "./ports.ts";
 
 export interface OrchestratorOptions {
   nodeId: string;
+  /** The node's lifecycle (one for every tier); unset: one of its own. */
+  lifecycle?: Lifecycle;
   /** Activity this node saw for a preview it does not run (its idle clock is kept elsewhere). */
   foreignActivity?: (id: string, at: Date) => void;
   runtime: Runtime;

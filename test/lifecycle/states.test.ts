@@ -16,7 +16,8 @@ async function setup(status: PreviewStatus = "starting") {
   const store = new MemoryStore();
   const moves: Array<[PreviewStatus | undefined, PreviewStatus]> = [];
   const told: Transition[] = [];
-  const lc = new Lifecycle({ store, log, moved: (_s, from, to) => moves.push([from, to]) });
+  const lc = new Lifecycle({ store, log });
+  lc.react("container", (_s, from, to) => moves.push([from, to]));
   lc.on((t) => told.push(t));
   const s = { record: record("p1", status === "installing" ? "installing" : "starting") };
   await lc.insert(s);
