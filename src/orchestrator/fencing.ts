@@ -8,7 +8,7 @@
 // rest resume with their memory. The decision is recovery's; this is the act.
 import type { Logger } from "../log.ts";
 import { ACTIVE, type Lifecycle } from "../lifecycle/index.ts";
-import type { Runtime } from "../pool/index.ts";
+import type { ContainerEngine } from "../pool/index.ts";
 import type { Live } from "./live.ts";
 
 /** resolve() of a fenced node: the proxy answers 503 node_isolated. */
@@ -24,7 +24,7 @@ export class Fencing {
   /** Containers this fence paused, by preview: exactly these resume when it lifts. */
   private readonly paused = new Map<string, string>();
 
-  constructor(private readonly o: { runtime: Runtime; lifecycle: Lifecycle; log: Logger }) {}
+  constructor(private readonly o: { runtime: Pick<ContainerEngine, "pause" | "unpause">; lifecycle: Lifecycle; log: Logger }) {}
 
   get active(): boolean {
     return this.since !== undefined;
