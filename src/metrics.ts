@@ -30,6 +30,8 @@ export interface MetricsSnapshot {
   aliveNodes: number;
   /** Cumulative since start: drift between records, containers and routes, by kind (orchestrator/drift.ts). */
   drift?: Record<string, number>;
+  /** Cumulative since start: host firewall rules found missing or changed and put back, by part (pool/firewall.ts). Unset: firewall off. */
+  firewallRepairs?: Record<string, number>;
   /** Gossip's local health multiplier (Lifeguard), 0 without a cluster. */
   gossipLocalHealth?: number;
   /** The cluster's Fly previews now (every node reports the same: use max() across nodes). Unset: overflow off. */
@@ -78,6 +80,7 @@ export class DaemonMetrics {
     peerVerified: this.counter("previewd_peer_verified_total", "Peer signatures that held: one per API call, one per sibling hop connection (not per request on it)."),
     gossipDropped: this.counter("previewd_gossip_dropped_total", "Gossip datagrams dropped, by reason.", ["reason"]),
     drift: this.counter("previewd_drift_total", "Differences between this node's records, containers and routing table, fixed or reported, by kind.", ["kind"]),
+    firewallRepairs: this.counter("previewd_firewall_repairs_total", "Host firewall rules found missing or changed under the running daemon and put back, by part (skeleton, daemon_chain, allow_jump, jump, allow_chain; input_ or forward_).", ["part"]),
   };
 
   /** The orchestrator's hook: a create reached its end, or a wake finished. */
@@ -117,6 +120,7 @@ export class DaemonMetrics {
     total(this.c.peerVerified, s.peerVerified ?? 0);
     total(this.c.gossipDropped, s.gossipDropped, "reason");
     total(this.c.drift, s.drift ?? {}, "kind");
+    total(this.c.firewallRepairs, s.firewallRepairs ?? {}, "part");
     if (s.fly) {
       // Registered on the first snapshot that has them: with overflow off the
       // Fly series are absent, not a misleading zero cost.
