@@ -61,7 +61,7 @@ const settings = {
   // A node stopped on purpose (SIGTERM) keeps its previews this long before its siblings take them over: a package upgrade's restart.
   restartGrace: { env: "PREVIEWD_RESTART_GRACE", def: "60", schema: posInt("a number of seconds a node stopped on purpose may stay away before its previews move (1 or more)") },
   // Records, containers and the proxy's table compared this often (orchestrator/drift.ts): a fix lands within two periods.
-  reconcileInterval: { env: "PREVIEWD_RECONCILE_INTERVAL", def: "5", schema: posInt("a number of seconds between drift checks of records, containers and routes (1 or more)") },
+  reconcileInterval: { env: "PREVIEWD_RECONCILE_INTERVAL", def: "5", schema: posInt("a number of seconds between drift checks of records, containers, routes and the host firewall (1 or more)") },
   gossipProfile: { env: "PREVIEWD_GOSSIP_PROFILE", def: "lan", schema: v.picklist(["lan", "local", "test"], "lan (production), local (several daemons on one machine) or test (10x faster timers, in-process clusters)") },
   nodeId: { env: "PREVIEWD_NODE_ID", def: hostname(), schema: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a node name of letters, digits, dots, dashes or underscores (1-63)")) },
   dataDir: { env: "PREVIEWD_DATA_DIR", def: "./data", schema: nonEmpty("a directory path") },
@@ -232,7 +232,8 @@ export function testConfig(overrides: Partial<Record<string, string>> = {}): Con
     PREVIEWD_NODE_ID: "test-node",
     PREVIEWD_API_TOKEN: "test-token-0123456789",
     PREVIEWD_START_TIMEOUT: "20",
-    // Off in tests: every test daemon shares the previewd bridge and a stop removes the rules; test/pool/firewall.test.ts turns it on.
+    // Off in tests: the rules hold for the whole previewd bridge, so one test daemon's would refuse the previews of another
+    // process's test daemon their (other) database port; test/pool/firewall.test.ts turns it on.
     PREVIEWD_FIREWALL: "off",
     ...overrides,
   });

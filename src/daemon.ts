@@ -64,6 +64,8 @@ export interface Daemon {
   pooler?: Pooler;
   /** Unset when deploys are off (no RAILWAY_API_TOKEN). */
   deployments?: Deployments;
+  /** The host firewall for previews (src/pool/firewall.ts); unset when off or not installable here. */
+  firewall?: HostFirewall;
   stop(): Promise<void>;
 }
 
@@ -261,6 +263,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       aliveNodes: view.nodes().filter((n) => n.state === "alive").length,
       gossipLocalHealth: gossipLocalHealth(),
       drift: orchestrator.driftCounts,
+      firewallRepairs: firewall?.repairs,
       fly: fly && { ...fly.totals },
     }),
   };
@@ -393,7 +396,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   ready = true;
 
   const d: Daemon = {
-    config, token, orchestrator, databaseUrl, deployments, pooler,
+    config, token, orchestrator, databaseUrl, deployments, pooler, firewall,
     get view() {
       return view;
     },
@@ -458,12 +461,15 @@ async function startFirewall(config: Config, runtime: DockerRuntime, databaseUrl
     bridge: await runtime.bridgeInterface(),
     // The database when it runs on this host (embedded, or a local server), a registry mirror on this host.
     allowTcpPorts: hostPortsOf([databaseUrl, config.npmRegistry], local),
+    dataDir: config.dataDir, // names this daemon's chains: a restart takes its own back
     log: log.child({ mod: "firewall" }),
   });
   const problem = await fw.probe();
   try {
     if (problem) throw new Error(problem);
     await fw.install();
+    // Anything that flushes iptables under us (a package upgrade, another tool, a hand) is put back within two intervals.
+    fw.watch(config.reconcileInterval * 1000);
     return fw;
   } catch (err) {
     log.error({ reason: (err as Error).message }, "the host firewall cannot be installed (needs root and iptables; PREVIEWD_FIREWALL=off to silence): previews can reach the host's own ports");

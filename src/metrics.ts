@@ -30,6 +30,8 @@ export interface MetricsSnapshot {
   aliveNodes: number;
   /** Cumulative since start: drift between records, containers and routes, by kind (orchestrator/drift.ts). */
   drift?: Record<string, number>;
+  /** Cumulative since start: host firewall rules found missing or changed and put back, by part (pool/firewall.ts). Unset: firewall off. */
+  firewallRepairs?: Record<string, number>;
   /** Gossip's local health multiplier (Lifeguard), 0 without a cluster. */
   gossipLocalHealth?: number;
   /** The cluster's Fly previews now (every node reports the same: use max() across nodes). Unset: overflow off. */
@@ -79,6 +81,7 @@ export class DaemonMetrics {
     gossipDropped: this.counter("previewd_gossip_dropped_total", "Gossip datagrams dropped, by reason.", ["reason"]),
     drift: this.counter("previewd_drift_total", "Differences between this node's records, containers and routing table, fixed or reported, by kind.", ["kind"]),
     transitions: this.counter("previewd_transitions_total", "Status changes of the previews this node runs or created, by tier, the status left (none: a new preview) and the status entered.", ["tier", "from", "to"]),
+    firewallRepairs: this.counter("previewd_firewall_repairs_total", "Host firewall rules found missing or changed under the running daemon and put back, by part (skeleton, daemon_chain, allow_jump, jump, allow_chain; input_ or forward_).", ["part"]),
   };
 
   /** The orchestrator's hook: a create reached its end, or a wake finished. */
@@ -123,6 +126,7 @@ export class DaemonMetrics {
     total(this.c.peerVerified, s.peerVerified ?? 0);
     total(this.c.gossipDropped, s.gossipDropped, "reason");
     total(this.c.drift, s.drift ?? {}, "kind");
+    total(this.c.firewallRepairs, s.firewallRepairs ?? {}, "part");
     if (s.fly) {
       // Registered on the first snapshot that has them: with overflow off the
       // Fly series are absent, not a misleading zero cost.

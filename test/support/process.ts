@@ -95,8 +95,8 @@ async function spawnOnce(env: Record<string, string>, dataDir: string): Promise<
     PREVIEWD_WARM_POOL: "1",
     PREVIEWD_LOG_PRETTY: "0",
     PREVIEWD_LOG_LEVEL: "warn",
-    // The host firewall is host-wide and allows one database port: test daemons on other databases would refuse
-    // each other's previews (and one killed with -9 leaves its rules). The firewall's own test turns it on.
+    // The host firewall's rules hold for the whole bridge: a firewalled test daemon refuses the previews of other
+    // processes' test daemons their (other) database ports. The firewall's own test turns it on.
     PREVIEWD_FIREWALL: "off",
     ...env,
   };
