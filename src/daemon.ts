@@ -1,6 +1,7 @@
 // Composition root of `previewd serve`: config -> database -> adapters ->
 // orchestrator -> cluster -> listeners; drains on SIGTERM. Only this file
 // builds concrete adapters (Docker, PostgreSQL, gossip transport).
+import { Lifecycle } from "./lifecycle/index.ts";
 import type { Server } from "bun";
 import { cpus, networkInterfaces } from "node:os";
 import { join, resolve } from "node:path";
@@ -150,8 +151,11 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const capacity = effectiveCapacity(config);
   let boundProxyPort = config.proxyPort;
   const prom = new DaemonMetrics(); // this daemon's own registry: tests run several daemons in one process
+  // Every status change of every tier goes through this one lifecycle (src/lifecycle/).
+  const lifecycle = new Lifecycle({ store, log: log.child({ mod: "lifecycle" }) });
+  lifecycle.on((t) => prom.transition(t.tier, t.from, t.to));
   const orchestrator = new Orchestrator({
-    nodeId: config.nodeId, runtime, store, databases, log, deps,
+    nodeId: config.nodeId, runtime, store, databases, log, deps, lifecycle,
     cpus: config.cpus, boostCpus: Math.max(config.boostCpus, config.cpus),
     warmPoolSize: config.warmPool, capacity,
     idleTimeoutMs: config.idleTimeout * 1000, stopAfterMs: config.stopAfter * 1000, startTimeoutMs: config.startTimeout * 1000,
@@ -190,7 +194,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   }
 
   // ---- Fly overflow, when a token and an app are set; off (logged) if Fly cannot be reached at start
-  const fly = config.flyApiToken && config.flyApp ? await startFly(config, { store, databases, log, newId: newPreviewId, previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id) }) : undefined;
+  const fly = config.flyApiToken && config.flyApp ? await startFly(config, { store, databases, log, lifecycle, newId: newPreviewId, previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id) }) : undefined;
   if (fly) {
     const sweep = setInterval(() => void fly.sweep(orchestrator.idle, config.idleTimeout * 1000).catch((err: unknown) => log.warn({ err }, "Fly idle sweep failed")), Math.min(5000, config.idleTimeout * 500));
     const reconcile = setInterval(() => void fly.reconcile().catch((err: unknown) => log.warn({ err }, "Fly reconcile failed")), 300_000);
@@ -199,7 +203,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
 
   // ---- the browser tier: frontend-only apps built in the sandbox, served as files by every node
   const browser = new BrowserTier({
-    store, sites: new SiteStore(sql), node: config.nodeId, newId: newPreviewId, log: log.child({ mod: "browser" }),
+    store, sites: new SiteStore(sql), node: config.nodeId, newId: newPreviewId, log: log.child({ mod: "browser" }), lifecycle,
     previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id),
     webcontainer: config.browserRuntime === "webcontainer"
       ? { coep: config.browserCoep, bootTimeoutMs: config.webcontainerBootTimeout * 1000, apiKey: config.webcontainerApiKey || undefined, origin: config.webcontainerOrigin || undefined }
@@ -476,7 +480,7 @@ async function startFirewall(config: Config, runtime: DockerRuntime, databaseUrl
 /** The Fly tier: the app ensured and this cluster's machines reconciled with the store, or undefined (logged) when Fly refuses. */
 async function startFly(
   config: Config,
-  deps: { store: PreviewStore; databases: PreviewDatabases; log: Logger; newId: () => string; previewUrl: (id: string) => string },
+  deps: { store: PreviewStore; databases: PreviewDatabases; log: Logger; lifecycle: Lifecycle; newId: () => string; previewUrl: (id: string) => string },
 ): Promise<FlyTier | undefined> {
   const log = deps.log.child({ mod: "fly" });
   const machines = new FlyMachines({ apiUrl: config.flyApiUrl, token: config.flyApiToken, app: config.flyApp, orgSlug: config.flyOrg, regions: config.flyRegions, log });
@@ -486,7 +490,7 @@ async function startFly(
     edgeUrl: config.flyEdgeUrl || `https://${config.flyApp}.fly.dev`,
     databaseAddr: config.flyDatabaseAddr || undefined,
     prices: { runningPerHour: config.flyPriceRunningHour, suspendedPerHour: config.flyPriceSuspendedHour },
-    previewUrl: deps.previewUrl, newId: deps.newId, log, startTimeoutMs: Math.max(config.startTimeout, 120) * 1000,
+    previewUrl: deps.previewUrl, newId: deps.newId, log, startTimeoutMs: Math.max(config.startTimeout, 120) * 1000, lifecycle: deps.lifecycle,
   });
   try {
     await machines.ensureApp();

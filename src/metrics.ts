@@ -80,12 +80,18 @@ export class DaemonMetrics {
     peerVerified: this.counter("previewd_peer_verified_total", "Peer signatures that held: one per API call, one per sibling hop connection (not per request on it)."),
     gossipDropped: this.counter("previewd_gossip_dropped_total", "Gossip datagrams dropped, by reason.", ["reason"]),
     drift: this.counter("previewd_drift_total", "Differences between this node's records, containers and routing table, fixed or reported, by kind.", ["kind"]),
+    transitions: this.counter("previewd_transitions_total", "Status changes of the previews this node runs or created, by tier, the status left (none: a new preview) and the status entered.", ["tier", "from", "to"]),
     firewallRepairs: this.counter("previewd_firewall_repairs_total", "Host firewall rules found missing or changed under the running daemon and put back, by part (skeleton, daemon_chain, allow_jump, jump, allow_chain; input_ or forward_).", ["part"]),
   };
 
   /** The orchestrator's hook: a create reached its end, or a wake finished. */
   readonly observe = (event: "create" | "wake", seconds: number, labels: Record<string, string>): void => {
     (event === "create" ? this.create : this.wake).observe(labels, seconds);
+  };
+
+  /** The lifecycle's hook: a preview changed status (or was created: from "none"). */
+  readonly transition = (tier: string, from: string | undefined, to: string): void => {
+    this.c.transitions.inc({ tier, from: from ?? "none", to });
   };
 
   /** The proxy's hook: a response is on its way. */

@@ -6,6 +6,7 @@
 import { customAlphabet } from "nanoid";
 import { conflict } from "../errors.ts";
 import { InstallError, OutputLog } from "../deps/index.ts";
+import { Lifecycle } from "../lifecycle/index.ts";
 import type { Logger } from "../log.ts";
 import type { PreviewStore } from "../orchestrator/ports.ts";
 import { toView } from "../orchestrator/view.ts";
@@ -27,6 +28,8 @@ export interface BrowserTierOptions {
   log: Logger;
   /** PREVIEWD_BROWSER_RUNTIME=webcontainer: page loads get the WebContainer launcher (launcher.ts). */
   webcontainer?: LauncherSettings;
+  /** The node's lifecycle (one for every tier); unset: one of its own. */
+  lifecycle?: Lifecycle;
 }
 
 interface Building {
@@ -39,9 +42,11 @@ interface Building {
 export class BrowserTier {
   private readonly building = new Map<string, Building>();
   private readonly launcher?: Launcher;
+  private readonly lifecycle: Lifecycle;
 
   constructor(private readonly o: BrowserTierOptions) {
     if (o.webcontainer) this.launcher = new Launcher({ ...o.webcontainer, store: o.store, log: o.log });
+    this.lifecycle = o.lifecycle ?? new Lifecycle({ store: o.store, log: o.log });
   }
 
   async create(spec: PreviewSpec, reason: string, opts: { wait?: boolean } = {}): Promise<PreviewView> {
@@ -49,7 +54,7 @@ export class BrowserTier {
     const id = this.o.newId();
     const now = new Date();
     const r: PreviewRecord = { id, node: "browser", tier: "browser", status: "starting", spec: { ...spec, files: {}, tierReason: reason, browser: { builtBy: this.o.node } }, createdAt: now, lastActiveAt: now };
-    await this.o.store.insert(r);
+    await this.lifecycle.insert({ record: r }, {}, `browser tier: ${reason}`);
     await this.o.store.putFiles(id, spec.files);
     const done = this.startBuild(r, spec.files);
     if (opts.wait) await done;
@@ -126,9 +131,7 @@ export class BrowserTier {
       const current = () => this.building.get(r.id) === b;
       try {
         r.spec.browser = { builtBy: this.o.node, buildId: r.spec.browser?.buildId };
-        await this.o.store.update(r.id, { status: "starting", spec: r.spec, failure: null });
-        r.status = "starting";
-        r.failure = undefined;
+        await this.lifecycle.move({ record: r }, "starting", "building", { patch: { spec: r.spec } });
         const buildId = newBuildId();
         const sourceHash = await this.o.builder.sourceHash(files);
         if (await this.o.sites.reuse(r.id, buildId, sourceHash)) {
@@ -141,16 +144,13 @@ export class BrowserTier {
         }
         if (!current()) return;
         r.spec.browser = { builtBy: this.o.node, buildId };
-        r.status = "running";
-        await this.o.store.update(r.id, { status: "running", spec: r.spec });
+        await this.lifecycle.move({ record: r }, "running", "built", { patch: { spec: r.spec } });
       } catch (err) {
         if (!current()) return;
         const why = err instanceof BuildError || err instanceof InstallError ? (err as Error).message : `The build could not run: ${(err as Error).message}`;
         const failure = `${why}\n${b.output.errorExcerpt(20)}`.trim();
-        r.status = "failed";
-        r.failure = failure;
         await this.o.sites.saveLog(r.id, b.output.tail(400)).catch(() => {});
-        await this.o.store.update(r.id, { status: "failed", failure }).catch(() => {});
+        await this.lifecycle.move({ record: r }, "failed", "the build failed", { failure }).catch((e) => this.o.log.warn({ err: e, id: r.id }, "could not record a failed build"));
         this.o.log.warn({ id: r.id, why }, "browser preview build failed");
       } finally {
         if (current()) this.building.delete(r.id);

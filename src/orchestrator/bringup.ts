@@ -4,9 +4,10 @@
 // installer's or the app's last lines). The container runs at boost CPUs
 // until the app answers, then drops to the preview's limit.
 import { InstallError, OutputLog, planInstall, type DepsCache, type InstallPlan } from "../deps/index.ts";
+import type { Lifecycle } from "../lifecycle/index.ts";
 import type { Logger } from "../log.ts";
 import type { Runtime, StartOrder } from "../pool/index.ts";
-import type { FileMap, PreviewStatus } from "../types.ts";
+import type { FileMap } from "../types.ts";
 import { appEnv } from "./env.ts";
 import type { Live } from "./live.ts";
 import type { PreviewStore } from "./ports.ts";
@@ -27,7 +28,7 @@ export interface BringUpDeps {
   /** How long the boost lasts past the first answer (default 10 s). */
   boostTailMs?: number;
   previewHost: (id: string) => string;
-  setStatus: (l: Live, status: PreviewStatus, failure?: string) => Promise<void>;
+  lifecycle: Lifecycle;
   isLive: (id: string) => boolean;
   tail: (l: Live, lines: number) => Promise<string>;
 }
@@ -64,7 +65,7 @@ export class BringUp {
       if (plan) await this.install(l, plan);
       if (!this.o.isLive(id)) return;
       l.phase = "starting the app";
-      await this.o.setStatus(l, "starting");
+      await this.o.lifecycle.move(l, "starting", plan ? "dependencies ready" : "no dependencies to install");
       if (!l.record.spec.port) l.port = undefined; // found again: a restarted app may listen elsewhere
       if (restart) await this.o.runtime.restartApp(l.container!, this.order(l));
       else await this.o.runtime.startApp(l.container!, this.order(l));
@@ -73,7 +74,7 @@ export class BringUp {
       if (!this.o.isLive(id)) return;
       const message = err instanceof InstallError ? err.message : `Could not start the app: ${(err as Error).message}`;
       this.o.log.warn({ id, err: (err as Error).message }, "bring-up failed");
-      await this.o.setStatus(l, "failed", message);
+      await this.o.lifecycle.move(l, "failed", "bring-up failed", { failure: message });
       await this.dropBoost(l);
       return;
     }
@@ -103,7 +104,7 @@ export class BringUp {
     try {
       if (!cache.has(plan.key)) {
         l.phase = `installing dependencies (${plan.label})`;
-        await this.o.setStatus(l, "installing");
+        await this.o.lifecycle.move(l, "installing", "dependencies not in the cache");
       } else {
         log.write(`[previewd] dependencies from the cache (${plan.label})\n`);
       }
@@ -134,13 +135,13 @@ export class BringUp {
     );
     if (outcome === "up" && l.record.status === "starting") {
       l.phase = undefined;
-      await this.o.setStatus(l, "running");
+      await this.o.lifecycle.move(l, "running", "the app answers HTTP");
     }
     if (outcome === "timeout" && l.record.status === "starting") {
       l.phase = undefined;
       const logs = await this.o.tail(l, 20);
       const where = l.record.spec.port ? `on port ${l.record.spec.port}` : l.port ? `on port ${l.port}` : "on any port (nothing listened)";
-      await this.o.setStatus(l, "failed", `The app did not answer HTTP ${where} within ${this.o.startTimeoutMs / 1000} s. Last log lines:\n${logs}`);
+      await this.o.lifecycle.move(l, "failed", "start timeout", { failure: `The app did not answer HTTP ${where} within ${this.o.startTimeoutMs / 1000} s. Last log lines:\n${logs}` });
     }
     // Like Cloud Run's startup boost, a little past the first answer: dev
     // servers compile the pages a visitor opens next (Next.js: seconds each at 0.25 CPU).

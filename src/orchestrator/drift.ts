@@ -15,7 +15,8 @@
 import { isDatabaseUnavailable } from "../db/outage.ts";
 import type { Logger } from "../log.ts";
 import type { ContainerState, Runtime } from "../pool/index.ts";
-import type { PreviewRecord, PreviewStatus } from "../types.ts";
+import type { Lifecycle } from "../lifecycle/index.ts";
+import type { PreviewRecord } from "../types.ts";
 import type { Live } from "./live.ts";
 import type { PreviewStore } from "./ports.ts";
 
@@ -46,7 +47,7 @@ export interface DriftDeps {
   live: () => Live[];
   /** Creates or take-overs in flight: their record exists before their route (a take-over's container may take seconds). */
   busy: () => boolean;
-  setStatus: (l: Live, status: PreviewStatus, failure?: string) => Promise<void>;
+  lifecycle: Lifecycle;
   watchReadiness: (l: Live) => void;
   recreate: (l: Live) => Promise<void>;
   /** Like recreate, for a container that still exists: it goes first (with its disk). */
@@ -112,6 +113,7 @@ export class DriftLoop {
       }
       this.counts[f.kind]++;
       this.d.log.warn({ kind: f.kind, id: f.id, ...f.detail }, f.fix ? "drift: fixing" : "drift: reported (not fixed)");
+      // Not in the preview's queue: an eviction queues its own removal (a queue waiting on itself never ends).
       await f.fix?.().catch((err: unknown) => this.d.log.error({ err, kind: f.kind, id: f.id }, "drift fix failed"));
     }
     this.previous = now;
@@ -138,7 +140,7 @@ export class DriftLoop {
       const c = byContainer.get(l.container.containerId);
       if (!c) {
         const fix = status === "stopped"
-          ? () => d.setStatus(l, "failed", "Its container was removed outside previewd while it was stopped. Its files are kept: create it again.")
+          ? () => d.lifecycle.move(l, "failed", "drift: container missing", { failure: "Its container was removed outside previewd while it was stopped. Its files are kept: create it again." })
           : () => d.recreate(l);
         out.push({ kind: "container_missing", id, key: `container_missing:${l.container.containerId}`, detail: { status, containerId: l.container.containerId }, fix });
         continue;
@@ -179,7 +181,7 @@ export class DriftLoop {
     await this.d.runtime.start(c.containerId);
     l.container = (await this.d.runtime.inspect(c.containerId)) ?? c;
     if (!l.record.spec.port) l.port = undefined;
-    if (l.record.status !== "starting") await this.d.setStatus(l, "starting");
+    if (l.record.status !== "starting") await this.d.lifecycle.move(l, "starting", "drift: its container had stopped");
     this.d.watchReadiness(l);
   }
 }

@@ -7,8 +7,9 @@
 // the database again, the previews given away meanwhile are evicted and the
 // rest resume with their memory. The decision is recovery's; this is the act.
 import type { Logger } from "../log.ts";
-import type { Runtime } from "../pool/index.ts";
-import { serially, type Live } from "./live.ts";
+import { ACTIVE, type Lifecycle } from "../lifecycle/index.ts";
+import type { ContainerEngine } from "../pool/index.ts";
+import type { Live } from "./live.ts";
 
 /** resolve() of a fenced node: the proxy answers 503 node_isolated. */
 export class NodeFencedError extends Error {
@@ -17,16 +18,13 @@ export class NodeFencedError extends Error {
   }
 }
 
-/** Statuses whose container runs an app (a suspended or stopped one is already still). */
-const ACTIVE = new Set(["installing", "starting", "running"]);
-
 export class Fencing {
   /** Fenced since (ms), or undefined. */
   private since?: number;
   /** Containers this fence paused, by preview: exactly these resume when it lifts. */
   private readonly paused = new Map<string, string>();
 
-  constructor(private readonly o: { runtime: Runtime; log: Logger }) {}
+  constructor(private readonly o: { runtime: Pick<ContainerEngine, "pause" | "unpause">; lifecycle: Lifecycle; log: Logger }) {}
 
   get active(): boolean {
     return this.since !== undefined;
@@ -41,7 +39,7 @@ export class Fencing {
       lives.map(async (l) => {
         const cid = l.container?.containerId;
         if (!cid || !ACTIVE.has(l.record.status)) return;
-        await serially(l, () => this.o.runtime.pause(cid))
+        await this.o.lifecycle.queue(l.record.id, () => this.o.runtime.pause(cid))
           .then(() => this.paused.set(l.record.id, cid))
           .catch((err) => this.o.log.warn({ err, id: l.record.id }, "fence could not pause a preview's container"));
       }),
@@ -56,7 +54,7 @@ export class Fencing {
       [...this.paused].map(async ([id, cid]) => {
         const l = liveOf(id);
         if (!l || l.container?.containerId !== cid || !ACTIVE.has(l.record.status)) return;
-        await serially(l, () => this.o.runtime.unpause(cid))
+        await this.o.lifecycle.queue(id, () => this.o.runtime.unpause(cid))
           .then(() => resumed.push(id))
           .catch((err) => this.o.log.warn({ err, id }, "could not resume a preview's container after the fence"));
       }),

@@ -4,7 +4,7 @@
 // Docker gives up, the preview is failed with its exit code and last lines.
 import type { Logger } from "../log.ts";
 import type { ContainerState, Runtime, RuntimeEvent } from "../pool/index.ts";
-import type { PreviewStatus } from "../types.ts";
+import type { Lifecycle } from "../lifecycle/index.ts";
 import type { BringUp } from "./bringup.ts";
 import type { Live } from "./live.ts";
 
@@ -15,7 +15,7 @@ export interface HealthDeps {
   live: (previewId: string) => Live | undefined;
   /** A spare container died or went away (not a preview's): the pool forgets it. */
   forgetSpare: (containerId: string) => void;
-  setStatus: (l: Live, status: PreviewStatus, failure?: string) => Promise<void>;
+  lifecycle: Lifecycle;
   tail: (l: Live, lines: number) => Promise<string>;
 }
 
@@ -47,11 +47,14 @@ export class Health {
       const state = await this.settledState(e.containerId);
       // Gone, not crashed: removed behind our back (`docker rm -f`). The drift loop (drift.ts) re-creates it from its files.
       if (!state) return this.o.log.warn({ id: l.record.id, containerId: e.containerId }, "preview's container was removed outside previewd");
+      // Deleted, stopped or failed by someone else while Docker settled: theirs to say.
+      if (l.record.status !== "running" && l.record.status !== "starting") return;
       if (state.status === "exited" || state.status === "dead") {
         const logs = await this.o.tail(l, 30);
+        if (l.record.status !== "running" && l.record.status !== "starting") return;
         const restarts = state.restartCount;
         l.failedAt = Date.now();
-        await this.o.setStatus(l, "failed", `The app exited with code ${state.exitCode} after ${restarts} restart(s). Last log lines:\n${logs}`);
+        await this.o.lifecycle.move(l, "failed", "the app exited for good", { failure: `The app exited with code ${state.exitCode} after ${restarts} restart(s). Last log lines:\n${logs}` });
         this.o.log.warn({ id: l.record.id, exitCode: state.exitCode, restarts }, "preview failed");
       } else {
         await this.rearm(l); // Docker restarts it (its back-off): answering again makes it running
@@ -62,7 +65,7 @@ export class Health {
   /** The app restarted: find its port again and watch until it answers (one watch at a time). */
   private async rearm(l: Live): Promise<void> {
     if (!l.record.spec.port) l.port = undefined;
-    if (l.record.status === "running") await this.o.setStatus(l, "starting");
+    if (l.record.status === "running") await this.o.lifecycle.move(l, "starting", "the app restarted");
     l.ready = this.o.bringUp.watchReadiness(l);
   }
 

@@ -1,7 +1,12 @@
-// What this node keeps in memory for each preview it runs.
-import type { OutputLog } from "../deps/index.ts";
-import type { ContainerState } from "../pool/index.ts";
-import type { PreviewRecord } from "../types.ts";
+// What this node keeps in memory for each preview it runs, and the set of
+// them: the fast path's map (endpoint, idle clock, readiness), the slots they
+// hold, and the route table the proxy's front threads are given.
+import type { DepsCache, OutputLog } from "../deps/index.ts";
+import { notFound } from "../errors.ts";
+import { OCCUPYING, STATUSES } from "../lifecycle/index.ts";
+import type { ContainerState, IdleClock, Runtime } from "../pool/index.ts";
+import type { RouteEntry } from "../proxy/fast/thread-protocol.ts";
+import type { PreviewRecord, PreviewStatus } from "../types.ts";
 
 export interface Live {
   record: PreviewRecord;
@@ -24,13 +29,77 @@ export interface Live {
   failedAt?: number;
   /** A resume or restart in flight, shared by all requests that wait on it. */
   waking?: Promise<void>;
-  /** The last lifecycle change (pause, wake, stop) queued on this preview: they run one at a time. */
-  busy?: Promise<unknown>;
 }
 
-/** Runs `fn` after the preview's previous lifecycle change has finished. */
-export function serially<T>(l: Live, fn: () => Promise<T>): Promise<T> {
-  const run = (l.busy ?? Promise.resolve()).catch(() => {}).then(fn);
-  l.busy = run;
-  return run;
+export class LiveSet {
+  private readonly map = new Map<string, Live>();
+  /** Creates and take-overs in flight: they hold a slot before their entry exists. */
+  reserved = 0;
+
+  constructor(private readonly o: { idle: IdleClock; deps?: DepsCache; routesChanged(): void }) {}
+
+  get(id: string): Live | undefined {
+    return this.map.get(id);
+  }
+
+  /** The entry, or 404. */
+  need(id: string): Live {
+    const l = this.map.get(id);
+    if (!l) throw notFound("preview", id);
+    return l;
+  }
+
+  has(id: string): boolean {
+    return this.map.has(id);
+  }
+
+  values(): IterableIterator<Live> {
+    return this.map.values();
+  }
+
+  ids(): string[] {
+    return [...this.map.keys()];
+  }
+
+  /** Takes a preview into this node's care: its idle clock starts, its dependency entry is held. */
+  add(l: Live): Live {
+    this.map.set(l.record.id, l);
+    this.o.idle.touch(l.record.id);
+    if (l.record.spec.deps) this.o.deps?.acquire(l.record.id, l.record.spec.deps.key);
+    return l;
+  }
+
+  /** Drops a preview from this node's memory: no route, no idle clock, no install wait, its cache entry released. */
+  forget(l: Live): void {
+    this.map.delete(l.record.id);
+    this.o.routesChanged();
+    this.o.idle.forget(l.record.id);
+    l.abort?.abort();
+    this.o.deps?.release(l.record.id);
+  }
+
+  /** Previews holding a slot here, plus creates in flight. */
+  get occupied(): number {
+    let n = this.reserved;
+    for (const l of this.map.values()) if (OCCUPYING.has(l.record.status)) n++;
+    return n;
+  }
+
+  counts(): Record<PreviewStatus, number> {
+    const c = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<PreviewStatus, number>;
+    for (const l of this.map.values()) c[l.record.status]++;
+    return c;
+  }
+
+  /** Running previews' app addresses (the table the proxy threads route by); none while fenced. */
+  routes(runtime: Pick<Runtime, "endpoint">, fenced: boolean): RouteEntry[] {
+    const out: RouteEntry[] = [];
+    if (fenced) return out;
+    for (const l of this.map.values()) {
+      if (l.record.status !== "running" || !l.container || l.port === undefined) continue;
+      const e = runtime.endpoint(l.container, l.port);
+      out.push([l.record.id, e.host, e.port]);
+    }
+    return out;
+  }
 }

@@ -1,6 +1,7 @@
 // A preview's logs: its dependency install's output first (kept by this
 // node), then the app's stdout/stderr from the container. A follower sees the
-// install live and then moves on to the app.
+// install live and then moves on to the app. And the last lines of a
+// failing app, for its error.
 import type { Runtime } from "../pool/index.ts";
 import type { Live } from "./live.ts";
 
@@ -28,4 +29,15 @@ export function followLogs(l: Live, runtime: Runtime, opts: { tail?: number; fol
       void reader?.cancel();
     },
   });
+}
+
+/** The app's last lines, for a failure's text ("(logs unavailable)" when the engine cannot say). */
+export async function tailLogs(runtime: Runtime, l: Live, lines: number): Promise<string> {
+  if (!l.container) return "";
+  try {
+    const stream = await runtime.logs(l.container.containerId, { tail: lines });
+    return (await new Response(stream).text()).trimEnd();
+  } catch {
+    return "(logs unavailable)";
+  }
 }

@@ -3,12 +3,25 @@
 // as soon as the proxy listens again. Records whose container vanished are
 // recreated from their stored files; containers with no record are spares
 // (kept if their runner still idles) or leftovers (removed).
+import type { Lifecycle } from "../lifecycle/index.ts";
+import type { Logger } from "../log.ts";
 import type { ContainerState, Runtime } from "../pool/index.ts";
-import type { PreviewRecord, PreviewStatus } from "../types.ts";
-import type { Orchestrator } from "./index.ts";
+import type { FileMap, PreviewRecord, PreviewStatus } from "../types.ts";
+import type { Live } from "./live.ts";
 import type { PreviewStore } from "./ports.ts";
 
-export async function reconcile(orch: Orchestrator, runtime: Runtime, store: PreviewStore, nodeId: string): Promise<void> {
+/** What reconciling needs of the orchestrator: taking previews and spares into this node's care. */
+export interface Adopter {
+  readonly log: Logger;
+  readonly lifecycle: Lifecycle;
+  adopt(record: PreviewRecord, container?: ContainerState): Live;
+  /** Installs and starts an adopted preview's app from its files (not awaited). */
+  restartFromFiles(id: string, files: FileMap): void;
+  resumeReadiness(id: string): Promise<void>;
+  adoptSpares(spares: ContainerState[]): void;
+}
+
+export async function reconcile(orch: Adopter, runtime: Runtime, store: PreviewStore, nodeId: string): Promise<void> {
   const log = orch.log.child({ mod: "reconcile" });
   const [records, containers] = await Promise.all([store.listByNode(nodeId), runtime.list()]);
   const byPreview = new Map(containers.map((c) => [c.previewId, c]));
@@ -34,13 +47,17 @@ export async function reconcile(orch: Orchestrator, runtime: Runtime, store: Pre
     if (c.status === "running" && (await runtime.isIdle(c))) spares.push(c);
     else await runtime.remove(c.containerId);
   }
-  orch.pool.adopt(spares);
+  orch.adoptSpares(spares);
   log.info({ adopted, recreated, spares: spares.length, removed: byPreview.size - spares.length }, "reconciled");
 }
 
 /** Maps what Docker says onto the record; a preview that was running keeps running. */
-async function adoptContainer(orch: Orchestrator, runtime: Runtime, store: PreviewStore, record: PreviewRecord, c: ContainerState) {
+async function adoptContainer(orch: Adopter, runtime: Runtime, store: PreviewStore, record: PreviewRecord, c: ContainerState) {
   record.spec.files = {}; // files stay in the store; the live map needs none
+  if (record.status === "failed") {
+    orch.adopt(record, c); // it stays failed, whatever its container does: a failure is undone by a new create
+    return;
+  }
   if (record.status === "installing" && c.status === "running") {
     // Stopped mid-install (the install container went with the daemon): install again (the cache may have it by now), then start.
     orch.adopt(record, c);
@@ -48,25 +65,31 @@ async function adoptContainer(orch: Orchestrator, runtime: Runtime, store: Previ
     return;
   }
   let status: PreviewStatus = record.status;
-  if (c.status === "paused") status = "suspended";
-  else if (c.status === "running" || c.status === "restarting") status = record.status === "starting" ? "starting" : "running";
-  else if (record.status !== "failed" && record.status !== "stopped") {
+  let why = "";
+  if (c.status === "paused") {
+    status = "suspended";
+    why = "its container is paused";
+  } else if (c.status === "running" || c.status === "restarting") {
+    status = record.status === "starting" ? "starting" : "running";
+    why = "its container runs";
+  } else if (record.status !== "stopped") {
     // Exited while we were away: start it again (the app restarts from its disk).
     await runtime.start(c.containerId);
     c = (await runtime.inspect(c.containerId)) ?? c;
     status = "starting";
+    why = "its container had exited: started again";
   }
-  const live = orch.adopt({ ...record, status }, c);
-  if (status !== record.status) await store.update(record.id, { status });
+  const live = orch.adopt(record, c);
+  if (status !== record.status) await orch.lifecycle.move(live, status, `adopted at start: ${why}`);
   if (status === "starting") await orch.resumeReadiness(live.record.id);
 }
 
 /** The container is gone (host reboot, engine reset, or its node died): a new one from the stored files. */
-export async function recreate(orch: Orchestrator, runtime: Runtime, store: PreviewStore, record: PreviewRecord) {
+export async function recreate(orch: Adopter, runtime: Runtime, store: PreviewStore, record: PreviewRecord) {
   const files = await store.files(record.id);
   const c = await runtime.create(record.id);
   await runtime.putFiles(c.containerId, files);
-  orch.adopt({ ...record, status: "starting", spec: { ...record.spec, files: {} } }, c);
-  await store.update(record.id, { status: "starting", containerId: c.containerId });
+  const live = orch.adopt({ ...record, spec: { ...record.spec, files: {} } }, c);
+  await orch.lifecycle.move(live, "starting", "re-created from its stored files", { patch: { containerId: c.containerId } });
   orch.restartFromFiles(record.id, files);
 }

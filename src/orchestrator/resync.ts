@@ -11,7 +11,7 @@
 // Then the warm pool drops spares that no longer idle and refills at once.
 import type { Logger } from "../log.ts";
 import type { Runtime, WarmPool } from "../pool/index.ts";
-import type { PreviewStatus } from "../types.ts";
+import type { Lifecycle } from "../lifecycle/index.ts";
 import type { Live } from "./live.ts";
 import type { PreviewStore } from "./ports.ts";
 
@@ -25,7 +25,7 @@ export interface ResyncDeps {
   pool: WarmPool;
   downSince: number;
   live: () => Live[];
-  setStatus: (l: Live, status: PreviewStatus) => Promise<void>;
+  lifecycle: Lifecycle;
   watchReadiness: (l: Live) => void;
   recreate: (l: Live) => Promise<void>;
 }
@@ -58,7 +58,7 @@ export async function resyncAfterEngine(d: ResyncDeps): Promise<void> {
     }
     // It (re)started, or the engine's stop had marked it failed: it is up once it answers again.
     if (!l.record.spec.port) l.port = undefined;
-    if (l.record.status !== "starting") await d.setStatus(l, "starting");
+    if (l.record.status !== "starting") await d.lifecycle.move(l, "starting", "the Docker engine came back");
     d.watchReadiness(l);
   }
   const pool = await d.pool.recheck();

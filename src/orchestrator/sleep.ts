@@ -7,13 +7,13 @@
 // its lifecycle (create, files, delete) and this policy read apart.
 import { unavailable } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { Lifecycle } from "../lifecycle/index.ts";
 import type { IdleClock, Runtime } from "../pool/index.ts";
-import type { PreviewStatus } from "../types.ts";
-import { serially, type Live } from "./live.ts";
+import type { Live, LiveSet } from "./live.ts";
 import type { PreviewStore } from "./ports.ts";
 
 export interface SleepDeps {
-  live: Map<string, Live>;
+  live: Pick<LiveSet, "get" | "values">;
   idle: IdleClock;
   runtime: Runtime;
   store: Pick<PreviewStore, "update">;
@@ -26,7 +26,7 @@ export interface SleepDeps {
   observe?: (event: "wake", seconds: number, labels: Record<string, string>) => void;
   /** Activity this node saw for a preview it does not run (its idle clock is kept elsewhere). */
   foreignActivity?: (id: string, at: Date) => void;
-  setStatus(l: Live, status: PreviewStatus): Promise<void>;
+  lifecycle: Lifecycle;
   /** Waits until a restarted app answers (bringup.ts). */
   watchReadiness(l: Live): Promise<void>;
   /** The proxy threads stop routing it; true when one of them is using it (the pause is called off). */
@@ -43,32 +43,30 @@ export class SleepCycle {
    * lock (a request may have come in since the sweep looked).
    */
   pause(l: Live, ifIdleFor?: number): Promise<void> {
-    return serially(l, async () => {
+    return this.o.lifecycle.queue(l.record.id, async () => {
       if (!l.container || (l.record.status !== "running" && l.record.status !== "starting")) return;
       if (ifIdleFor !== undefined && this.o.idle.idleFor(ifIdleFor, [l.record.id]).length === 0) return;
-      const before = l.record.status;
-      l.record.status = "suspended";
-      if (await this.o.beforePause?.(l.record.id)) {
-        l.record.status = before; // a proxy thread has a request in flight, or had one since its last report
-        return;
-      }
-      try {
-        await this.o.runtime.pause(l.container.containerId);
-      } catch (err) {
-        l.record.status = before;
-        throw err;
-      }
-      await this.o.setStatus(l, "suspended");
+      const containerId = l.container.containerId;
+      const why = ifIdleFor === undefined ? "suspended by request" : `idle for ${Math.round(ifIdleFor / 1000)} s`;
+      await this.o.lifecycle.move(l, "suspended", why, {
+        during: async () => {
+          // A proxy thread has a request in flight, or had one since its last report: called off.
+          if (await this.o.beforePause?.(l.record.id)) return false;
+          await this.o.runtime.pause(containerId);
+        },
+      });
     });
   }
 
   /** The second idle stage: the container stops (memory freed), its disk stays. */
   private stopSuspended(l: Live): Promise<void> {
-    return serially(l, async () => {
+    return this.o.lifecycle.queue(l.record.id, async () => {
       if (!l.container || l.record.status !== "suspended") return;
-      await this.o.runtime.unpause(l.container.containerId);
-      await this.o.setStatus(l, "stopped"); // before the stop, so its "die" event is not taken for a crash
-      await this.o.runtime.stop(l.container.containerId);
+      const containerId = l.container.containerId;
+      await this.o.runtime.unpause(containerId);
+      // Stopped before the stop, so its "die" event is not taken for a crash.
+      await this.o.lifecycle.move(l, "stopped", `suspended for ${Math.round(this.o.stopAfterMs / 1000)} s`);
+      await this.o.runtime.stop(containerId);
     });
   }
 
@@ -79,26 +77,30 @@ export class SleepCycle {
    */
   wake(l: Live): Promise<void> {
     if (l.record.status === "running" || l.record.status === "starting" || l.record.status === "installing") return l.ready ?? Promise.resolve();
-    l.waking ??= serially(l, async () => {
-      const c = l.container;
-      if (!c) throw unavailable(`Preview ${l.record.id} has no container on this node.`);
-      const t0 = performance.now();
-      const from = l.record.status;
-      if (l.record.status === "suspended") {
-        await this.o.runtime.unpause(c.containerId);
-        await this.o.setStatus(l, "running");
-      } else if (l.record.status === "stopped") {
-        await this.o.runtime.setCpus(c.containerId, this.o.boostCpus ?? this.o.cpus).catch(() => {});
-        await this.o.runtime.start(c.containerId);
-        l.container = (await this.o.runtime.inspect(c.containerId)) ?? c;
-        if (!l.record.spec.port) l.port = undefined;
-        await this.o.setStatus(l, "starting");
-        l.ready = this.o.watchReadiness(l);
-        await l.ready;
-      }
-      if (from === "suspended" || from === "stopped") this.o.observe?.("wake", (performance.now() - t0) / 1000, { from, outcome: l.record.status === "running" ? "running" : "failed" });
-    }).finally(() => (l.waking = undefined));
+    l.waking ??= this.o.lifecycle.queue(l.record.id, () => this.wakeNow(l)).finally(() => (l.waking = undefined));
     return l.waking;
+  }
+
+  /** The wake itself, for an operation that already holds the preview's queue (a file change). */
+  async wakeNow(l: Live): Promise<void> {
+    const c = l.container;
+    const from = l.record.status;
+    if (from !== "suspended" && from !== "stopped") return;
+    if (!c) throw unavailable(`Preview ${l.record.id} has no container on this node.`);
+    const t0 = performance.now();
+    if (from === "suspended") {
+      await this.o.runtime.unpause(c.containerId);
+      await this.o.lifecycle.move(l, "running", "woken");
+    } else {
+      await this.o.runtime.setCpus(c.containerId, this.o.boostCpus ?? this.o.cpus).catch(() => {});
+      await this.o.runtime.start(c.containerId);
+      l.container = (await this.o.runtime.inspect(c.containerId)) ?? c;
+      if (!l.record.spec.port) l.port = undefined;
+      await this.o.lifecycle.move(l, "starting", "woken from its disk");
+      l.ready = this.o.watchReadiness(l);
+      await l.ready;
+    }
+    this.o.observe?.("wake", (performance.now() - t0) / 1000, { from, outcome: l.record.status === "running" ? "running" : "failed" });
   }
 
   /** Suspends previews idle past the timeout; stops those suspended past the second stage. */

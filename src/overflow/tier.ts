@@ -14,6 +14,7 @@ import { planInstall } from "../deps/plan.ts";
 import { contentBytes } from "../files.ts";
 import { tarFiles } from "../pool/tar.ts";
 import { AppError, conflict, isAppError, unavailable } from "../errors.ts";
+import { Lifecycle } from "../lifecycle/index.ts";
 import type { Logger } from "../log.ts";
 import type { PreviewDatabases, PreviewStore } from "../orchestrator/ports.ts";
 import { toView } from "../orchestrator/view.ts";
@@ -45,6 +46,8 @@ export interface FlyTierOptions {
   log: Logger;
   /** How long a create waits for the app to answer through the edge with wait=1. */
   startTimeoutMs: number;
+  /** The node's lifecycle (one for every tier); unset: one of its own. */
+  lifecycle?: Lifecycle;
 }
 
 export interface FlyTarget {
@@ -56,9 +59,11 @@ export interface FlyTarget {
 
 export class FlyTier {
   private readonly edge: URL;
+  private readonly lifecycle: Lifecycle;
 
   constructor(private readonly o: FlyTierOptions) {
     this.edge = new URL(o.edgeUrl);
+    this.lifecycle = o.lifecycle ?? new Lifecycle({ store: o.store, log: o.log });
   }
 
   async create(spec: PreviewSpec, reason: string, opts: { wait?: boolean } = {}): Promise<PreviewView> {
@@ -72,7 +77,7 @@ export class FlyTier {
     const database = spec.database && this.o.databases ? await this.o.databases.create(id, spec.database) : undefined;
     const record: PreviewRecord = { id, node: "fly", tier: "fly", status: "starting", spec: { ...spec, files: {}, tierReason: reason, fly }, database, createdAt: now, lastActiveAt: now };
     try {
-      await this.o.store.insert(record);
+      await this.lifecycle.insert({ record }, {}, `placed on Fly: ${reason}`);
       await this.o.store.putFiles(id, spec.files);
       const machine = await this.o.machines.createMachine(await this.machineConfig(record, spec.files, plan?.command));
       fly.machineId = machine.id;
@@ -104,10 +109,10 @@ export class FlyTier {
         if (Date.now() > deadline) throw new Error(`the app did not answer through Fly's edge within ${this.o.startTimeoutMs / 1000} s`);
         await Bun.sleep(300);
       }
-      await this.setStatus(r, "running");
+      await this.setStatus(r, "running", "the app answers through Fly's edge");
     } catch (err) {
       this.o.log.warn({ id: r.id, err: (err as Error).message }, "Fly preview did not start");
-      await this.setStatus(r, "failed", `On Fly: ${(err as Error).message}`).catch(() => {});
+      await this.setStatus(r, "failed", "did not start on Fly", `On Fly: ${(err as Error).message}`).catch(() => {});
     }
   }
 
@@ -168,38 +173,36 @@ export class FlyTier {
     };
   }
 
-  /** Records a state change, closing the seconds of the state it leaves. */
-  async setStatus(r: PreviewRecord, status: PreviewRecord["status"], failure?: string): Promise<void> {
+  /** Moves it (lifecycle), closing the seconds of the state it leaves. */
+  private async setStatus(r: PreviewRecord, status: PreviewRecord["status"], reason: string, failure?: string): Promise<void> {
     const { running, suspended } = this.seconds(r);
     const f = r.spec.fly!;
     f.runningSeconds = running;
     f.suspendedSeconds = suspended;
     f.since = new Date().toISOString();
-    r.status = status;
-    if (failure) r.failure = failure;
     // Woken or started: active now (the idle sweep must not suspend it straight away).
     if (status === "running") r.lastActiveAt = new Date();
-    await this.o.store.update(r.id, { status, spec: r.spec, lastActiveAt: r.lastActiveAt, ...(failure ? { failure } : {}) });
+    await this.lifecycle.move({ record: r }, status, reason, { failure, patch: { spec: r.spec, lastActiveAt: r.lastActiveAt } });
   }
 
   async suspend(r: PreviewRecord): Promise<PreviewView> {
     if (r.status !== "running") throw conflict(`Preview ${r.id} is ${r.status}; only a running preview can be suspended.`);
     await this.o.machines.suspend(r.spec.fly!.machineId!).catch((e) => { throw this.asAppError(e); });
-    await this.setStatus(r, "suspended");
+    await this.setStatus(r, "suspended", "suspended on Fly");
     return this.view(r);
   }
 
   async resume(r: PreviewRecord): Promise<PreviewView> {
     if (r.status === "suspended" || r.status === "stopped") {
       await this.o.machines.start(r.spec.fly!.machineId!).catch((e) => { throw this.asAppError(e); });
-      await this.setStatus(r, "running");
+      await this.setStatus(r, "running", "resumed on Fly");
     }
     return this.view(r);
   }
 
   /** A request reached a suspended preview: Fly's edge wakes the machine (autostart); the record follows. */
   async woke(r: PreviewRecord): Promise<void> {
-    if (r.status === "suspended" || r.status === "stopped") await this.setStatus(r, "running");
+    if (r.status === "suspended" || r.status === "stopped") await this.setStatus(r, "running", "Fly's edge started it for a request");
   }
 
   /** New files: a new machine with them (Fly has no file write into a running machine), the old one destroyed. */
@@ -210,7 +213,7 @@ export class FlyTier {
     const machine = await this.o.machines.createMachine(await this.machineConfig(r, all, planInstall(all, "fly")?.command)).catch((e) => { throw this.asAppError(e); });
     r.spec.fly!.machineId = machine.id;
     r.spec.fly!.region = machine.region;
-    await this.setStatus(r, "starting");
+    await this.setStatus(r, "starting", "new files: a new Fly machine");
     if (old) await this.o.machines.destroy(old, { force: true }).catch((err) => this.o.log.warn({ err, machine: old }, "old Fly machine not destroyed"));
     void this.watchStart(r);
     return this.view(r);
@@ -295,7 +298,7 @@ export class FlyTier {
         void this.watchStart(r);
         out.adopted++;
       } else if (r.status !== "failed") {
-        await this.setStatus(r, "failed", "Its Fly machine is gone (destroyed outside previewd, or never created).");
+        await this.setStatus(r, "failed", "its machine is gone", "Its Fly machine is gone (destroyed outside previewd, or never created).");
         out.failed++;
       }
     }

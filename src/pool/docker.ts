@@ -350,7 +350,21 @@ export class DockerRuntime implements Runtime {
     return states.filter((s): s is ContainerState => s !== undefined);
   }
 
-  pause = (id: string) => this.docker.getContainer(id).pause().then(() => undefined);
+  /**
+   * The cgroup freezer gives up when a task does not freeze in time (runc: "unable to freeze", seen on a
+   * loaded 2-core host with a process in the middle of a syscall); a moment later it does. Tried three times.
+   */
+  pause = async (id: string): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return void (await this.docker.getContainer(id).pause());
+      } catch (err) {
+        if (attempt >= 3 || !/unable to freeze/i.test(String((err as Error).message))) throw err;
+        this.o.log.warn({ id, attempt }, "the freezer did not freeze the container in time; trying again");
+        await Bun.sleep(100 * attempt);
+      }
+    }
+  };
   unpause = (id: string) => this.docker.getContainer(id).unpause().then(() => undefined);
   /** Starts a stopped container; its disk is mounted again first if a reboot unmounted it. */
   async start(id: string): Promise<void> {

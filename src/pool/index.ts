@@ -1,3 +1,3 @@
-export type { ContainerState, JobOutcome, JobSpec, Runtime, RuntimeEvent, StartOrder } from "./runtime.ts";
+export type { ContainerEngine, ContainerState, JobOutcome, JobSpec, RunnerControl, Runtime, RuntimeEvent, StartOrder } from "./runtime.ts";
 export { WarmPool } from "./warm.ts";
 export { IdleClock } from "./idle.ts";

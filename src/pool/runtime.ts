@@ -48,25 +48,22 @@ export interface JobOutcome {
 
 export type RuntimeEvent = { previewId: string; containerId: string; action: "start" | "die" | "pause" | "unpause" | "destroy" | "oom" };
 
-export interface Runtime {
+/**
+ * The container engine, as the core needs it: containers, their files, their
+ * limits, one-off jobs, events and logs (docker.ts adapts Docker; memory-runtime.ts
+ * is the in-memory one).
+ */
+export interface ContainerEngine {
   /** Creates and starts an idle container for a preview id decided now. */
   create(previewId: string): Promise<ContainerState>;
   /** Copies the files into the app root (creating directories as needed). */
   putFiles(containerId: string, files: FileMap): Promise<void>;
   deleteFiles(containerId: string, paths: string[]): Promise<void>;
-  /** Gives the idle runner its start order (once). */
-  startApp(state: ContainerState, order: StartOrder): Promise<void>;
-  /** A new order for a running app: it restarts in place (same container, same address). */
-  restartApp(state: ContainerState, order: StartOrder): Promise<void>;
-  /** The port the app serves on, as the runner sees it; undefined while there is none. */
-  appPort(state: ContainerState): Promise<number | undefined>;
   /** Changes a container's CPU quota (startup boost, then the preview's limit). */
   setCpus(containerId: string, cpus: number): Promise<void>;
   runJob(job: JobSpec): Promise<JobOutcome>;
   /** What identifies the image's Node.js build and platform (part of dependency cache keys). */
   imageIdentity(): Promise<string>;
-  /** True while the runner waits for a start order (a warm container). */
-  isIdle(state: ContainerState): Promise<boolean>;
   inspect(containerId: string): Promise<ContainerState | undefined>;
   /** Containers of this node only (by the previewd.node label). */
   list(): Promise<ContainerState[]>;
@@ -86,3 +83,18 @@ export interface Runtime {
   watch(onEvent: (e: RuntimeEvent) => void, onReturn?: (downSince: number) => void): Promise<() => void>;
   endpoint(state: ContainerState, port: number): Endpoint;
 }
+
+/** The in-container runner's protocol (docker/runner/runner.mjs): start orders and what it reports. */
+export interface RunnerControl {
+  /** Gives the idle runner its start order (once). */
+  startApp(state: ContainerState, order: StartOrder): Promise<void>;
+  /** A new order for a running app: it restarts in place (same container, same address). */
+  restartApp(state: ContainerState, order: StartOrder): Promise<void>;
+  /** The port the app serves on, as the runner sees it; undefined while there is none. */
+  appPort(state: ContainerState): Promise<number | undefined>;
+  /** True while the runner waits for a start order (a warm container). */
+  isIdle(state: ContainerState): Promise<boolean>;
+}
+
+/** Both ports, as one adapter serves them. */
+export type Runtime = ContainerEngine & RunnerControl;

@@ -84,6 +84,10 @@ test("the values are what the test did", () => {
   expect(createSum).toBeLessThanOrEqual(createWallSeconds);
   expect(v("previewd_wake_duration_seconds_count", { from: "suspended", outcome: "running" })).toBe(2);
   expect(v("previewd_wake_duration_seconds_bucket", { from: "suspended", outcome: "running", le: "+Inf" })).toBe(2);
+  // Every status change, by the lifecycle: two creates (none -> starting -> running), two suspends and wakes of the first.
+  const moved = (from: string, to: string) => v("previewd_transitions_total", { tier: "container", from, to });
+  expect([moved("none", "starting"), moved("starting", "running"), moved("running", "suspended"), moved("suspended", "running")]).toEqual([2, 2, 2, 2]);
+  expect(exposition).not.toMatch(/^previewd_transitions_total\{[^}]*to="failed"/m); // nothing failed: no such series
   // 3 plain requests and 1 that woke its preview, twice; one for a preview that does not exist.
   expect(v("previewd_proxy_request_duration_seconds_count", { code: "200" })).toBe(8);
   expect(v("previewd_proxy_request_duration_seconds_count", { code: "404" })).toBe(1);

@@ -1,0 +1,39 @@
+// What the composition root gives this node's container tier.
+import type { DepsCache } from "../deps/index.ts";
+import type { Lifecycle } from "../lifecycle/index.ts";
+import type { Logger } from "../log.ts";
+import type { Runtime } from "../pool/index.ts";
+import type { PreviewDatabases, PreviewStore } from "./ports.ts";
+
+export interface OrchestratorOptions {
+  nodeId: string;
+  /** The node's lifecycle (one for every tier); unset: one of its own. */
+  lifecycle?: Lifecycle;
+  /** Activity this node saw for a preview it does not run (its idle clock is kept elsewhere). */
+  foreignActivity?: (id: string, at: Date) => void;
+  runtime: Runtime;
+  store: PreviewStore;
+  databases?: PreviewDatabases;
+  log: Logger;
+  warmPoolSize: number;
+  capacity: number;
+  idleTimeoutMs: number;
+  stopAfterMs: number;
+  startTimeoutMs: number;
+  previewUrl: (id: string) => string;
+  /** The dependency cache; without it, apps get no install step. */
+  deps?: DepsCache;
+  /** The CPU limit of a running preview (containers start boosted). */
+  cpus: number;
+  /** CPUs while installing and starting (startup boost). */
+  boostCpus?: number;
+  /** Latencies for metrics: a create reached running (or failed), a wake finished. */
+  observe?: (event: "create" | "wake", seconds: number, labels: Record<string, string>) => void;
+  /** How often records, containers and routes are compared (drift.ts); unset: never. */
+  driftIntervalMs?: number;
+  /**
+   * Directories whose disk a create or a file change writes to (preview disks, dependency cache). Below
+   * `minFreeMb` free, both answer 507 before writing anything (disk-floor.ts).
+   */
+  storage?: { dirs: string[]; minFreeMb: number };
+}
