@@ -260,6 +260,7 @@ export class DepsCache {
       if (err instanceof SealError) throw new InstallError(err.message, output.tail(10));
       throw err;
     }
+    if (report.clearedSetId.length) this.o.log.warn({ files: report.clearedSetId.slice(0, 20), count: report.clearedSetId.length }, "cleared set-user-ID bits in an install");
     const n = report.removedLinks.length;
     if (n === 0) return;
     const shown = report.removedLinks.slice(0, 5).join(", ");

@@ -12,6 +12,9 @@
 //   makes one, and a FIFO in an entry shared read-only by many previews
 //   would still be a channel between them (a FIFO on a read-only mount can be
 //   opened for writing).
+// - Set-user-ID and set-group-ID bits are cleared: the files belong to uid
+//   1000, on many hosts a real login (Debian's first user), and the entries
+//   are on the host's disk, readable by every local user.
 // - Hard links are no way out: link(2) cannot cross a mount, even a bind
 //   mount of the same filesystem (EXDEV), and the install sees only its own
 //   disk (or staging directory) and read-only mounts. So a hard link in the
@@ -20,7 +23,7 @@
 // The walk is by path with lstat: nothing runs in the tree any more (the
 // install's container is gone before sealing), so nothing can swap an entry
 // between the check and the removal.
-import { lstatSync, readdirSync, readlinkSync, type Stats, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, readdirSync, readlinkSync, type Stats, unlinkSync } from "node:fs";
 import { join } from "node:path";
 
 export class SealError extends Error {}
@@ -28,6 +31,8 @@ export class SealError extends Error {}
 export interface SealReport {
   /** Links removed, "path -> target", relative to the entry's root. */
   removedLinks: string[];
+  /** Files whose set-user-ID or set-group-ID bit was cleared. */
+  clearedSetId: string[];
 }
 
 /** Links resolved in a row before one is taken for a loop (Linux's own limit). */
@@ -75,7 +80,7 @@ function specialKind(st: Stats): string {
 
 /** Checks an install's finished tree in place (see the top of this file); throws SealError on a special file. */
 export function sealTree(root: string): SealReport {
-  const report: SealReport = { removedLinks: [] };
+  const report: SealReport = { removedLinks: [], clearedSetId: [] };
   const walk = (dir: string[]) => {
     for (const name of readdirSync(join(root, ...dir))) {
       const rel = [...dir, name];
@@ -88,7 +93,12 @@ export function sealTree(root: string): SealReport {
           unlinkSync(abs);
           report.removedLinks.push(`${rel.join("/")} -> ${target}`);
         }
-      } else if (!st.isFile()) {
+      } else if (st.isFile()) {
+        if (st.mode & 0o6000) {
+          chmodSync(abs, st.mode & 0o1777);
+          report.clearedSetId.push(rel.join("/"));
+        }
+      } else {
         throw new SealError(`The install left ${specialKind(st)} at ${rel.join("/")}; special files are not kept in the dependency cache.`);
       }
     }

@@ -4,7 +4,7 @@
 // (node_modules/.bin, pnpm's layout), special files fail the seal.
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SealError, sealTree, staysInside } from "../../src/deps/seal.ts";
@@ -83,4 +83,14 @@ test("a FIFO, a socket or a device node fails the seal, naming it", () => {
   const made = spawnSync("mknod", [join(root, "dev"), "c", "1", "3"]);
   if (made.status !== 0) throw new Error(`mknod needs root here: ${made.stderr}`);
   expect(() => sealTree(root)).toThrow(/a device node at dev/);
+});
+
+test("set-user-ID and set-group-ID bits are cleared (the files are uid 1000's, often a real login on the host)", () => {
+  const bin = join(root, "node_modules/is-number/su");
+  writeFileSync(bin, "#!/bin/sh\n");
+  chmodSync(bin, 0o6755);
+  const r = sealTree(root);
+  expect(r.clearedSetId).toEqual(["node_modules/is-number/su"]);
+  expect(statSync(bin).mode & 0o7777).toBe(0o755);
+  expect(statSync(join(root, "node_modules/is-number/index.js")).mode & 0o6000).toBe(0);
 });
