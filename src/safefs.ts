@@ -13,7 +13,10 @@
 // descriptor, not a path looked up again). Each directory's real path is
 // checked to be under the root. The file is opened O_NOFOLLOW|O_NONBLOCK
 // (a FIFO cannot block the open), fstat'ed on the descriptor (regular files
-// only; what was checked is what is read) and read up to a cap.
+// only; what was checked is what is read) and read up to a cap. A device
+// node is refused by lstat before any open; one swapped in after that lstat
+// would be opened, but nothing that writes these trees can make one
+// (previews, installs and builds have no CAP_MKNOD; their disks are nodev).
 //
 // `root` itself is the caller's (a directory the daemon made): it may sit
 // behind the operator's own links (PREVIEWD_DATA_DIR on a symlinked disk).
