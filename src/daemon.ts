@@ -133,6 +133,10 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const installDisksRoot = join(depsRoot, "disks");
   if (disks) await releaseAllDisks(installDisksRoot, log);
   const installDisks = disks && new PreviewDisks({ root: installDisksRoot, sizeMb: config.diskMb, log: log.child({ mod: "disks" }) });
+  // Browser-tier builds too: a build script is a stranger's code (its own disk, a read-only root).
+  const buildDisksRoot = join(config.dataDir, "build-disks");
+  if (disks) await releaseAllDisks(buildDisksRoot, log);
+  const buildDisks = disks && new PreviewDisks({ root: buildDisksRoot, sizeMb: config.diskMb, log: log.child({ mod: "disks" }) });
   const deps = new DepsCache({
     root: depsRoot,
     capBytes: config.depsCacheMb ? Number(config.depsCacheMb) * 1024 * 1024 : defaultCapBytes(depsRoot),
@@ -211,6 +215,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     builder: new StaticBuilder({
       runtime, deps, imageIdentity: async () => orchestrator.imageIdentity, workRoot: join(config.dataDir, "builds"), depsEntries: join(depsRoot, "entries"),
       timeoutMs: config.installTimeout * 1000, maxOutputBytes: Math.max(config.maxBytes * 4, 200 * 1024 * 1024), maxOutputFiles: config.maxFiles * 4,
+      disks: buildDisks,
     }),
   });
   await browser.resumeBuilds();

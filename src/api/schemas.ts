@@ -3,6 +3,7 @@
 import * as v from "valibot";
 import { badRequest, tooLarge } from "../errors.ts";
 import { byteLength } from "../files.ts";
+import { CONTROL_PORT } from "../pool/runtime.ts";
 import type { DatabaseRequest, FileMap, PreviewSpec } from "../types.ts";
 import { checkPath } from "./paths.ts";
 
@@ -36,12 +37,30 @@ const Files = v.pipe(
   v.transform((files) => files as FileMap),
 );
 const EnvName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "environment variable names are letters, digits and _"));
+/** Names valibot's record (and any plain object) would drop or mistake for its own: refused by name rather than lost. */
+const OBJECT_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+const Env = v.pipe(
+  v.custom<Record<string, unknown>>((e) => typeof e === "object" && e !== null && !Array.isArray(e), "env must be an object of NAME: value"),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    for (const name of Object.keys(dataset.value)) {
+      if (OBJECT_KEYS.has(name)) addIssue({ message: `environment variable ${JSON.stringify(name)} is not allowed (a name JavaScript objects reserve; previewd would lose it)` });
+    }
+  }),
+  v.record(EnvName, v.pipe(v.string("env values must be strings"), v.maxLength(32768))),
+  v.check((e) => Object.keys(e).length <= 256, "at most 256 env variables"),
+);
 
 export const CreateBody = v.strictObject({
   files: Files,
   command: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1, "command words may not be empty"))), v.minLength(1, "command needs at least one word"), v.maxLength(256))),
-  port: v.optional(v.pipe(v.number("port must be a number"), v.integer("port must be an integer"), v.minValue(1, "port must be 1-65535"), v.maxValue(65535, "port must be 1-65535"))),
-  env: v.optional(v.pipe(v.record(EnvName, v.pipe(v.string("env values must be strings"), v.maxLength(32768))), v.check((e) => Object.keys(e).length <= 256, "at most 256 env variables")), {}),
+  port: v.optional(
+    v.pipe(
+      v.number("port must be a number"), v.integer("port must be an integer"), v.minValue(1, "port must be 1-65535"), v.maxValue(65535, "port must be 1-65535"),
+      v.check((p) => p !== CONTROL_PORT, `port ${CONTROL_PORT} is reserved for previewd's runner inside the container (its control port); serve the app on another port`),
+    ),
+  ),
+  env: v.optional(Env, {}),
   database: v.optional(
     v.union([
       v.boolean(),

@@ -35,7 +35,10 @@ export class ScopedTokens {
   /** The claims of a well-formed, authentic, unexpired token; undefined otherwise. */
   verify(token: string): Claims | undefined {
     if (!token.startsWith(PREFIX)) return undefined;
-    const [body, mac] = token.slice(PREFIX.length).split(".");
+    // Exactly two segments: `<token>.anything` is not the token (a MAC over the first two says nothing of the rest).
+    const parts = token.slice(PREFIX.length).split(".");
+    if (parts.length !== 2) return undefined;
+    const [body, mac] = parts as [string, string];
     if (!body || !mac) return undefined;
     const want = Buffer.from(this.mac(body));
     const got = Buffer.from(mac);

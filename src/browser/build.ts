@@ -1,17 +1,21 @@
 // The static runtime's build: the app's own `build` script, run in the
 // sandbox like an install (it is a stranger's code: uid 1000, no
 // capabilities, memory, CPU and time limits), with its dependencies from the
-// cache, in a work directory of its own. What it wrote to dist/, build/ or
-// out/ is read back; symbolic links are never followed (the build made them,
-// and they could point anywhere on this host).
+// cache, in a work directory of its own: on a disk of PREVIEWD_DISK_MB with
+// /tmp beside it and a read-only container root (pool/disk.ts), so a build
+// cannot write more than a preview may. What it wrote to dist/, build/ or
+// out/ is read back through safefs.ts: symbolic links are never followed
+// (the build made them, and they could point anywhere on this host), and an
+// output folder that is itself a link fails the build.
 import { createHash, randomBytes } from "node:crypto";
-import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { type DepsCache, InstallError, planInstall } from "../deps/index.ts";
 import { contentBytes } from "../files.ts";
 import { DEPS_MOUNT } from "../pool/docker.ts";
 import type { Runtime } from "../pool/index.ts";
 import { APP_UID } from "../pool/tar.ts";
+import { entryKind, readTreeUnder, TreeLimitError, UnsafePathError } from "../safefs.ts";
 import type { FileMap } from "../types.ts";
 
 export class BuildError extends Error {}
@@ -29,6 +33,12 @@ export interface StaticBuilderOptions {
   /** The most a build's output may hold. */
   maxOutputBytes: number;
   maxOutputFiles: number;
+  /**
+   * Disks of PREVIEWD_DISK_MB (pool/disk.ts) for builds, as for installs: the
+   * build's /app and /tmp, nothing else writable. Unset (no root or no loop
+   * devices): a folder under workRoot, bounded by the build's time only.
+   */
+  disks?: { sizeMb: number; prepare(id: string): Promise<{ app: string; tmp: string }>; release(id: string): Promise<void> };
 }
 
 const OUTPUT_DIRS = ["dist", "build", "out"];
@@ -52,38 +62,52 @@ export class StaticBuilder {
       return new Map(Object.entries(files).filter(([p]) => !p.startsWith("node_modules/")).map(([p, c]) => [p, new Uint8Array(contentBytes(c))]));
     }
     const plan = this.o.deps ? planInstall(files, await this.o.imageIdentity()) : undefined;
-    if (plan) {
-      this.o.deps!.acquire(previewId, plan.key);
-      out(`[previewd] dependencies (${plan.label})\n`);
-      await this.o.deps!.ensure(plan, out, signal);
-    }
-    const work = join(this.o.workRoot, `${previewId}-${randomBytes(4).toString("hex")}`);
+    const rand = randomBytes(4).toString("hex");
+    const diskId = `build${previewId}${rand}`;
+    let disk: { app: string; tmp: string } | undefined;
+    let work: string | undefined;
     try {
+      if (plan) {
+        this.o.deps!.acquire(previewId, plan.key);
+        out(`[previewd] dependencies (${plan.label})\n`);
+        await this.o.deps!.ensure(plan, out, signal);
+      }
+      disk = this.o.disks ? await this.o.disks.prepare(diskId) : undefined;
+      work = disk?.app ?? join(this.o.workRoot, `${previewId}-${rand}`);
       writeTree(work, files);
       const link = plan
         ? `for e in node_modules/.previewd-store/${plan.key}/node_modules/* node_modules/.previewd-store/${plan.key}/node_modules/.bin; do [ -e "$e" ] && ln -sfn "/app/$e" "node_modules/$(basename "$e")"; done; `
         : "";
       const run = RUN_BUILD[plan?.manager ?? "npm"]!;
       out(`[previewd] ${run}\n`);
+      let tail = "";
       const r = await this.o.runtime.runJob({
         role: "build",
         cmd: ["sh", "-c", `set -e; ${link}exec ${run}`],
         workdir: "/app",
         env: { HOME: "/tmp/home", CI: "true", npm_config_update_notifier: "false", NEXT_TELEMETRY_DISABLED: "1" },
         binds: [`${work}:/app`, ...(plan ? [`${this.o.depsEntries}:${DEPS_MOUNT}:ro`] : [])],
+        // With its own /tmp on the disk, the container's root is read-only (runJob).
+        tmpDir: disk?.tmp,
         timeoutMs: this.o.timeoutMs,
-        onOutput: out,
+        onOutput: (t) => {
+          tail = (tail + t).slice(-8192);
+          out(t);
+        },
         signal,
       });
       if (r.timedOut) throw new BuildError(`The build did not finish within ${Math.round(this.o.timeoutMs / 1000)} s.`);
       if (r.oomKilled) throw new BuildError("The build ran out of memory.");
+      if (r.exitCode !== 0 && disk && /ENOSPC|no space left on device/i.test(tail)) {
+        throw new BuildError(`The build ran out of its disk budget (${this.o.disks!.sizeMb} MB, PREVIEWD_DISK_MB) and was stopped.`);
+      }
       if (r.exitCode !== 0) throw new BuildError(`The build exited with code ${r.exitCode}.`);
-      const dir = OUTPUT_DIRS.find((d) => isRealFile(join(work, d, "index.html")));
-      if (!dir) throw new BuildError(`The build wrote no ${OUTPUT_DIRS.join("/, ")}/ folder with an index.html.`);
+      const dir = outputDir(work);
       out(`[previewd] serving ${dir}/\n`);
-      return readOutput(join(work, dir), this.o.maxOutputBytes, this.o.maxOutputFiles);
+      return readOutput(work, dir, this.o.maxOutputBytes, this.o.maxOutputFiles, out);
     } finally {
-      rmSync(work, { recursive: true, force: true });
+      if (this.o.disks) await this.o.disks.release(diskId).catch((err) => out(`[previewd] could not release the build's disk: ${(err as Error).message}\n`));
+      else if (work) rmSync(work, { recursive: true, force: true });
       if (plan) this.o.deps!.release(previewId);
     }
   }
@@ -113,32 +137,31 @@ function writeTree(root: string, files: FileMap): void {
   if (process.getuid?.() === 0) own(root);
 }
 
-function isRealFile(p: string): boolean {
-  try {
-    return lstatSync(p).isFile();
-  } catch {
-    return false;
+/** The first of dist/, build/, out/ that is a real folder with a real index.html; one that is a link or a special file fails the build. */
+function outputDir(work: string): string {
+  for (const d of OUTPUT_DIRS) {
+    const kind = entryKind(work, d);
+    if (kind === "link" || kind === "special") {
+      throw new BuildError(`The build made ${d}/ ${kind === "link" ? "a symbolic link" : "a special file"}, not a folder: links a build writes are never followed, so nothing is served.`);
+    }
+    if (kind === "directory" && entryKind(work, `${d}/index.html`) === "file") return d;
   }
+  throw new BuildError(`The build wrote no ${OUTPUT_DIRS.join("/, ")}/ folder with an index.html.`);
 }
 
-function readOutput(root: string, maxBytes: number, maxFiles: number): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  let bytes = 0;
-  const walk = (dir: string, prefix: string) => {
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      const st = lstatSync(p); // never follow a link the build made
-      const rel = prefix ? `${prefix}/${name}` : name;
-      if (st.isDirectory()) walk(p, rel);
-      else if (st.isFile()) {
-        bytes += st.size;
-        if (bytes > maxBytes || out.size >= maxFiles) throw new BuildError(`The build's output is larger than the limit (${maxFiles} files, ${Math.round(maxBytes / 1048576)} MB).`);
-        out.set(rel, new Uint8Array(readFileSync(p)));
-      }
-    }
-  };
-  walk(root, "");
-  return out;
+/** The output's regular files; links and special files in it are skipped (and said), never followed or opened. */
+function readOutput(work: string, dir: string, maxBytes: number, maxFiles: number, out: (text: string) => void): Map<string, Uint8Array> {
+  let tree;
+  try {
+    tree = readTreeUnder(work, dir, { maxFiles, maxBytes });
+  } catch (err) {
+    if (err instanceof TreeLimitError) throw new BuildError(`The build's output is larger than the limit (${maxFiles} files, ${Math.round(maxBytes / 1048576)} MB): ${err.message}.`);
+    if (err instanceof UnsafePathError) throw new BuildError(`The build's output could not be read safely: ${err.message}.`);
+    throw err;
+  }
+  const n = tree.skipped.length;
+  if (n) out(`[previewd] not served: ${n} symbolic link${n === 1 ? "" : "s"} or special file${n === 1 ? "" : "s"} in ${dir}/ (${tree.skipped.slice(0, 5).map((s) => s.path).join(", ")}${n > 5 ? ", ..." : ""})\n`);
+  return new Map([...tree.files].map(([p, b]) => [p, new Uint8Array(b.buffer, b.byteOffset, b.length)]));
 }
 
 export { InstallError };

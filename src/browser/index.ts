@@ -106,9 +106,12 @@ export class BrowserTier {
     return mine.length;
   }
 
+  /** Stops running builds and waits for them to end (their containers and disks released). */
   async stop(): Promise<void> {
     this.launcher?.stop();
+    const running = [...this.building.values()].map((b) => b.done);
     for (const id of [...this.building.keys()]) this.stopBuild(id);
+    await Promise.all(running);
   }
 
   private stopBuild(id: string): void {

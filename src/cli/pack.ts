@@ -2,8 +2,8 @@
 // (images, fonts), and what git would not take stays home (.gitignore rules,
 // nested ones included). node_modules, .git and .previewd never go: the
 // preview installs its own dependencies, and .previewd is the runner's.
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { join, sep } from "node:path";
 import { gzipSync } from "node:zlib";
 import { pack } from "tar-stream";
 import { isIgnored, parseGitignore, type Rule } from "./gitignore.ts";
@@ -13,6 +13,13 @@ const ALWAYS_SKIP = new Set(["node_modules", ".git", ".previewd"]);
 /** The files of `dir` to upload, as sorted `/`-separated relative paths. */
 export function listFiles(dir: string): string[] {
   const out: string[] = [];
+  const real = realpathSync(dir);
+  // A linked file goes as its content only when it stays in DIR: a checkout of a stranger's branch (CI on a pull
+  // request) could link to ~/.ssh/id_rsa or /proc/self/environ (the CI's secrets), and the preview would serve it.
+  const inside = (p: string) => {
+    const r = realpathSync(p);
+    return r === real || r.startsWith(real.endsWith(sep) ? real : real + sep);
+  };
   const walk = (rel: string, inherited: Rule[]) => {
     const abs = rel ? join(dir, rel) : dir;
     const ignoreFile = join(abs, ".gitignore");
@@ -27,7 +34,7 @@ export function listFiles(dir: string): string[] {
       // A linked folder is not entered: it could lead back up and loop.
       if (st.isDirectory()) {
         if (!lstatSync(full).isSymbolicLink()) walk(path, rules);
-      } else if (st.isFile()) out.push(path);
+      } else if (st.isFile() && (!lstatSync(full).isSymbolicLink() || inside(full))) out.push(path);
     }
   };
   walk("", []);

@@ -17,8 +17,10 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
 import { join } from "node:path";
 import { contentBytes } from "../files.ts";
 import type { Logger } from "../log.ts";
+import { readFileUnder, UnsafePathError } from "../safefs.ts";
 import { OutputLog } from "./output.ts";
 import type { InstallPlan } from "./plan.ts";
+import { SealError, sealTree } from "./seal.ts";
 
 /** Runs one install in the sandbox (the Docker adapter runs a confined container). */
 export interface Installer {
@@ -39,6 +41,8 @@ export class InstallError extends Error {
 }
 
 const STALE_STAGING_MS = 3600_000;
+/** The most of a lockfile npm wrote that is given back to the app (real ones are a few MB). */
+const WRITTEN_LOCKFILE_MAX_BYTES = 32 * 1024 * 1024;
 
 interface EntryMeta {
   key: string;
@@ -174,7 +178,7 @@ export class DepsCache {
       if (!signal?.aborted) job.waiters--;
     }
     if (!first) this.counters.hits++;
-    return { hit: !first, writtenLockfile: plan.lockfile ? undefined : this.readWrittenLockfile(plan.key) };
+    return { hit: !first, writtenLockfile: plan.lockfile ? undefined : this.readWrittenLockfile(plan.key, onOutput) };
   }
 
   private startInstall(plan: InstallPlan): InFlight {
@@ -211,6 +215,7 @@ export class DepsCache {
       }
       if (r.exitCode !== 0) throw new InstallError(`The dependency install (${plan.command.slice(0, 2).join(" ")}) failed with exit code ${r.exitCode}.`, output.errorExcerpt(25));
       if (disk) await copyTree(disk.app, staging);
+      this.seal(staging, output);
       this.publish(plan, staging);
       this.counters.installs++;
       output.write(`[previewd] dependencies installed in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
@@ -246,9 +251,38 @@ export class DepsCache {
     }, 0);
   }
 
-  private readWrittenLockfile(key: string): string | undefined {
-    const p = join(this.entriesDir, key, "package-lock.json");
-    return existsSync(p) ? readFileSync(p, "utf8") : undefined;
+  /** Links that leave the install are removed (and said in its output), special files fail it (seal.ts). */
+  private seal(staging: string, output: OutputLog): void {
+    let report;
+    try {
+      report = sealTree(staging);
+    } catch (err) {
+      if (err instanceof SealError) throw new InstallError(err.message, output.tail(10));
+      throw err;
+    }
+    if (report.clearedSetId.length) this.o.log.warn({ files: report.clearedSetId.slice(0, 20), count: report.clearedSetId.length }, "cleared set-user-ID bits in an install");
+    const n = report.removedLinks.length;
+    if (n === 0) return;
+    const shown = report.removedLinks.slice(0, 5).join(", ");
+    output.write(`[previewd] removed ${n} symbolic link${n === 1 ? "" : "s"} pointing outside the install (${shown}${n > 5 ? ", ..." : ""})\n`);
+    this.o.log.warn({ links: report.removedLinks.slice(0, 20), count: n }, "removed links leaving an install");
+  }
+
+  /**
+   * The package-lock.json the install wrote, read as a stranger's file: a
+   * link, a FIFO or a huge file is not the app's lockfile (the daemon is root;
+   * following a link here handed any host file to the app). Missing: undefined.
+   */
+  private readWrittenLockfile(key: string, onOutput: (text: string) => void): string | undefined {
+    try {
+      return readFileUnder(join(this.entriesDir, key), "package-lock.json", WRITTEN_LOCKFILE_MAX_BYTES).toString("utf8");
+    } catch (err) {
+      if (!(err instanceof UnsafePathError)) throw err;
+      if (err.reason === "missing") return undefined;
+      onOutput(`[previewd] the package-lock.json the install wrote is not kept as the app's lockfile: ${err.message}\n`);
+      this.o.log.warn({ key, reason: err.reason }, "ignored the lockfile an install wrote");
+      return undefined;
+    }
   }
 
   /** Removes least recently used entries no preview uses until the cache fits its cap. */

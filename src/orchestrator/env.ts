@@ -16,7 +16,15 @@ export function prismaUrl(db: PreviewDatabase): string {
   return u.toString();
 }
 
+/**
+ * Variables merged into an object with no prototype: a name such as
+ * `__proto__` (refused at the edge, but records are data) is then an
+ * ordinary key, never the object's prototype.
+ */
+export function envObject(...parts: Array<Record<string, string> | undefined>): Record<string, string> {
+  return Object.assign(Object.create(null) as Record<string, string>, ...parts);
+}
+
 export function appEnv(env: Record<string, string>, db: PreviewDatabase | undefined): Record<string, string> {
-  if (!db) return { ...env };
-  return { ...env, DATABASE_URL: db.url, PRISMA_DATABASE_URL: prismaUrl(db) };
+  return envObject(env, db && { DATABASE_URL: db.url, PRISMA_DATABASE_URL: prismaUrl(db) });
 }

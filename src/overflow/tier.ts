@@ -17,6 +17,7 @@ import { AppError, conflict, isAppError, unavailable } from "../errors.ts";
 import { Lifecycle } from "../lifecycle/index.ts";
 import type { Logger } from "../log.ts";
 import type { PreviewDatabases, PreviewStore } from "../orchestrator/ports.ts";
+import { envObject } from "../orchestrator/env.ts";
 import { toView } from "../orchestrator/view.ts";
 import type { FileMap, FlyState, PreviewRecord, PreviewSpec, PreviewView } from "../types.ts";
 import { buildMachineConfig, METADATA } from "./config.ts";
@@ -28,6 +29,15 @@ export const PACK_THRESHOLD = 256 * 1024;
 
 /** The port Fly's service points at; the runner relays it to the app's port. */
 export const SERVE_PORT = 8080;
+
+/**
+ * The relay's port on a machine: SERVE_PORT, unless the app asked for that
+ * very port (the runner binds its relay first, so the app would get
+ * EADDRINUSE), then the next one.
+ */
+export function servePortFor(appPort: number | undefined): number {
+  return appPort === SERVE_PORT ? SERVE_PORT + 1 : SERVE_PORT;
+}
 
 export interface FlyTierOptions {
   machines: MachinesApi;
@@ -128,10 +138,11 @@ export class FlyTier {
     const total = Object.values(files).reduce((n, c) => n + contentBytes(c).byteLength, 0);
     if (total > PACK_THRESHOLD) appFiles["/app/.previewd/files.tgz"] = { base64: Buffer.from(Bun.gzipSync(new Uint8Array(await tarFiles(files)))).toString("base64") };
     else for (const [path, content] of Object.entries(files)) appFiles[`/app/${path}`] = content;
-    const env = { ...r.spec.env, ...(r.database ? this.databaseEnv(r.database.url) : {}) };
-    const order = { command: r.spec.command, port: r.spec.port, portHint: r.spec.port ?? 3000, env, servePort: SERVE_PORT, install, installKey: install?.join(" ") };
+    const env = envObject(r.spec.env, r.database && this.databaseEnv(r.database.url));
+    const servePort = servePortFor(r.spec.port);
+    const order = { command: r.spec.command, port: r.spec.port, portHint: r.spec.port ?? 3000, env, servePort, install, installKey: install?.join(" ") };
     appFiles["/app/.previewd/start.json"] = JSON.stringify(order);
-    return buildMachineConfig({ previewId: r.id, cluster: this.o.cluster, node: this.o.node, image: this.o.image, env: {}, files: appFiles, port: SERVE_PORT });
+    return buildMachineConfig({ previewId: r.id, cluster: this.o.cluster, node: this.o.node, image: this.o.image, env: {}, files: appFiles, port: servePort });
   }
 
   /** The preview's database URL with the public address machines can reach. */

@@ -13,7 +13,7 @@
 // Nothing else keeps state: reconcile() rebuilds the picture from the
 // directory and /proc/self/mountinfo (after a crash or a reboot).
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, ftruncateSync, lchownSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Logger } from "../log.ts";
 import { APP_UID } from "./tar.ts";
@@ -78,8 +78,10 @@ export class PreviewDisks {
       else mkdirSync(join(app, "node_modules"), { recursive: true });
       // The app's user owns its root and node_modules (the runner links packages there); the
       // store's mount point stays root's. /tmp is sticky and world-writable, as everywhere.
-      chownSync(app, APP_UID, APP_UID);
-      chownSync(join(app, "node_modules"), APP_UID, APP_UID);
+      // A fresh filesystem made just now, so nothing a preview wrote is here; lchown all the same
+      // (never follows a link), as every host-side touch of a preview's tree must.
+      lchownSync(app, APP_UID, APP_UID);
+      lchownSync(join(app, "node_modules"), APP_UID, APP_UID);
       mkdirSync(tmp);
       chmodSync(tmp, 0o1777);
       return { app, tmp };

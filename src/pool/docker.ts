@@ -7,11 +7,11 @@ import { PassThrough, Readable } from "node:stream";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Endpoint, FileMap } from "../types.ts";
-import type { ContainerState, JobOutcome, JobSpec, Runtime, RuntimeEvent, StartOrder } from "./runtime.ts";
+import { CONTROL_PORT, type ContainerState, type JobOutcome, type JobSpec, type Runtime, type RuntimeEvent, type StartOrder } from "./runtime.ts";
 import type { PreviewDisks } from "./disk.ts";
 import { APP_UID, tarFiles } from "./tar.ts";
 
-export const CONTROL_PORT = 7070;
+export { CONTROL_PORT };
 /** The port published on 127.0.0.1 for operators (the proxy talks to the container's own address). */
 export const PUBLISHED_PORT = 3000;
 

@@ -3,6 +3,13 @@
 // dockerode, so the core can be read without knowing Docker's API.
 import type { Endpoint, FileMap } from "../types.ts";
 
+/**
+ * The in-container runner's control port (docker/runner/runner.mjs: start,
+ * restart, status). It shares the app's network namespace, so an app may not
+ * ask for it: the proxy would expose the runner's POST /restart publicly.
+ */
+export const CONTROL_PORT = 7070;
+
 export interface ContainerState {
   containerId: string;
   previewId: string;

@@ -67,6 +67,9 @@ test("a read-only token cannot write; a forged, altered or expired token is 401"
   const claims = JSON.parse(Buffer.from(body!, "base64url").toString());
   const altered = `pvs_${Buffer.from(JSON.stringify({ ...claims, p: b.id })).toString("base64url")}.${mac}`;
   expect((await as(altered, `/v1/previews/${b.id}`)).status).toBe(401);
+  // The token with anything after it (issue 26: extra segments were ignored): refused, as is the token itself on another preview.
+  for (const extended of [`${t}.anything`, `${t}.`, `${t}.${mac}`]) expect({ extended, status: (await as(extended, `/v1/previews/${a.id}`)).status }).toEqual({ extended, status: 401 });
+  expect((await as(t, `/v1/previews/${a.id}`)).status).toBe(200);
   // Signed with another API token: refused.
   const foreign = new ScopedTokens("some-other-api-token-0000").issue(a.id, ["read"], 600).token;
   expect((await as(foreign, `/v1/previews/${a.id}`)).status).toBe(401);

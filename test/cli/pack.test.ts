@@ -73,6 +73,13 @@ test("listFiles honours .gitignore files at every level and always skips node_mo
   });
   symlinkSync(join(dir, "index.js"), join(dir, "linked.js"));
   symlinkSync(dir, join(dir, "loop"));
+  // Links that leave DIR (a hostile checkout's way to the runner's secrets) are not packed.
+  const outside = mkdtempSync(join(tmpdir(), "previewd-pack-outside-"));
+  dirs.push(outside);
+  writeFileSync(join(outside, "id_rsa"), "PRIVATE KEY");
+  symlinkSync(join(outside, "id_rsa"), join(dir, "key.txt"));
+  symlinkSync("/proc/self/environ", join(dir, "environ.txt"));
+  symlinkSync("../" + outside.split("/").pop() + "/id_rsa", join(dir, "relative.txt"));
   expect(listFiles(dir)).toEqual([".gitignore", "index.js", "keep.log", "linked.js", "other/generated/y.js", "src/.gitignore", "src/app.js", "src/dist/ok.js"]);
 });
 

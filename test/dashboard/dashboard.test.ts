@@ -34,7 +34,7 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   // A database of its own: the dashboard lists every preview in the store, and the suite's shared one holds other files' previews.
   [d, browser] = await Promise.all([startTestDaemon({ PREVIEWD_WARM_POOL: "1", DATABASE_URL: await freshDatabase() }), launchBrowser()]);
-  page = await browser.newPage({ viewport: { width: 1360, height: 760 } });
+  page = await browser.newPage({ viewport: { width: 1400, height: 760 } });
   page.setDefaultTimeout(20_000);
   page.on("pageerror", (e) => pageErrors.push(String(e)));
 }, 120_000);
@@ -56,6 +56,20 @@ async function statusIs(id: string, status: string, timeout = 90_000): Promise<v
 async function signIn(token: string): Promise<void> {
   await page.locator("#token").fill(token);
   await page.locator("#login-form button[type=submit]").click();
+}
+
+/**
+ * Cells of the header and of a row whose text does not fit (CSS ellipsis: the
+ * text is all there, the box is narrower than it), as "class: text". The
+ * status cell's phase line is a hint with a title, so it may end in "…".
+ */
+async function clippedCells(id: string): Promise<string[]> {
+  return page.evaluate((i) => {
+    const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ className: string; textContent: string | null; scrollWidth: number; clientWidth: number }> } }).document;
+    return [...doc.querySelectorAll(`.row.head > div, #rows [data-id="${i}"] > div, #rows [data-id="${i}"] .badge`)]
+      .filter((el) => el.scrollWidth > el.clientWidth)
+      .map((el) => `${el.className || "header"}: ${el.textContent} (${el.scrollWidth} > ${el.clientWidth} px)`);
+  }, id);
 }
 
 /** The render that took longest. */
@@ -116,6 +130,8 @@ test("a preview created through the API appears live and reaches running (no rel
   expect(Number.parseInt(usage[0]!)).toBeGreaterThan(0);
   expect(usage[1]).toMatch(/^\d+\.\d%$/);
   expect(await row(echo.id).locator(".tier").getAttribute("title")).toContain("why container");
+  // At 1400 px every column shows its whole text (issue 26 saw "contai…" and "0.…").
+  expect(await clippedCells(echo.id)).toEqual([]);
   expect(await page.evaluate(() => (window as unknown as { noReload?: number }).noReload)).toBe(1);
   await shot("previews");
 }, 120_000);

@@ -5,6 +5,9 @@ import { describe, expect, test } from "bun:test";
 import { flyApiError } from "../../src/overflow/errors.ts";
 import { FLY_LIMITS, KeyedRateLimiter } from "../../src/overflow/limiter.ts";
 import { authorizationHeader, retryAfterMs } from "../../src/overflow/machines.ts";
+import { FlyTier, SERVE_PORT } from "../../src/overflow/tier.ts";
+import { createLogger } from "../../src/log.ts";
+import type { PreviewRecord } from "../../src/types.ts";
 
 describe("authorizationHeader (fly-go tokens.go)", () => {
   test("macaroons go as FlyV1, other tokens as Bearer, a given scheme is kept", () => {
@@ -77,5 +80,24 @@ describe("KeyedRateLimiter", () => {
     const l = new KeyedRateLimiter({ now: () => now });
     const sendTimes = Array.from({ length: 20 }, () => now + l.reserve("create:app", FLY_LIMITS.default));
     for (const t of sendTimes) expect(sendTimes.filter((s) => s >= t && s < t + 1000).length).toBeLessThanOrEqual(3);
+  });
+});
+
+describe("the machine's relay port (the runner's own port on Fly)", () => {
+  const tier = new FlyTier({
+    machines: {} as never, store: {} as never, node: "n", cluster: "c", image: "img", edgeUrl: "http://127.0.0.1:1",
+    prices: { runningPerHour: 0, suspendedPerHour: 0 }, previewUrl: (id) => id, newId: () => "x", log: createLogger("error"), startTimeoutMs: 1000,
+  });
+  const config = async (port?: number) => {
+    const r = { id: "p1", spec: { files: {}, port, env: { A: "1" } } } as unknown as PreviewRecord;
+    const c = await tier.machineConfig(r, { "server.js": "x" });
+    const order = JSON.parse(Buffer.from(c.files!.find((f) => f.guest_path === "/app/.previewd/start.json")!.raw_value!, "base64").toString());
+    return { internal: c.services![0]!.internal_port, servePort: order.servePort, port: order.port };
+  };
+
+  test("is 8080, unless the app asks for 8080 itself: then the relay moves aside and Fly points at it", async () => {
+    expect(await config()).toEqual({ internal: SERVE_PORT, servePort: SERVE_PORT, port: undefined });
+    expect(await config(3000)).toEqual({ internal: SERVE_PORT, servePort: SERVE_PORT, port: 3000 });
+    expect(await config(SERVE_PORT)).toEqual({ internal: SERVE_PORT + 1, servePort: SERVE_PORT + 1, port: SERVE_PORT });
   });
 });

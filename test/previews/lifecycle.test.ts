@@ -171,6 +171,22 @@ describe("errors", () => {
     expect(((await wrong.json()) as { error: { message: string } }).error.message).toContain("body.port");
   });
 
+  test("the runner's control port and env names JavaScript objects reserve are refused by name, not taken or dropped", async () => {
+    const create = async (extra: object) => {
+      const res = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: echoApp, ...extra }) });
+      return { status: res.status, message: ((await res.json()) as { error?: { message: string } }).error?.message ?? "" };
+    };
+    const port = await create({ port: 7070 });
+    expect(port.status).toBe(400);
+    expect(port.message).toContain("body.port: port 7070 is reserved for previewd's runner");
+    // Raw JSON: JSON.stringify of an object literal would not keep a "__proto__" key.
+    for (const name of ["__proto__", "constructor", "prototype"]) {
+      const res = await d.api("/v1/previews", { method: "POST", body: `{"files": ${JSON.stringify(echoApp)}, "env": {"OK": "1", ${JSON.stringify(name)}: "x"}}` });
+      expect({ name, status: res.status }).toEqual({ name, status: 400 });
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain(`environment variable ${JSON.stringify(name)} is not allowed`);
+    }
+  });
+
   test("a tier that cannot run the app is refused with the reason, not silently run elsewhere", async () => {
     const browser = await d.api("/v1/previews", { method: "POST", body: JSON.stringify({ files: echoApp, tier: "browser" }) });
     expect(browser.status).toBe(400);
