@@ -23,9 +23,19 @@ export function contentProblem(c: unknown): string | undefined {
   return undefined;
 }
 
+/** Names valibot's record (and any plain object) would drop or mistake for its own: refused by name rather than lost. */
+const OBJECT_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
 // A record checked entry by entry, so each message names the file's path
 // (valibot's own union error would only say "invalid type").
 const Files = v.pipe(
+  v.custom<Record<string, unknown>>((f) => typeof f === "object" && f !== null && !Array.isArray(f), "files must be an object of path: content"),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    for (const path of Object.keys(dataset.value)) {
+      if (OBJECT_KEYS.has(path)) addIssue({ message: `file ${JSON.stringify(path)}: a name JavaScript objects reserve at the app root is not allowed (previewd would lose it); put it in a folder or rename it` });
+    }
+  }),
   v.record(v.string(), v.unknown()),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
@@ -37,8 +47,6 @@ const Files = v.pipe(
   v.transform((files) => files as FileMap),
 );
 const EnvName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "environment variable names are letters, digits and _"));
-/** Names valibot's record (and any plain object) would drop or mistake for its own: refused by name rather than lost. */
-const OBJECT_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 const Env = v.pipe(
   v.custom<Record<string, unknown>>((e) => typeof e === "object" && e !== null && !Array.isArray(e), "env must be an object of NAME: value"),
   v.rawCheck(({ dataset, addIssue }) => {
