@@ -60,6 +60,7 @@ function createTable(ctx: DiffContext, t: Table): void {
     class: "additive",
     summary: `create table ${ctx.name(t.name)} (${t.columns.length} column${t.columns.length === 1 ? "" : "s"})`,
     phase: PHASE.createTables,
+    table: t.name,
     revert: `DROP TABLE IF EXISTS ${ident(t.name)} CASCADE`,
     usedCheck: `SELECT EXISTS (SELECT 1 FROM ${ident(t.name)}) AS used`,
   });
