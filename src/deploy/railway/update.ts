@@ -25,6 +25,8 @@ export interface UpdateStepsOptions {
 }
 
 const REHEARSAL_APP = "previewd-rehearsal";
+/** The preview's schema model is kept in the deployment record: a schema past this (as JSON) is not planned. */
+const MAX_MODEL_BYTES = 8 * 1024 * 1024;
 const MIGRATE_APP = "previewd-migrate";
 
 export class UpdateSteps {
@@ -42,6 +44,8 @@ export class UpdateSteps {
 
   async diffing(ctx: StepContext): Promise<string> {
     const preview = await this.o.source.previewModel(ctx.source.id);
+    const size = JSON.stringify(preview).length;
+    if (size > MAX_MODEL_BYTES) throw new Error(`the preview's schema is too large to plan (${Math.ceil(size / 1024 / 1024)} MiB of definitions and migration-history rows, at most ${MAX_MODEL_BYTES / 1024 / 1024} MiB)`);
     const plan = await withProduction(await this.url(ctx), "previewd-diff", (sql) => this.plan(sql, ctx, preview));
     const counts = classCounts(plan.statements);
     const migration: MigrationView = {
