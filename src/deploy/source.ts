@@ -43,6 +43,11 @@ export class DeploySource {
     return { id, env: rec.spec.env ?? {}, files: await this.o.store.files(id), hasDatabase: !!rec.database };
   }
 
+  /** False once the schema was dropped (a deploy with cleanup). */
+  async hasSchema(previewId: string): Promise<boolean> {
+    return (await this.o.sql`SELECT 1 FROM pg_namespace WHERE nspname = ${previewName(previewId)}`).length === 1;
+  }
+
   /** The preview schema's model (schema/catalog.ts), read in one snapshot. */
   async previewModel(previewId: string): Promise<SchemaModel> {
     return this.o.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", (tx) => readModel(tx as never, previewName(previewId)));

@@ -43,6 +43,10 @@ export class UpdateSteps {
   }
 
   async diffing(ctx: StepContext): Promise<string> {
+    if (!(await this.o.source.hasSchema(ctx.source.id))) {
+      await ctx.save({ migration: { statements: [], counts: classCounts([]), warnings: [] }, plan: { statements: [] } });
+      return "the preview's schema is gone (dropped by an earlier cleanup): production's schema is left as it is";
+    }
     const preview = await this.o.source.previewModel(ctx.source.id);
     const size = JSON.stringify(preview).length;
     if (size > MAX_MODEL_BYTES) throw new Error(`the preview's schema is too large to plan (${Math.ceil(size / 1024 / 1024)} MiB of definitions and migration-history rows, at most ${MAX_MODEL_BYTES / 1024 / 1024} MiB)`);

@@ -6,12 +6,9 @@
 // `public.items` read as the same `items`.
 import { ident } from "../../db/ident.ts";
 import { readHistory } from "./history.ts";
-import type { Column, Constraint, SchemaModel, Sequence, Table } from "./model.ts";
+import type { Column, Constraint, Queryable, SchemaModel, Sequence, Table } from "./model.ts";
 
-/** A pool or transaction of postgres.js that runs text queries with parameters. */
-export interface Queryable {
-  unsafe<T extends object[] = Record<string, unknown>[]>(q: string, params?: never[]): Promise<T> & PromiseLike<T>;
-}
+export type { Queryable } from "./model.ts";
 
 const p = (v: unknown) => v as never;
 

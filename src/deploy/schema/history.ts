@@ -7,8 +7,7 @@
 // tables' rows are carried like schema: the preview's entries production
 // lacks (by the tool's key) are inserted, and nothing else is touched.
 import { ident, literal } from "../../db/ident.ts";
-import type { Queryable } from "./catalog.ts";
-import type { HistoryTable, SchemaModel } from "./model.ts";
+import type { HistoryTable, Queryable, SchemaModel } from "./model.ts";
 import { PHASE, type Statement } from "./statement.ts";
 
 /** Table name → the column naming one applied migration. */

@@ -83,3 +83,8 @@ export interface SchemaModel {
 }
 
 export const emptyModel = (): SchemaModel => ({ tables: {}, sequences: {}, enums: {}, views: {}, viewDeps: {}, history: {}, other: [] });
+
+/** A pool or transaction of postgres.js that runs text queries with parameters. */
+export interface Queryable {
+  unsafe<T extends object[] = Record<string, unknown>[]>(q: string, params?: never[]): Promise<T> & PromiseLike<T>;
+}
