@@ -83,7 +83,9 @@ export class Deployments {
     if (!rollbackTo) throw conflict(`The deployment ${id} updated has no provider deployment to go back to.`);
     const { deploymentId, ...kept } = d.providerIds;
     const request: DeployRequest = { provider: d.provider, cleanup: false, mode: "rollback", base: d.id, rollbackTo, ...(deploymentId ? { previousProviderDeploymentId: deploymentId } : {}) };
-    const applied = d.migration?.applied && d.migration.applied.statements > 0 && d.plan ? { statements: d.plan.statements } : undefined;
+    // Only what this update itself ran on production can be undone; what production already had stays.
+    const ran = d.plan?.applied ?? [];
+    const applied = ran.length ? { statements: ran } : undefined;
     const r = await this.o.store.insert({ id: `d_${newId()}`, previewId: d.previewId, node: this.o.node, request, providerIds: kept, plan: applied });
     this.start(r);
     return r;

@@ -73,6 +73,8 @@ export interface MigrationPlanRecord {
   /** The preview's schema as it was diffed. */
   preview?: SchemaModel;
   statements: Statement[];
+  /** What `migrating` ran on production (a rollback may undo these, never what production already had). */
+  applied?: Statement[];
 }
 
 export interface DeploymentError {

@@ -93,19 +93,27 @@ export class UpdateSteps {
   async migrating(ctx: StepContext): Promise<string> {
     const planned = ctx.deployment.plan?.statements ?? [];
     if (planned.length === 0) return "nothing to apply";
-    const { detail, n, ms } = await withProduction(await this.url(ctx), MIGRATE_APP, async (sql) => {
+    const { detail, n, ms, ran } = await withProduction(await this.url(ctx), MIGRATE_APP, async (sql) => {
       await endSessions(sql, MIGRATE_APP); // a run killed mid-transaction: rolled back before we look
       const now = await this.plan(sql, ctx);
-      if (now.statements.length === 0) return { detail: "production already has this change (an earlier run, or the app migrating itself at start, applied it)", n: 0, ms: 0 };
+      if (now.statements.length === 0) {
+        // Applied by an earlier run of this step (killed before it said so): what it ran is in the plan already.
+        const earlier = ctx.deployment.plan?.applied;
+        if (earlier?.length) return { detail: `applied ${earlier.length} statements in one transaction (an earlier run of this step committed them)`, n: earlier.length, ms: 0, ran: earlier };
+        return { detail: "production already has this change (the app migrating itself at start, or another deploy, applied it)", n: 0, ms: 0, ran: [] };
+      }
       const known = new Set(planned.map((s) => s.sql));
       const unplanned = now.statements.filter((s) => !known.has(s.sql));
       if (unplanned.length || now.questions.length) {
         throw new Error(`production's schema changed since the rehearsal (${unplanned.map((s) => s.summary).slice(0, 3).join("; ") || "new questions"}); nothing was applied: deploy again to plan and rehearse anew`);
       }
+      // Saved before the commit can happen: a kill after it still knows what this step ran.
+      await ctx.save({ plan: { ...ctx.deployment.plan!, applied: now.statements } });
       const { ms } = await applyMigration(sql, now.statements);
       const skipped = planned.length - now.statements.length;
-      return { detail: `applied ${now.statements.length} statements in one transaction (${(ms / 1000).toFixed(2)} s)${skipped ? `; ${skipped} production already had` : ""}`, n: now.statements.length, ms };
+      return { detail: `applied ${now.statements.length} statements in one transaction (${(ms / 1000).toFixed(2)} s)${skipped ? `; ${skipped} production already had` : ""}`, n: now.statements.length, ms, ran: now.statements };
     });
+    if (n === 0) await ctx.save({ plan: { ...ctx.deployment.plan!, applied: ran } });
     await ctx.save({ migration: { ...ctx.deployment.migration!, applied: { statements: n, ms, detail } } });
     return detail;
   }
