@@ -141,6 +141,9 @@ const settings = {
   railwayEdgeUrl: { env: "RAILWAY_EDGE_URL", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^https?:\/\//.test(s), httpUrl)) },
   railwayPostgresImage: { env: "RAILWAY_POSTGRES_IMAGE", def: "ghcr.io/railwayapp-templates/postgres-ssl:17", schema: nonEmpty("a Docker image reference for the deployed database") },
   deployCleanup: { env: "PREVIEWD_DEPLOY_CLEANUP", def: "false", schema: v.pipe(v.picklist(["true", "false"], "true or false (drop the preview schema once a deployment is live)"), v.transform((s) => s === "true")) },
+  // An update's rehearsal copies production's tables on its own database; a table with more rows is copied as a
+  // sample of this many (rows whose foreign keys point outside the sample are left out with it).
+  deployRehearsalRows: { env: "PREVIEWD_DEPLOY_REHEARSAL_ROWS", def: "1000000", schema: posInt("rows of each table an update's rehearsal copies at most (1000 or more)", 1000) },
   deployTimeout: { env: "PREVIEWD_DEPLOY_TIMEOUT", def: "1800", schema: posInt("seconds a deployment may take to build and answer (60 or more)", 60) },
   // The browser tier's runtime. webcontainer is opt-in: it needs internet, HTTPS (or *.localhost) and, for
   // commercial production use, StackBlitz's licence (src/browser/launcher.ts).

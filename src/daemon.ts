@@ -321,6 +321,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     const provider = new RailwayProvider({
       api, source, workspaceId: config.railwayWorkspaceId, postgresImage: config.railwayPostgresImage,
       edgeUrl: config.railwayEdgeUrl || undefined, deployTimeoutMs: config.deployTimeout * 1000, pollMs: opts.deployPollMs,
+      rehearsalMaxRows: config.deployRehearsalRows,
     });
     const d = new Deployments({
       store: new DeploymentStore(sql), source, provider, node: config.nodeId, log: log.child({ mod: "deploy" }),
@@ -331,7 +332,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     deployments = d;
   }
   const deploymentApi = deployments && {
-    create: async (id: string, req: { provider: "railway"; projectName?: string; cleanup?: boolean }) => publicView(await deployments.create(id, req)),
+    create: async (id: string, req: { provider: "railway"; projectName?: string; cleanup?: boolean; mode?: "create" | "update"; confirm?: string[] }) => publicView(await deployments.create(id, req)),
+    rollback: async (id: string) => publicView(await deployments.rollback(id)),
     get: async (id: string) => publicView(await deployments.get(id)),
     list: async (id: string) => (await deployments.list(id)).map(publicView),
     remove: async (id: string) => publicView(await deployments.remove(id)),

@@ -35,6 +35,11 @@
 //               every row, src/deploy/verify.ts), the daemon's dump path
 //               (src/db/export.ts into Bun.write) and `pg_dump > file`; and the
 //               same statistics pass on a freshly restored copy (verifying_data).
+// 1b. update     the same preview deployed once more and then updated ROUNDS
+//               times (scripts/bench/deploy-update.ts): production holds the N
+//               rows, each update adds a column with a default and an index;
+//               seconds per update step and to live, beside the same two
+//               statements run by hand on production in the same run.
 // Tables go to stdout; numbers (medians and every round) to
 // bench/results.json ("deploy"). Everything the fake and the daemon made is
 // removed at the end (also on failure or Ctrl-C). Traffic: loopback and the
@@ -51,6 +56,7 @@ import { createPreview, startTestDaemon, type TestDaemon } from "../../test/supp
 import { freshDatabase } from "../../test/support/postgres.ts";
 import { dumpSchemaStream } from "../../src/db/export.ts";
 import { schemaStats } from "../../src/deploy/verify.ts";
+import { measureUpdates, UPDATE_STEPS, type UpdateRound } from "./deploy-update.ts";
 import { printTable, round, runBench } from "./lib.ts";
 
 const sizes = process.argv.slice(2).map(Number).filter((n) => Number.isInteger(n) && n > 0);
@@ -132,6 +138,7 @@ interface Measured {
   rows: number;
   createS: number;
   rounds: Round[];
+  updates: UpdateRound[];
 }
 
 const median = (xs: number[]) => {
@@ -223,8 +230,10 @@ async function measure(n: number): Promise<Measured> {
         `stats source ${fmt(statsSourceS)} s, target ${fmt(statsTargetS)} s`,
     );
   }
+  // The update path: the same preview deployed once more, then updated ROUNDS times (deploy-update.ts).
+  const updates = await measureUpdates(d!, fake!, { id: p.id, schema }, n, ROUNDS, console.log);
   await api(`/v1/previews/${p.id}`, { method: "DELETE" }).then((r) => r.body?.cancel());
-  return { rows, createS, rounds };
+  return { rows, createS, rounds, updates };
 }
 
 async function cleanup(): Promise<void> {
@@ -265,6 +274,17 @@ async function main() {
   ]);
   console.log(`  preview create with migrations + seed (POST ?wait=1, once per N): ${m.map((x, i) => `${col(i)} ${fmt(x.createS)} s`).join(", ")}`);
   console.log(`  export size (exporting step): ${m.map((x, i) => `${col(i)} ${fmt(med(x, (r) => r.dumpMiB), 1)} MiB`).join(", ")}`);
+
+  const updMed = (x: Measured, f: (u: UpdateRound) => number) => median(x.updates.map(f));
+  printTable(`1b. Update path (deploy again: same project, production holds the N orders), seconds, median of ${ROUNDS} updates; ref = the same two statements by hand on production (BEGIN; ...; ROLLBACK), same run`, [
+    ...UPDATE_STEPS.map((s) => Object.fromEntries([["step", s], ...m.map((x, i) => [col(i), fmt(updMed(x, (u) => u.steps[s] ?? NaN))])])),
+    Object.fromEntries([["step", "  of rehearsing: copying production on its own server"], ...m.map((x, i) => [col(i), `${fmt(updMed(x, (u) => u.copyS))} (${thousands(updMed(x, (u) => u.copiedRows))} rows)`])]),
+    Object.fromEntries([["step", "total, first step -> live"], ...m.map((x, i) => [col(i), fmt(updMed(x, (u) => u.totalS))])]),
+    Object.fromEntries([["step", "POST deploy -> seen live (polled 200 ms)"], ...m.map((x, i) => [col(i), fmt(updMed(x, (u) => u.postToLiveS))])]),
+    Object.fromEntries([["step", "ref: the migration by hand on production"], ...m.map((x, i) => [col(i), fmt(updMed(x, (u) => u.handS))])]),
+    Object.fromEntries([["step", "  migrating step / by hand (time)"], ...m.map((x, i) => [col(i), fmt(median(x.updates.map((u) => u.steps.migrating! / u.handS)))])]),
+    Object.fromEntries([["step", "create path total, for comparison (table 1)"], ...m.map((x, i) => [col(i), fmt(med(x, (r) => r.totalS))])]),
+  ]);
 
   const exportPlusRestore = (r: Round) => r.steps.exporting! + r.steps.restoring!;
   type Line = [string, ((r: Round) => number) | [(r: Round) => number, (r: Round) => number]];
@@ -313,6 +333,13 @@ async function main() {
     exportMiB: round(med(x, (r) => r.dumpMiB), 1),
     medianStepsS: Object.fromEntries(STEPS.map((s) => [s, r3(med(x, (r) => r.steps[s] ?? NaN))])),
     medianTotalS: r3(med(x, (r) => r.totalS)),
+    update: {
+      medianStepsS: Object.fromEntries(UPDATE_STEPS.map((s) => [s, r3(median(x.updates.map((u) => u.steps[s] ?? NaN)))])),
+      medianTotalS: r3(median(x.updates.map((u) => u.totalS))),
+      medianByHandS: r3(median(x.updates.map((u) => u.handS))),
+      medianRehearsalCopyS: r3(median(x.updates.map((u) => u.copyS))),
+      rounds: x.updates.map((u) => ({ ...u, steps: Object.fromEntries(Object.entries(u.steps).map(([k, v]) => [k, r3(v)])) })),
+    },
     restore: {
       daemonRestoringRowsPerS: rate(x.rows, med(x, (r) => r.steps.restoring!)),
       daemonExportPlusRestoreRowsPerS: rate(x.rows, med(x, exportPlusRestore)),

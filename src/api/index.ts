@@ -139,6 +139,10 @@ export function createApi(deps: ApiDeps): Hono {
     if (!deps.deployments) throw new AppError("not_found", 404, `No deployment with id ${JSON.stringify(c.req.param("id"))}.`);
     return c.json({ deployment: await deps.deployments.get(c.req.param("id")) });
   });
+  v1.post("/deployments/:id/rollback", async (c) => {
+    if (!deps.deployments) throw new AppError("not_found", 404, `No deployment with id ${JSON.stringify(c.req.param("id"))}.`);
+    return c.json({ deployment: await deps.deployments.rollback(c.req.param("id")) }, 202);
+  });
   v1.delete("/deployments/:id", async (c) => {
     if (!deps.deployments) throw new AppError("not_found", 404, `No deployment with id ${JSON.stringify(c.req.param("id"))}.`);
     return c.json({ deployment: await deps.deployments.remove(c.req.param("id")) }, 202);

@@ -130,6 +130,12 @@ export const DeployBody = v.strictObject({
   provider: v.picklist(["railway"], 'provider must be "railway" (the only deploy target)'),
   projectName: v.optional(v.pipe(v.string("projectName must be a string"), v.regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, "projectName is 1-64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit"))),
   cleanup: v.optional(v.boolean("cleanup must be true or false")),
+  mode: v.optional(v.picklist(["create", "update"], 'mode must be "create" (a new project with the preview\'s data) or "update" (the live deployment gets the new code and the schema change)')),
+  // The exact texts a refused deployment listed in error.details.confirm (e.g. "drop column products.legacy").
+  confirm: v.optional(v.pipe(
+    v.array(v.pipe(v.string("confirm entries must be strings"), v.minLength(1, "a confirm entry is empty"), v.maxLength(600, "a confirm entry is at most 600 characters"), v.regex(/^[^\u0000-\u001f\u007f]*$/, "confirm entries have no control characters")), "confirm must be an array of strings"),
+    v.maxLength(200, "confirm has at most 200 entries"),
+  )),
 });
 
 /** POST /v1/previews/{id}/tokens: a token for one preview, some actions, a while (at most a day). */

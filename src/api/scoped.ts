@@ -75,8 +75,9 @@ export function routeNeeds(method: string, path: string): { scope: Scope; previe
     if (method === "POST" && rest === "/deploy") return { scope: "deploy", previewId: id };
     return undefined;
   }
-  const dm = /^\/v1\/deployments\/([^/]+)$/.exec(path);
+  const dm = /^\/v1\/deployments\/([^/]+)(\/rollback)?$/.exec(path);
   if (dm) {
+    if (dm[2]) return method === "POST" ? { scope: "deploy", deploymentId: dm[1] } : undefined;
     if (method === "GET") return { scope: "read", deploymentId: dm[1] };
     if (method === "DELETE") return { scope: "deploy", deploymentId: dm[1] };
   }

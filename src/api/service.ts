@@ -21,7 +21,9 @@ export interface ClusterService {
 
 /** Deployments (deploy/): any node shows and removes any of them. Objects are the spec's deployment object. */
 export interface DeploymentService {
-  create(previewId: string, req: { provider: "railway"; projectName?: string; cleanup?: boolean }): Promise<object>;
+  create(previewId: string, req: { provider: "railway"; projectName?: string; cleanup?: boolean; mode?: "create" | "update"; confirm?: string[] }): Promise<object>;
+  /** POST /v1/deployments/{id}/rollback: a new deployment (mode "rollback") that puts the previous code back. */
+  rollback(id: string): Promise<object>;
   get(id: string): Promise<object>;
   list(previewId: string): Promise<Array<{ id: string; status: string; steps: unknown[]; url?: string }>>;
   remove(id: string): Promise<object>;

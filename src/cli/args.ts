@@ -23,12 +23,16 @@ export interface ArgSpec {
 export interface Parsed {
   positional: string[];
   flags: Set<string>;
+  /** The last value of each valued flag. */
   values: Map<string, string>;
+  /** Every value of each valued flag, in order (`--confirm A --confirm B`). */
+  lists: Map<string, string[]>;
 }
 
 export function parseArgs(args: string[], spec: ArgSpec): Parsed {
   const flags = new Set<string>();
   const values = new Map<string, string>();
+  const lists = new Map<string, string[]>();
   const positional: string[] = [];
   const known = new Set(spec.flags ?? []);
   const valued = new Set(spec.valued ?? []);
@@ -49,11 +53,12 @@ export function parseArgs(args: string[], spec: ArgSpec): Parsed {
       const value = eq > 0 ? a.slice(eq + 1) : args[++i];
       if (value === undefined) throw usageError(`${name} needs a value`);
       values.set(name, value);
+      lists.set(name, [...(lists.get(name) ?? []), value]);
     } else if (known.has(name) && eq < 0) {
       flags.add(name);
     } else {
       throw usageError(`unknown option ${JSON.stringify(a)}; see previewd --help`);
     }
   }
-  return { positional, flags, values };
+  return { positional, flags, values, lists };
 }

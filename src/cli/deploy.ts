@@ -14,7 +14,7 @@ interface Deployment {
   status: string;
   steps: Step[];
   url?: string;
-  error?: { step: string; message: string };
+  error?: { step: string; message: string; details?: { confirm?: { change: string; options: string[] }[] } };
 }
 
 type Api = (path: string, init?: RequestInit) => Promise<Response>;
@@ -60,7 +60,16 @@ export async function followDeployment(api: Api, first: Deployment, o: FollowOpt
   if (o.tty && !o.json) o.write("\r\x1b[2K");
   if (o.json) o.write(JSON.stringify(d) + "\n");
   else if (d.status === "live") o.write(`live: ${d.url ?? "(no URL)"}\n`);
-  else if (d.status === "failed") o.write(`failed at ${d.error?.step ?? "?"}: ${d.error?.message ?? "no message"}\n`);
+  else if (d.status === "failed") {
+    o.write(`failed at ${d.error?.step ?? "?"}: ${d.error?.message ?? "no message"}\n`);
+    // What to send back: one option per change, each its own --confirm.
+    for (const q of d.error?.details?.confirm ?? []) o.write(`  ${q.change}\n${q.options.map((x) => `    --confirm ${shellQuote(x)}\n`).join("")}`);
+  }
   else o.write(`deployment ${d.status}\n`);
   return d.status === "live" ? 0 : 1;
+}
+
+/** A single-quoted shell word (the confirmation texts hold spaces and double quotes). */
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
 }

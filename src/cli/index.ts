@@ -27,8 +27,14 @@ Usage:
   previewd ls [--json]           list previews of the whole cluster as a table
   previewd logs ID [-f|--follow] [--tail N]
   previewd rm ID                 delete a preview (container, schema and role)
-  previewd deploy ID [--project NAME] [--cleanup] [--json]
-                                 promote a preview to Railway and follow it to live
+  previewd deploy ID [--project NAME] [--cleanup] [--create] [--confirm TEXT]... [--json]
+                                 promote a preview to Railway and follow it to live; a
+                                 preview with a live deployment is updated (same project,
+                                 new code, its schema change, production's rows kept)
+                                 unless --create; --confirm carries a destructive change
+                                 by the exact text a refused deploy printed
+  previewd rollback DEPLOYMENT [--json]
+                                 put the code before that update back and follow it
   previewd drain [NODE] [--json]  move a node's previews (default: this daemon's) to the
                                  other nodes, refuse new ones there, and say when it is
                                  safe to power it off
@@ -54,7 +60,8 @@ const SPECS: Record<string, ArgSpec> = {
   ls: { flags: ["--json"] },
   logs: { flags: ["--follow"], valued: ["--tail"], aliases: { "-f": "--follow" } },
   rm: {},
-  deploy: { flags: ["--cleanup", "--json"], valued: ["--project"] },
+  deploy: { flags: ["--cleanup", "--create", "--json"], valued: ["--project", "--confirm"] },
+  rollback: { flags: ["--json"] },
   drain: { flags: ["--json"] },
 };
 
@@ -77,7 +84,7 @@ export async function runCli(command: string, args: string[], version = ""): Pro
       out(usage(version));
       return 0;
     }
-    const { positional, flags, values } = parseArgs(args, spec);
+    const { positional, flags, values, lists } = parseArgs(args, spec);
     const api = client();
     switch (command) {
       case "create": {
@@ -123,11 +130,24 @@ export async function runCli(command: string, args: string[], version = ""): Pro
         if (positional.length > 1) throw usageError(`at most one node expected, got ${positional.join(" ")}`);
         return await drain(api, positional[0], { json: flags.has("--json"), write: out });
       }
+      case "rollback": {
+        const id = v.parse(v.pipe(v.string(), v.regex(/^d_[a-z0-9]{1,64}$/, "a deployment id looks like d_ and letters or digits")), one("a deployment id", positional));
+        const res = await check(await api(`/v1/deployments/${id}/rollback`, { method: "POST" }));
+        const { deployment } = (await res.json()) as { deployment: Parameters<typeof followDeployment>[1] };
+        return await followDeployment(api, deployment, { json: flags.has("--json"), tty: !!process.stdout.isTTY, write: out });
+      }
       default: {
         // deploy
         const id = previewId(positional);
         const project = values.get("--project");
-        const body = { provider: "railway", ...(project !== undefined ? { projectName: project } : {}), ...(flags.has("--cleanup") ? { cleanup: true } : {}) };
+        const confirm = lists.get("--confirm");
+        const body = {
+          provider: "railway",
+          ...(project !== undefined ? { projectName: project } : {}),
+          ...(flags.has("--cleanup") ? { cleanup: true } : {}),
+          ...(flags.has("--create") ? { mode: "create" } : {}),
+          ...(confirm ? { confirm } : {}),
+        };
         const res = await check(await api(`/v1/previews/${id}/deploy`, { method: "POST", body: JSON.stringify(body) }));
         const { deployment } = (await res.json()) as { deployment: Parameters<typeof followDeployment>[1] };
         return await followDeployment(api, deployment, { json: flags.has("--json"), tty: !!process.stdout.isTTY, write: out });

@@ -7,6 +7,7 @@ import m003 from "../../sql/003_deployments.sql" with { type: "text" };
 import m004 from "../../sql/004_static_sites.sql" with { type: "text" };
 import m005 from "../../sql/005_static_reuse.sql" with { type: "text" };
 import m006 from "../../sql/006_node_heartbeats.sql" with { type: "text" };
+import m007 from "../../sql/007_deploy_updates.sql" with { type: "text" };
 
 export interface Migration {
   version: string;
@@ -20,4 +21,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: "004_static_sites", sql: m004 },
   { version: "005_static_reuse", sql: m005 },
   { version: "006_node_heartbeats", sql: m006 },
+  { version: "007_deploy_updates", sql: m007 },
 ];

@@ -12,6 +12,8 @@ import { previewName } from "../db/ident.ts";
 import type { PreviewStore } from "../db/store.ts";
 import { notFound } from "../errors.ts";
 import type { FileMap } from "../types.ts";
+import { readModel } from "./schema/catalog.ts";
+import type { SchemaModel } from "./schema/model.ts";
 import { schemaStats, type SchemaStats } from "./verify.ts";
 
 export interface PreviewSource {
@@ -39,6 +41,16 @@ export class DeploySource {
     const rec = await this.o.store.get(id);
     if (!rec) throw notFound("preview", id);
     return { id, env: rec.spec.env ?? {}, files: await this.o.store.files(id), hasDatabase: !!rec.database };
+  }
+
+  /** False once the schema was dropped (a deploy with cleanup). */
+  async hasSchema(previewId: string): Promise<boolean> {
+    return (await this.o.sql`SELECT 1 FROM pg_namespace WHERE nspname = ${previewName(previewId)}`).length === 1;
+  }
+
+  /** The preview schema's model (schema/catalog.ts), read in one snapshot. */
+  async previewModel(previewId: string): Promise<SchemaModel> {
+    return this.o.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", (tx) => readModel(tx as never, previewName(previewId)));
   }
 
   exportFile(deploymentId: string): string {

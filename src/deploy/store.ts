@@ -3,7 +3,7 @@
 // the node that runs it can resume after a restart.
 import type { Sql } from "../db/client.ts";
 import { conflict } from "../errors.ts";
-import type { DataCheck, DeploymentRecord, DeploymentStatus, DeploymentStep, DeployRequest, ProviderIds } from "./types.ts";
+import type { DataCheck, DeploymentError, DeploymentMode, DeploymentRecord, DeploymentStatus, DeploymentStep, DeployRequest, MigrationPlanRecord, MigrationView, ProviderIds } from "./types.ts";
 
 interface Row {
   id: string;
@@ -19,6 +19,10 @@ interface Row {
   provider_ids: ProviderIds;
   data: DataCheck | null;
   cancel: boolean;
+  mode: string;
+  migration: MigrationView | null;
+  plan: MigrationPlanRecord | null;
+  error_details: unknown;
   created_at: Date;
   updated_at: Date;
 }
@@ -29,18 +33,21 @@ export interface DeploymentPatch {
   url?: string;
   data?: DataCheck;
   providerIds?: ProviderIds;
-  error?: { step: string; message: string };
+  error?: DeploymentError;
+  migration?: MigrationView;
+  plan?: MigrationPlanRecord;
 }
 
 export class DeploymentStore {
   constructor(private readonly sql: Sql) {}
 
   /** Inserts a queued deployment; a deployment already running for the preview is a 409 (unique partial index). */
-  async insert(d: { id: string; previewId: string; node: string; request: DeployRequest }): Promise<DeploymentRecord> {
+  async insert(d: { id: string; previewId: string; node: string; request: DeployRequest; providerIds?: ProviderIds; plan?: MigrationPlanRecord }): Promise<DeploymentRecord> {
     try {
       const [row] = await this.sql<Row[]>`
-        INSERT INTO previewd.deployments (id, preview_id, provider, status, node, request)
-        VALUES (${d.id}, ${d.previewId}, ${d.request.provider}, 'queued', ${d.node}, ${this.sql.json(d.request as never)})
+        INSERT INTO previewd.deployments (id, preview_id, provider, status, node, request, mode, provider_ids, plan)
+        VALUES (${d.id}, ${d.previewId}, ${d.request.provider}, 'queued', ${d.node}, ${this.sql.json(d.request as never)}, ${d.request.mode},
+                ${this.sql.json((d.providerIds ?? {}) as never)}, ${d.plan ? this.sql.json(d.plan as never) : null})
         RETURNING *`;
       return toRecord(row!);
     } catch (e) {
@@ -75,12 +82,20 @@ export class DeploymentStore {
     if (p.url !== undefined) set.url = p.url;
     if (p.data !== undefined) set.data = this.sql.json(p.data as never);
     if (p.providerIds !== undefined) set.provider_ids = this.sql.json(p.providerIds as never);
+    if (p.migration !== undefined) set.migration = this.sql.json(p.migration as never);
+    if (p.plan !== undefined) set.plan = this.sql.json(p.plan as never);
     if (p.error !== undefined) {
       set.error = p.error.message;
       set.error_step = p.error.step;
+      set.error_details = p.error.details === undefined ? null : this.sql.json(p.error.details as never);
     }
     if (Object.keys(set).length === 0) return;
     await this.sql`UPDATE previewd.deployments SET ${this.sql(set)}, updated_at = now() WHERE id = ${id}`;
+  }
+
+  /** Every record of a project marked removed (the project itself is gone at the provider). */
+  async markProjectRemoved(projectId: string): Promise<void> {
+    await this.sql`UPDATE previewd.deployments SET status = 'removed', updated_at = now() WHERE provider_ids->>'projectId' = ${projectId} AND status <> 'removed'`;
   }
 
   /** Marks a running deployment for teardown; true when it was still running. */
@@ -105,15 +120,18 @@ function toRecord(r: Row): DeploymentRecord {
     node: r.node,
     request: r.request,
     cancel: r.cancel,
+    mode: (r.mode ?? "create") as DeploymentMode,
   };
+  if (r.migration) d.migration = r.migration;
+  if (r.plan) d.plan = r.plan;
   if (r.url) d.url = r.url;
   if (r.data) d.data = r.data;
-  if (r.error !== null) d.error = { step: r.error_step ?? "unknown", message: r.error };
+  if (r.error !== null) d.error = { step: r.error_step ?? "unknown", message: r.error, ...(r.error_details != null ? { details: r.error_details } : {}) };
   return d;
 }
 
 /** The public object (spec/api.md): what the record holds minus the daemon's own fields. */
 export function publicView(d: DeploymentRecord) {
-  const { node: _n, request: _r, cancel: _c, ...view } = d;
+  const { node: _n, request: _r, cancel: _c, plan: _p, ...view } = d;
   return view;
 }

@@ -89,6 +89,26 @@ export class RailwayApi {
     return d.variables;
   }
 
+  /** Variables as set, references unexpanded (`${{Postgres.DATABASE_URL}}`). */
+  async unrenderedVariables(ids: { projectId: string; environmentId: string; serviceId: string }, signal?: AbortSignal): Promise<Record<string, string>> {
+    const d = await this.client.gql<{ variables: Record<string, string> }>(
+      `query Variables($projectId: String!, $environmentId: String!, $serviceId: String) { variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId, unrendered: true) }`,
+      ids, signal);
+    return d.variables;
+  }
+
+  /** Adds or changes these variables, keeping the others; `skipDeploys`: no redeploy for it (an upload follows). */
+  async upsertVariables(input: { projectId: string; environmentId: string; serviceId: string; variables: Record<string, string>; skipDeploys: boolean }, signal?: AbortSignal): Promise<void> {
+    await this.client.gql(
+      `mutation VariableCollectionUpsert($input: VariableCollectionUpsertInput!) { variableCollectionUpsert(input: $input) }`,
+      { input: { ...input, replace: false } }, signal);
+  }
+
+  /** Railway's rollback: a new deployment of the service running the code of deployment `id` (schema: Boolean!). */
+  async rollbackTo(id: string, signal?: AbortSignal): Promise<void> {
+    await this.client.gql(`mutation DeploymentRollback($id: String!) { deploymentRollback(id: $id) }`, { id }, signal);
+  }
+
   async createDomain(input: { environmentId: string; serviceId: string }, signal?: AbortSignal): Promise<{ id: string; domain: string }> {
     const d = await this.client.gql<{ serviceDomainCreate: { id: string; domain: string } }>(
       `mutation ServiceDomainCreate($input: ServiceDomainCreateInput!) { serviceDomainCreate(input: $input) { id domain } }`, { input }, signal);

@@ -13,7 +13,11 @@ import type { DeploySource } from "../source.ts";
 import type { DeploymentRecord, DeploymentStatus } from "../types.ts";
 import { compareStats, schemaStats } from "../verify.ts";
 import { RailwayError } from "./client.ts";
+import { publicDatabaseUrl } from "./database.ts";
 import type { RailwayApi, RailwayDeployment } from "./operations.ts";
+import { RollbackSteps } from "./rollback.ts";
+import { deploymentSince } from "./since.ts";
+import { UpdateSteps } from "./update.ts";
 
 export interface RailwayProviderOptions {
   api: RailwayApi;
@@ -27,6 +31,8 @@ export interface RailwayProviderOptions {
   /** How long the new database may take to accept connections. */
   databaseTimeoutMs?: number;
   pollMs?: number;
+  /** An update's rehearsal copies at most this many rows of each table (a sample past it). */
+  rehearsalMaxRows?: number;
 }
 
 const DB_SERVICE = "Postgres";
@@ -38,15 +44,26 @@ export const marker = (d: DeploymentRecord) => `previewd deployment ${d.id} of p
 
 export class RailwayProvider implements DeployProvider {
   private readonly pollMs: number;
+  private readonly update: UpdateSteps;
+  private readonly rollback: RollbackSteps;
 
   constructor(private readonly o: RailwayProviderOptions) {
     this.pollMs = o.pollMs ?? 2000;
+    this.update = new UpdateSteps({ api: o.api, source: o.source, rehearsalMaxRows: o.rehearsalMaxRows ?? 1_000_000 });
+    this.rollback = new RollbackSteps({ api: o.api, pollMs: this.pollMs });
   }
 
-  plan(src: { hasDatabase: boolean }): DeploymentStatus[] {
-    return src.hasDatabase
-      ? ["exporting", "provisioning", "restoring", "verifying_data", "uploading", "building", "deploying"]
-      : ["provisioning", "uploading", "building", "deploying"];
+  plan(src: { hasDatabase: boolean }, d: DeploymentRecord): DeploymentStatus[] {
+    const app: DeploymentStatus[] = ["uploading", "building", "deploying"];
+    switch (d.mode) {
+      case "update":
+        // Production's rows stay production's: no export, no restore; the schema change is carried instead.
+        return src.hasDatabase && d.providerIds.databaseServiceId ? ["diffing", "rehearsing", "migrating", ...app] : app;
+      case "rollback":
+        return ["rolling_back", "deploying", ...(d.plan?.statements.length ? ["reverting_schema" as const] : [])];
+      default:
+        return src.hasDatabase ? ["exporting", "provisioning", "restoring", "verifying_data", ...app] : ["provisioning", ...app];
+    }
   }
 
   run(step: DeploymentStatus, ctx: StepContext): Promise<string> {
@@ -58,6 +75,11 @@ export class RailwayProvider implements DeployProvider {
       case "uploading": return this.uploading(ctx);
       case "building": return this.building(ctx);
       case "deploying": return this.deploying(ctx);
+      case "diffing": return this.update.diffing(ctx);
+      case "rehearsing": return this.update.rehearsing(ctx);
+      case "migrating": return this.update.migrating(ctx);
+      case "rolling_back": return this.rollback.rollingBack(ctx);
+      case "reverting_schema": return this.rollback.revertingSchema(ctx);
       default: throw new Error(`Railway deploys have no step ${step}.`);
     }
   }
@@ -150,9 +172,19 @@ export class RailwayProvider implements DeployProvider {
       const dom = await api.createDomain({ environmentId: ids.environmentId, serviceId }, ctx.signal);
       await ctx.saveIds({ domain: dom.domain });
     }
+    let carried = "";
+    if (d.mode === "update" && !d.providerIds.deploymentId) {
+      // Production's variables are production's (its own secrets): only keys it has never had come from the preview.
+      const have = await api.unrenderedVariables({ ...ids, serviceId }, ctx.signal);
+      const fresh = Object.fromEntries(Object.entries(ctx.source.env).filter(([k]) => !(k in have) && k !== "DATABASE_URL"));
+      if (Object.keys(fresh).length) {
+        await api.upsertVariables({ ...ids, serviceId, variables: fresh, skipDeploys: true }, ctx.signal);
+        carried = `; new variables ${Object.keys(fresh).sort().join(", ")} added (existing ones kept)`;
+      }
+    }
     if (!d.providerIds.deploymentId) {
       // An upload that timed out may still have made a deployment: never upload twice.
-      const earlier = await this.latestDeployment(ctx, serviceId);
+      const earlier = await deploymentSince(api, ctx, serviceId);
       if (earlier) {
         await ctx.saveIds({ deploymentId: earlier.id });
       } else {
@@ -162,13 +194,13 @@ export class RailwayProvider implements DeployProvider {
           const up = await api.client.upload({ ...ids, serviceId }, tgz, ctx.signal);
           await ctx.saveIds({ deploymentId: up.deploymentId });
         } catch (e) {
-          const maybe = e instanceof RailwayError && (e.kind === "timeout" || e.kind === "network") ? await this.latestDeployment(ctx, serviceId) : undefined;
+          const maybe = e instanceof RailwayError && (e.kind === "timeout" || e.kind === "network") ? await deploymentSince(api, ctx, serviceId) : undefined;
           if (!maybe) throw e;
           await ctx.saveIds({ deploymentId: maybe.id });
         }
       }
     }
-    return `source uploaded; Railway deployment ${d.providerIds.deploymentId}`;
+    return `source uploaded; Railway deployment ${d.providerIds.deploymentId}${carried}`;
   }
 
   private async building(ctx: StepContext): Promise<string> {
@@ -203,18 +235,8 @@ export class RailwayProvider implements DeployProvider {
     }, { everyMs: this.pollMs, timeoutMs: this.o.deployTimeoutMs, signal: ctx.signal });
   }
 
-  private async latestDeployment(ctx: StepContext, serviceId: string): Promise<RailwayDeployment | undefined> {
-    const ids = ctx.deployment.providerIds;
-    const list = await this.o.api.deployments({ projectId: ids.projectId!, environmentId: ids.environmentId!, serviceId }, ctx.signal);
-    return list.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
-  }
-
-  private async publicDatabaseUrl(ctx: StepContext): Promise<string> {
-    const ids = ctx.deployment.providerIds;
-    const vars = await this.o.api.variables({ projectId: ids.projectId!, environmentId: ids.environmentId!, serviceId: ids.databaseServiceId! }, ctx.signal);
-    const url = vars.DATABASE_PUBLIC_URL;
-    if (!url || /@:|:\/|:$/.test(url.replace(/^postgres(ql)?:\/\//, ""))) throw new Error("Railway has not published DATABASE_PUBLIC_URL for the Postgres service yet");
-    return url;
+  private publicDatabaseUrl(ctx: StepContext): Promise<string> {
+    return publicDatabaseUrl(this.o.api, ctx.deployment.providerIds, ctx.signal);
   }
 
   /** The HTTP status the deployed app answers with, once it is not the edge's own 502/503/504. */

@@ -130,6 +130,7 @@ async function watch(ctx: DeployContext, service: Service, d: Deployment, plan: 
       const ip = d.containerId ? await ctx.docker.ip(d.containerId) : undefined;
       if (ip && (await plan.ready(ip).catch(() => false)) && d.status === "DEPLOYING") {
         setStatus(d, "SUCCESS");
+        d.everLive = true;
         log(d.deployLogs, "Deployment is live");
         // The newer deployment serves now; Railway removes the ones it replaced.
         for (const old of service.deployments) if (old !== d && old.createdAt <= d.createdAt && old.status !== "REMOVED") await retire(ctx, old);

@@ -6,7 +6,7 @@ import type { Resources } from "./resources.ts";
 import type { DeploymentStatus, Environment, Project } from "./state.ts";
 import { newId } from "./state.ts";
 import { asVariableMap, renderServiceVariables, renderSharedVariables } from "./variables.ts";
-import { connection, deploymentView, domainView, projectView, serviceView, tcpProxyView } from "./views.ts";
+import { canRollback, connection, deploymentView, domainView, projectView, serviceView, tcpProxyView } from "./views.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the schema has shaped them already
 type Args = Record<string, any>;
@@ -128,6 +128,15 @@ export function rootValue(r: Resources): Record<string, (args: Args) => unknown>
     deployment: ({ id }) => {
       const { service, deployment } = state.deployment(id);
       return deploymentView(deployment, service);
+    },
+    // Railway: "Rolls back to a deployment" — a new deployment of the service with that deployment's code
+    // (Railway reuses its image; the fake builds the kept upload again). Only for canRollback deployments.
+    deploymentRollback: ({ id }) => {
+      const { project, service, deployment } = state.deployment(id);
+      if (!canRollback(deployment, service) || deployment.source.kind !== "upload") throw new Error("Deployment cannot be rolled back");
+      const env = project.environments.find((e) => e.id === deployment.environmentId)!;
+      r.rollback(project, env, service, deployment);
+      return true;
     },
     buildLogs: logs("buildLogs"),
     deploymentLogs: logs("deployLogs"),

@@ -3,10 +3,10 @@
 // listening relay, a project deletion removes all of them. The GraphQL layer
 // (resolvers.ts) only maps arguments onto these.
 import { rmSync } from "node:fs";
-import { deployUnfetchable, redeploySource } from "./builder.ts";
+import { deployUnfetchable, deployUpload, redeploySource } from "./builder.ts";
 import { retire, type DeployContext } from "./deploy.ts";
 import { deployPostgres } from "./postgres.ts";
-import type { Environment, Project, Service, ServiceDomain, TcpProxy } from "./state.ts";
+import type { Deployment, Environment, Project, Service, ServiceDomain, TcpProxy } from "./state.ts";
 import { activeDeployment, isPostgres, newId } from "./state.ts";
 import { startRelay } from "./tcpproxy.ts";
 
@@ -79,6 +79,14 @@ export class Resources {
   redeploy(project: Project, env: Environment, service: Service): void {
     if (isPostgres(service)) deployPostgres(this.ctx, project, env, service);
     else redeploySource(this.ctx, project, env, service);
+  }
+
+  /** deploymentRollback: the code of `to` deployed again, as a new deployment. */
+  rollback(project: Project, env: Environment, service: Service, to: Deployment): Deployment {
+    if (to.source.kind !== "upload") throw new Error("Deployment cannot be rolled back");
+    const d = deployUpload(this.ctx, project, env, service, to.source.tarball);
+    d.rollbackOf = to.id;
+    return d;
   }
 
   /** One TCP proxy per service instance and port (Railway allows one per instance); an existing one is returned. */

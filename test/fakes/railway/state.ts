@@ -32,6 +32,10 @@ export interface Deployment {
   containerId?: string;
   /** The port the app listens on inside its container (PORT). */
   port?: number;
+  /** It reached SUCCESS once: Railway lets a deployment that served be rolled back to (canRollback). */
+  everLive?: boolean;
+  /** Made by deploymentRollback: the deployment whose code it runs again. */
+  rollbackOf?: string;
 }
 
 export interface TcpProxy {

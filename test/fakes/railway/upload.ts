@@ -3,6 +3,9 @@
 // gzip tarball. Answers as railwayapp/cli src/controllers/upload.rs expects:
 // 200 UpResponse {deploymentId, url, logsUrl, deploymentDomain} (camelCase),
 // 400 {message} (UpErrorResponse) for a bad request, 413 past the size cap.
+// To a service that already has deployments it is a new deployment of that
+// service (what `railway up` does on every run against a linked service):
+// the older one serves until the new one is SUCCESS, then is REMOVED.
 import { gunzipSync } from "node:zlib";
 import { extract } from "tar-stream";
 import { deployUpload, storeUpload } from "./builder.ts";

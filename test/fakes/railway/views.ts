@@ -2,7 +2,7 @@
 // properties (or argument-taking methods, which graphql-js's default
 // resolver calls) have the schema's field names. Keeping the mapping here
 // lets resolvers.ts read as a list of operations.
-import type { Deployment, Environment, Project, Service, ServiceDomain, TcpProxy } from "./state.ts";
+import { activeDeployment, type Deployment, type Environment, type Project, type Service, type ServiceDomain, type TcpProxy } from "./state.ts";
 
 const EMPTY_PAGE = { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null };
 
@@ -88,8 +88,13 @@ export function deploymentView(d: Deployment, service: Service) {
     serviceId: d.serviceId,
     url: domain,
     staticUrl: domain,
-    meta: d.source.kind === "image" ? { image: d.source.image } : d.source.kind === "repo" ? { repo: d.source.repo } : { reason: "deploy" },
+    meta: d.source.kind === "image" ? { image: d.source.image } : d.source.kind === "repo" ? { repo: d.source.repo } : d.rollbackOf ? { reason: "rollback", rollbackOf: d.rollbackOf } : { reason: "deploy" },
     canRedeploy: true,
-    canRollback: false,
+    canRollback: canRollback(d, service),
   };
+}
+
+/** A deployment that served once and serves no longer (what Railway's dashboard offers to roll back to). */
+export function canRollback(d: Deployment, service: Service): boolean {
+  return d.source.kind === "upload" && !!d.everLive && activeDeployment(service) !== d;
 }
