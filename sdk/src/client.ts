@@ -34,6 +34,8 @@ export interface PreviewdClient {
     list(previewId: string): Promise<Deployment[]>;
     /** Tear down what the deployment created at the provider. */
     remove(id: string): Promise<Deployment>;
+    /** Put the previous code of this deployment's project back live: a new deployment of mode rollback. */
+    rollback(id: string): Promise<Deployment>;
   };
   /** Deploy a preview and follow it: resolves when live, rejects with PreviewdError (with `step`) when it fails. */
   deploy(previewId: string, opts?: DeployOptions, follow?: DeployFollowOptions): Promise<Deployment>;
@@ -61,6 +63,7 @@ export function createClient(options: ClientOptions): PreviewdClient {
       get: async (id) => (await http.json<{ deployment: Deployment }>("GET", `/v1/deployments/${encodeURIComponent(id)}`)).deployment,
       list: async (previewId) => (await http.json<{ deployments: Deployment[] }>("GET", `${p(previewId)}/deployments`)).deployments,
       remove: async (id) => (await http.json<{ deployment: Deployment }>("DELETE", `/v1/deployments/${encodeURIComponent(id)}`)).deployment,
+      rollback: async (id) => (await http.json<{ deployment: Deployment }>("POST", `/v1/deployments/${encodeURIComponent(id)}/rollback`)).deployment,
     },
     deploy: (previewId, opts, follow) => deployAndFollow(http, previewId, opts, follow),
   };

@@ -42,7 +42,33 @@ export interface CreatePreviewBody {
 
 export type DeploymentStatus =
   | "queued" | "exporting" | "provisioning" | "restoring" | "verifying_data"
+  | "diffing" | "rehearsing" | "migrating" | "rolling_back" | "reverting_schema"
   | "uploading" | "building" | "deploying" | "live" | "failed" | "removed";
+
+/** create: a new project with the preview's data; update: the live one gets new code and the schema change; rollback: the previous code again. */
+export type DeploymentMode = "create" | "update" | "rollback";
+
+/** How a schema statement changes production: additive keeps every row and value; rewriting rewrites a table; destructive loses data. */
+export type StatementClass = "additive" | "rewriting" | "destructive";
+
+/** The schema change an update carries to production. */
+export interface Migration {
+  statements: { sql: string; class: StatementClass; summary: string; confirmedBy?: string }[];
+  counts: Record<StatementClass, number>;
+  warnings: string[];
+  unusedConfirmations?: string[];
+  /** The run against a copy of production before the real one. */
+  rehearsal?: Record<string, unknown>;
+  applied?: { statements: number; ms: number; detail: string };
+  /** rollback: whether the rolled-back update's schema change stays, and why. */
+  schema?: { kept: boolean; reason: string };
+}
+
+/** A change the deploy refused until it is confirmed: send one of `options` back in `confirm`. */
+export interface ConfirmationNeeded {
+  change: string;
+  options: string[];
+}
 
 export interface DeploymentStep {
   name: string;
@@ -55,18 +81,25 @@ export interface Deployment {
   id: string;
   previewId: string;
   provider: "railway";
+  mode: DeploymentMode;
   status: DeploymentStatus;
   steps: DeploymentStep[];
   url?: string;
   data?: { tables: number; rows: number; verified: boolean };
+  migration?: Migration;
   providerIds?: Record<string, string>;
-  error?: { step: string; message: string };
+  /** details.confirm: the changes a deploy refused until confirmed by name. */
+  error?: { step: string; message: string; details?: { confirm?: ConfirmationNeeded[] } & Record<string, unknown> };
 }
 
 export interface DeployOptions {
   projectName?: string;
   /** Drop the preview's schema once the deployment is live. */
   cleanup?: boolean;
+  /** Default: update when the preview has a live deployment, else create. */
+  mode?: "create" | "update";
+  /** Destructive or ambiguous schema changes allowed, by their exact text ("drop column products.legacy"). */
+  confirm?: string[];
 }
 
 export type TokenScope = "read" | "files" | "deploy";

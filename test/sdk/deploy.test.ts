@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createClient, PreviewdError, type Deployment, type PreviewdClient } from "../../sdk/src/index.ts";
 import { startFakeRailway, type FakeRailway } from "../fakes/railway/index.ts";
+import { eventually } from "../support/eventually.ts";
 import { startTestDaemon, type TestDaemon } from "../support/daemon.ts";
 import { messageApp } from "./app.ts";
 
@@ -36,6 +37,15 @@ test("deploy resolves with the live deployment, reporting each step on the way",
   expect(live.steps.map((s) => s.name)).toContain("building");
   expect((await admin.deployments.list(p.id)).map((x) => x.id)).toEqual([live.id]);
   expect((await admin.deployments.get(live.id)).status).toBe("live");
+  expect(live.mode).toBe("create");
+  // Deploy again: the same project is updated; then the previous code goes back with a rollback.
+  await admin.previews.updateFiles(p.id, messageApp("deployed again by the sdk"));
+  const again = await admin.deploy(p.id);
+  expect([again.mode, again.status, again.providerIds?.projectId]).toEqual(["update", "live", live.providerIds?.projectId]);
+  const back = await admin.deployments.rollback(again.id);
+  expect(back.mode).toBe("rollback");
+  await eventually("rollback live", () => admin.deployments.get(back.id), (x) => x.status === "live" || x.status === "failed", 120_000, 250);
+  expect((await admin.deployments.get(back.id)).status).toBe("live");
   expect((await admin.deployments.remove(live.id)).status).toBe("removed");
   await admin.previews.remove(p.id);
 }, 300_000);
