@@ -130,7 +130,9 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   // Previews reach the internet, their database and DNS, not the host's own services; installed before any preview runs.
   const firewall = config.firewall === "on" ? await startFirewall(config, runtime, databaseUrl, log) : undefined;
   // Installs run on disks of a preview's size too (a postinstall script is a stranger's code); any left by a crash go first.
-  const installDisksRoot = join(depsRoot, "disks");
+  // They live in this daemon's own data dir, not beside the cache entries: a cache folder shared by two daemons on
+  // one host (tests do; an operator may) must not have one daemon's start release the other's installs mid-copy.
+  const installDisksRoot = join(config.dataDir, "install-disks");
   if (disks) await releaseAllDisks(installDisksRoot, log);
   const installDisks = disks && new PreviewDisks({ root: installDisksRoot, sizeMb: config.diskMb, log: log.child({ mod: "disks" }) });
   // Browser-tier builds too: a build script is a stranger's code (its own disk, a read-only root).

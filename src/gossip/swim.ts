@@ -14,78 +14,20 @@
 // past `leftGraceMs`; coming back, it outranks its own "left" (incarnations
 // start at the clock) and is alive again.
 //
-// Local health (Lifeguard, as memberlist does it): a missing ack may be the
-// prober's fault, not the target's. A process that was starved (SIGSTOP, a
-// CPU hog, a long GC) finds its timers firing late and the acks of its probes
-// unread in the socket; without care it would accuse healthy peers the
-// moment it runs again. So each node keeps a local health multiplier (LHM,
-// 0..8): it rises when the node misses its own deadlines (a timer fires more
-// than an ack timeout late), when its probes fail although the helpers it
-// asked did not nack (they could not vouch that the target is the problem),
-// and when it must refute a suspicion of itself; each successful probe lowers
-// it. Probe interval and ack timeout are stretched by (LHM+1). A probe or a
-// suspicion timer that fired late proves nothing and accuses no one.
-import type { Logger } from "../log.ts";
+// Local health (Lifeguard): local-health.ts.
 import { Envelope } from "./envelope.ts";
-import type { Profile } from "./profiles.ts";
-import type { Transport } from "./transport.ts";
+import { LocalHealth } from "./local-health.ts";
+import { rumourOf, type Member, type MemberStatus, type Meta, type Msg, type SwimOptions, type Timers, type Update } from "./members.ts";
+import { RumourQueue } from "./rumours.ts";
+import { shuffle } from "./shuffle.ts";
 
-export interface Meta {
-  capacity: number;
-  running: number;
-  free: number;
-}
-
-export type MemberStatus = "alive" | "suspect" | "left" | "dead";
-
-export interface Member {
-  id: string;
-  addr: string;
-  incarnation: number;
-  state: MemberStatus;
-  meta: Meta;
-  /** When the state last changed (ms). */
-  since: number;
-}
-
-/** A rumour: one member's state at one incarnation. */
-type Update = { id: string; addr: string; inc: number; state: MemberStatus; meta: Meta };
-
-type Msg =
-  | { t: "ping"; seq: number; from: string; u: Update[] }
-  | { t: "ack"; seq: number; from: string; u: Update[] }
-  | { t: "ping-req"; seq: number; from: string; target: string; u: Update[]; nackMs?: number }
-  | { t: "nack"; seq: number; from: string }
-  | { t: "sync"; from: string; members: Update[]; reply: boolean };
-
-export interface SwimOptions {
-  id: string;
-  transport: Transport;
-  secret: string;
-  seeds: string[];
-  profile: Profile;
-  meta: Meta;
-  log: Logger;
-  onChange?: (m: Member, before: MemberStatus | undefined) => void;
-  /** How long a member that left on purpose is expected back before it counts as dead (default: forever). */
-  leftGraceMs?: number;
-  /** The failure detector's timers (default: the global ones); a test holds them to play a stopped process. */
-  timers?: Timers;
-}
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(t: unknown): void;
-}
-
-const MAX_PIGGYBACK = 6;
-/** Lifeguard's bound on the local health multiplier (memberlist's AwarenessMaxMultiplier). */
-export const MAX_LOCAL_HEALTH = 8;
+export type { Member, MemberStatus, Meta, SwimOptions, Timers } from "./members.ts";
+export { MAX_LOCAL_HEALTH } from "./local-health.ts";
 
 export class Swim {
   readonly envelope: Envelope;
   private readonly members = new Map<string, Member>();
-  private readonly queue = new Map<string, { u: Update; sent: number }>();
+  private readonly queue = new RumourQueue();
   private readonly pending = new Map<number, () => void>();
   private readonly relays = new Map<number, { to: string; seq: number }>();
   private readonly suspicions = new Map<string, unknown>();
@@ -95,7 +37,7 @@ export class Swim {
   private probeTimer?: unknown;
   private readonly clock: Timers;
   private stopped = false;
-  private lhm = 0;
+  private readonly health: LocalHealth;
   private order: string[] = [];
   private next = 0;
   private seq = 0;
@@ -103,10 +45,13 @@ export class Swim {
   /** Datagrams sent, for the messages-per-second figure. */
   sent = 0;
   /** Timers of ours that fired late (this process was starved): each judged no one. */
-  lateTimers = 0;
+  get lateTimers(): number {
+    return this.health.lateTimers;
+  }
 
   constructor(private readonly o: SwimOptions) {
     this.envelope = new Envelope(o.secret);
+    this.health = new LocalHealth(o.profile.ackTimeoutMs, o.log);
     this.clock = o.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t as ReturnType<typeof setTimeout>) };
     // A restarted node starts above any incarnation it had before: its old death is refuted at once.
     this.self = { id: o.id, addr: o.transport.addr, incarnation: Date.now(), state: "alive", meta: o.meta, since: Date.now() };
@@ -114,7 +59,7 @@ export class Swim {
   }
 
   start(): void {
-    this.enqueue(this.rumour(this.self));
+    this.enqueue(rumourOf(this.self));
     this.syncWithSeeds();
     this.scheduleProbe(performance.now() + this.o.profile.probeIntervalMs);
     this.timers.push(setInterval(() => this.pushPull(), this.o.profile.pushPullIntervalMs));
@@ -135,7 +80,7 @@ export class Swim {
     for (const t of this.timers) clearInterval(t);
     for (const t of this.suspicions.values()) this.clock.clearTimeout(t);
     this.self.incarnation++;
-    const bye: Update = { ...this.rumour(this.self), state: "left" };
+    const bye: Update = { ...rumourOf(this.self), state: "left" };
     // To every member it knows, whatever it thinks of them: a node slow to stop may have taken live peers
     // for dead, and those are exactly the ones that must not take this stop for a death.
     for (let i = 0; i < 3; i++) {
@@ -152,7 +97,7 @@ export class Swim {
     if (m.capacity === meta.capacity && m.running === meta.running && m.free === meta.free) return;
     this.self.meta = meta;
     this.self.incarnation++;
-    this.enqueue(this.rumour(this.self));
+    this.enqueue(rumourOf(this.self));
   }
 
   get id(): string {
@@ -161,7 +106,7 @@ export class Swim {
 
   /** Lifeguard's local health multiplier: 0 is healthy; timeouts are stretched by (this + 1). */
   get localHealth(): number {
-    return this.lhm;
+    return this.health.value;
   }
 
   /** This node and every member it knows (dead ones until reaped). */
@@ -197,9 +142,9 @@ export class Swim {
     if (this.stopped) return;
     this.probeTimer = this.clock.setTimeout(async () => {
       const started = performance.now();
-      this.checkLate(at, "probe timer");
+      this.health.checkLate(at, "probe timer");
       await this.probe().catch((err) => this.o.log.warn({ err }, "gossip probe failed"));
-      this.scheduleProbe(Math.max(performance.now(), started + this.scaled(this.o.profile.probeIntervalMs)));
+      this.scheduleProbe(Math.max(performance.now(), started + this.health.scaled(this.o.profile.probeIntervalMs)));
     }, Math.max(0, at - performance.now()));
   }
 
@@ -209,21 +154,21 @@ export class Swim {
     if (!target) return;
     const seq = ++this.seq;
     const p = this.o.profile;
-    const ackMs = this.scaled(p.ackTimeoutMs);
+    const ackMs = this.health.scaled(p.ackTimeoutMs);
     // Helpers get the rest of the interval, but never less than half an ack timeout (the local profile's
     // interval equals its ack timeout, which would leave them no time at all).
-    const indirectMs = this.scaled(Math.max(p.probeIntervalMs - p.ackTimeoutMs, p.ackTimeoutMs / 2));
+    const indirectMs = this.health.scaled(Math.max(p.probeIntervalMs - p.ackTimeoutMs, p.ackTimeoutMs / 2));
     const acked = this.awaitAck(seq, ackMs + indirectMs);
     const t0 = performance.now();
     // A suspect hears its suspicion in the ping itself (memberlist's compound ping+suspect): once the rumour's
     // retransmits are spent, piggyback alone might never carry it back, and the suspect would die unrefuted.
-    const told = target.state === "suspect" ? [{ ...this.rumour(target), state: "suspect" as const }] : [];
+    const told = target.state === "suspect" ? [{ ...rumourOf(target), state: "suspect" as const }] : [];
     this.send(target.addr, { t: "ping", seq, from: this.self.id, u: [...told, ...this.piggyback()] });
-    if (await Promise.race([acked, this.sleep(ackMs).then(() => false)])) return this.adjustHealth(-1);
+    if (await Promise.race([acked, this.sleep(ackMs).then(() => false)])) return this.health.adjust(-1);
     // Our own timer fired late: the ack may be sitting unread in the socket. This probe proves nothing.
-    if (this.checkLate(t0 + ackMs, "ack timeout")) return;
+    if (this.health.checkLate(t0 + ackMs, "ack timeout")) return;
     // A busy event loop runs due timers before it reads sockets: let it read once before judging.
-    if (await Promise.race([acked, new Promise<false>((r) => setImmediate(() => r(false)))])) return this.adjustHealth(-1);
+    if (await Promise.race([acked, new Promise<false>((r) => setImmediate(() => r(false)))])) return this.health.adjust(-1);
     const helpers = shuffle(this.alive().filter((m) => m.id !== target.id)).slice(0, p.indirectChecks);
     this.nacks.set(seq, 0);
     // Helpers that cannot reach the target either say so (nack) halfway through our wait (memberlist: 80%; half
@@ -233,46 +178,21 @@ export class Swim {
     const ok = await acked;
     const nacks = this.nacks.get(seq) ?? 0;
     this.nacks.delete(seq);
-    if (ok) return this.adjustHealth(-1);
-    if (this.checkLate(t0 + ackMs + indirectMs, "indirect probe")) return;
+    if (ok) return this.health.adjust(-1);
+    if (this.health.checkLate(t0 + ackMs + indirectMs, "indirect probe")) return;
     // memberlist's rule: each helper that stayed silent counts against us; with no helper, the failure itself does.
-    this.adjustHealth(helpers.length ? helpers.length - nacks : 1);
+    this.health.adjust(helpers.length ? helpers.length - nacks : 1);
     const m = this.members.get(target.id);
     if (m && m.state === "alive") {
-      this.o.log.warn({ node: m.id, localHealth: this.lhm, nacks, helpers: helpers.length }, "no ack from cluster member: suspect");
-      this.apply({ ...this.rumour(m), state: "suspect" });
+      this.o.log.warn({ node: m.id, localHealth: this.health.value, nacks, helpers: helpers.length }, "no ack from cluster member: suspect");
+      this.apply({ ...rumourOf(m), state: "suspect" });
     }
   }
 
-  // ---- local health (Lifeguard) ---------------------------------------------------
+  // ---- timers -------------------------------------------------------------------
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
-  }
-
-  private scaled(ms: number): number {
-    return ms * (this.lhm + 1);
-  }
-
-  private adjustHealth(delta: number): void {
-    const before = this.lhm;
-    this.lhm = Math.max(0, Math.min(MAX_LOCAL_HEALTH, this.lhm + delta));
-    if (before === 0 && this.lhm > 0) this.o.log.warn({ localHealth: this.lhm }, "gossip: this node is missing its own deadlines; stretching its probe timeouts");
-    else if (before > 0 && this.lhm === 0) this.o.log.info("gossip: local health back to normal");
-  }
-
-  /**
-   * True (and the LHM raised) when a timer due at `due` fired more than one
-   * ack timeout late: this process was not running (stopped, starved), so
-   * what it did not hear meanwhile says nothing about the others.
-   */
-  private checkLate(due: number, what: string): boolean {
-    const late = performance.now() - due;
-    if (late <= this.o.profile.ackTimeoutMs) return false;
-    this.lateTimers++;
-    this.adjustHealth(1);
-    this.o.log.warn({ lateMs: Math.round(late), timer: what, localHealth: this.lhm }, "gossip: a timer fired late (this process was starved); judging no one on it");
-    return true;
   }
 
   private awaitAck(seq: number, ms: number): Promise<boolean> {
@@ -296,19 +216,12 @@ export class Swim {
 
   // ---- rumours ----------------------------------------------------------------
 
-  private rumour(m: Member): Update {
-    return { id: m.id, addr: m.addr, inc: m.incarnation, state: m.state, meta: m.meta };
-  }
-
   private enqueue(u: Update): void {
-    this.queue.set(u.id, { u, sent: 0 }); // a newer rumour about a member replaces the older one
+    this.queue.add(u); // a newer rumour about a member replaces the older one
   }
 
   private piggyback(): Update[] {
-    const limit = this.o.profile.retransmitMult * Math.ceil(Math.log10(this.members.size + 2));
-    const items = [...this.queue.values()].sort((a, b) => a.sent - b.sent).slice(0, MAX_PIGGYBACK);
-    for (const item of items) if (++item.sent >= limit) this.queue.delete(item.u.id);
-    return items.map((i) => i.u);
+    return this.queue.take(this.o.profile.retransmitMult * Math.ceil(Math.log10(this.members.size + 2)));
   }
 
   /**
@@ -320,12 +233,12 @@ export class Swim {
     if (u.id === this.self.id) {
       if (u.state !== "alive" && u.inc >= this.self.incarnation) {
         this.self.incarnation = u.inc + 1; // refute: "I am alive, and newer than that"
-        this.enqueue(this.rumour(this.self));
-        if (u.state === "suspect" || u.state === "dead") this.adjustHealth(1); // others could not hear us: likely our fault (Lifeguard)
+        this.enqueue(rumourOf(this.self));
+        if (u.state === "suspect" || u.state === "dead") this.health.adjust(1); // others could not hear us: likely our fault (Lifeguard)
       } else if (u.state === "suspect" && !this.queue.has(u.id)) {
         // Someone still suspects an incarnation we already refuted: our refutation's retransmits were spent
         // before it reached them. Send it again, or they declare us dead.
-        this.enqueue(this.rumour(this.self));
+        this.enqueue(rumourOf(this.self));
       }
       return;
     }
@@ -370,9 +283,9 @@ export class Swim {
         const m = this.members.get(id);
         if (!m || m.state !== "suspect" || m.incarnation !== inc) return;
         // Fired late: the suspect's refutation may be among the datagrams not read yet. Give them one probe interval.
-        if (this.checkLate(due, "suspicion")) return this.arm(id, inc, this.scaled(this.o.profile.probeIntervalMs));
+        if (this.health.checkLate(due, "suspicion")) return this.arm(id, inc, this.health.scaled(this.o.profile.probeIntervalMs));
         this.o.log.warn({ node: id }, "cluster member is dead");
-        this.apply({ ...this.rumour(m), state: "dead" });
+        this.apply({ ...rumourOf(m), state: "dead" });
       }, ms),
     );
   }
@@ -397,14 +310,14 @@ export class Swim {
     for (const m of this.members.values()) {
       if (m.state !== "left" || m.since > cutoff) continue;
       this.o.log.warn({ node: m.id, graceMs: grace }, "cluster member left and did not come back within the grace: dead");
-      this.apply({ ...this.rumour(m), state: "dead" });
+      this.apply({ ...rumourOf(m), state: "dead" });
     }
   }
 
   // ---- state sync ---------------------------------------------------------------
 
   private fullState(): Update[] {
-    return [this.rumour(this.self), ...[...this.members.values()].map((m) => this.rumour(m))];
+    return [rumourOf(this.self), ...[...this.members.values()].map((m) => rumourOf(m))];
   }
 
   private pushPull(): void {
@@ -479,13 +392,4 @@ export class Swim {
         break;
     }
   }
-}
-
-function shuffle<T>(xs: T[]): T[] {
-  const a = [...xs];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
 }

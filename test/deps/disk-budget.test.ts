@@ -40,8 +40,9 @@ test("an install that writes past the budget, in its directory or /tmp, fails na
   // Nothing sealed, nothing staged, no install disk left mounted or on disk.
   expect(readdirSync(join(depsDir, "entries"))).toEqual([]);
   expect(readdirSync(join(depsDir, "staging"))).toEqual([]);
-  expect(existsSync(join(depsDir, "disks")) ? readdirSync(join(depsDir, "disks")) : []).toEqual([]);
-  expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(join(depsDir, "disks"));
+  const installDisks = join(d.dataDir, "install-disks"); // the daemon's own, not the (shareable) cache folder's
+  expect(existsSync(installDisks) ? readdirSync(installDisks) : []).toEqual([]);
+  expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(installDisks);
 });
 
 test("an install within the budget runs on its disk and is sealed into the cache as before", async () => {

@@ -6,7 +6,7 @@
 // on the app's page by itself.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { echoAppSource } from "../fixtures/apps.ts";
-import { hasChromium, launchBrowser } from "../support/browser.ts";
+import { launchBrowser } from "../support/browser.ts";
 import { startTestDaemon, type TestDaemon } from "../support/daemon.ts";
 
 let d: TestDaemon;
@@ -88,14 +88,6 @@ test("a navigation to a stopped preview: the waking page, then the app, by itsel
   const unknown = await d.preview("doesnotexist0000", "/__previewd/status", { headers: { "x-previewd-status": "1" } });
   expect(unknown.status).toBe(404);
 
-  if (!hasChromium()) {
-    // No browser here: the page and the poll, by hand.
-    const page = await timed(d.preview(id, "/", { headers: NAVIGATE }));
-    expect(page.res.status).toBe(503);
-    expect(page.body).toContain("Starting this preview");
-    expect(await until(id, "running", 30_000)).toBe("running");
-    return;
-  }
   const browser = await launchBrowser();
   try {
     const tab = await browser.newPage();

@@ -72,14 +72,17 @@ test("the daemon's own Dockerfile builds here (on the local base) and its image 
   }
 });
 
-test("the CI counts come from a real JUnit report: passed and failed told apart", async () => {
+test("the CI counts come from real JUnit reports: passed, failed and skipped told apart, summed over reports", async () => {
   const dir = mkdtempSync(join(tmpdir(), "previewd-junit-"));
   try {
-    // A sample file with one passing and one failing test (not named *.test.ts: the suite skips it).
+    // A sample file with one passing, one failing and one skipped test (not named *.test.ts: the suite skips it).
     const run = await sh([process.execPath, "test", "--reporter=junit", `--reporter-outfile=${dir}/j.xml`, "./test/fixtures/ci/sample.check.ts"]);
     expect(run.code).not.toBe(0);
     const counts = await sh(["scripts/lib/junit-counts", `${dir}/j.xml`]);
-    expect(counts.out.trim()).toBe("1 1");
+    expect(counts.out.trim()).toBe("1 1 1");
+    // scripts/test writes two reports for a whole run (parallel part, files alone): .ci/run sums them.
+    const twice = await sh(["scripts/lib/junit-counts", `${dir}/j.xml`, `${dir}/j.xml`]);
+    expect(twice.out.trim()).toBe("2 2 2");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -50,7 +50,7 @@ export function wrap(d: Daemon, nodeId: string, dataDir: string): TestDaemon {
       await d.stop().catch(() => {});
       await removeContainersByLabel(`previewd.node=${nodeId}`);
       // Preview disks are loop-mounted under the data dir: rm -rf would descend into them and leave the loop devices.
-      for (const root of ["disks", "build-disks"]) await releaseAllDisks(join(dataDir, root), createLogger("error"));
+      for (const root of ["disks", "build-disks", "install-disks"]) await releaseAllDisks(join(dataDir, root), createLogger("error"));
       rmSync(dataDir, { recursive: true, force: true });
     },
   });

@@ -36,7 +36,7 @@ export async function killDaemons(daemons: Array<DaemonProcess | undefined>): Pr
   // Preview disks are loop-mounted under the data dir (pool/disk.ts): released first, or rm fails with EBUSY.
   const { releaseAllDisks } = await import("../../src/pool/disk.ts");
   const { createLogger } = await import("../../src/log.ts");
-  for (const d of live) for (const root of ["disks", "build-disks"]) await releaseAllDisks(join(d.dataDir, root), createLogger("error")).catch(() => {});
+  for (const d of live) for (const root of ["disks", "build-disks", "install-disks"]) await releaseAllDisks(join(d.dataDir, root), createLogger("error")).catch(() => {});
   for (const d of live) rmSync(d.dataDir, { recursive: true, force: true });
 }
 
