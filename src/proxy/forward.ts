@@ -7,6 +7,7 @@
 // and the response, which cost ~30% of the proxy's throughput here (14.5k vs
 // 20.7k req/s in one run, scripts/bench); it also drops Accept-Encoding.
 import { PEER_HEADERS } from "../peer/signing.ts";
+import { hostOnlyHeaders } from "./cookies.ts";
 import { FRONT_HEADERS } from "./forwarded.ts";
 
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
@@ -24,8 +25,12 @@ export function stripHopByHop(h: Headers): void {
   for (const name of HOP_BY_HOP) h.delete(name);
 }
 
-/** `body` replaces the request's own (a wrapped one: body.ts). */
-export async function forward(req: Request, url: string, extra: Record<string, string>, body: ReadableStream<Uint8Array> | null = req.body): Promise<Response> {
+/**
+ * `body` replaces the request's own (a wrapped one: body.ts). `cookieHost`:
+ * the preview host the request was for; the app's cookies are made host-only
+ * for it (cookies.ts).
+ */
+export async function forward(req: Request, url: string, extra: Record<string, string>, body: ReadableStream<Uint8Array> | null = req.body, cookieHost?: string): Promise<Response> {
   const headers = new Headers(req.headers);
   stripHopByHop(headers);
   for (const name of PEER_HEADERS) headers.delete(name); // node-to-node auth never reaches an app
@@ -45,6 +50,7 @@ export async function forward(req: Request, url: string, extra: Record<string, s
     res = await fetch(url, { ...init, keepalive: false });
   }
   stripHopByHop(res.headers);
+  hostOnlyHeaders(res.headers, cookieHost);
   // RFC 9110 §9.3.2: a HEAD answer carries the fields a GET would. Without a
   // Content-Length from the app, Bun.serve writes `content-length: 0` (a
   // wrong size); chunked says "length unknown" (RFC 9112 §6.1 allows it).

@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import type { Server } from "bun";
 import type { Logger } from "../log.ts";
 import { trackResponse, withDeadline } from "./body.ts";
+import { cookieHost, hostOnlyHeaders } from "./cookies.ts";
 import { forward } from "./forward.ts";
 import { forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_SECRET_HEADER } from "./forwarded.ts";
 import { previewIdFromHost } from "./host.ts";
@@ -107,7 +108,9 @@ export function createProxy(deps: ProxyDeps) {
     if (!target) return notFoundPage();
     if (target.respond) {
       deps.activity.touch(id);
-      return target.respond(req);
+      const res = await target.respond(req);
+      hostOnlyHeaders(res.headers, cookieHost(host));
+      return res;
     }
 
     // req.url is absolute (http://host/path?query); the path starts at the first "/" after the scheme.
@@ -143,7 +146,7 @@ export function createProxy(deps: ProxyDeps) {
       setIdleTimeout(server, req, idleTimeoutS);
     };
     try {
-      const res = await forward(req, `${target.tls ? "https" : "http"}://${target.host}:${target.port}${path}`, { ...forwarded, ...target.headers }, deadline?.body);
+      const res = await forward(req, `${target.tls ? "https" : "http"}://${target.host}:${target.port}${path}`, { ...forwarded, ...target.headers }, deadline?.body, cookieHost(host));
       return trackResponse(res, end);
     } catch (err) {
       end();

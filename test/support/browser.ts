@@ -33,13 +33,13 @@ export function hasChromium(): boolean {
 }
 
 /** Starts a headless Chromium; the caller closes it (`await browser.close()`). */
-export async function launchBrowser(): Promise<Browser> {
+export async function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   if (!hasChromium()) {
     throw new Error(`no Chromium at ${CHROMIUM_PATH} (Debian: apt-get install -y chromium, or set PREVIEWD_TEST_CHROMIUM)`);
   }
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
     headless: true,
     timeout: 30_000,
   });

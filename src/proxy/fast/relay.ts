@@ -304,7 +304,7 @@ export class ClientRelay implements UpstreamOwner {
         // The client connection must close when the body runs to the upstream's close, or the request's body was not all read.
         if (ex.res.untilClose || !ex.reqBody.done) ex.close = true;
         if (head.close) ex.resend = undefined;
-        const at = clientHead(buf, start, head, ex.close);
+        const at = clientHead(buf, start, head, ex.close, ex.head.host);
         if (typeof at !== "number") {
           this.write(buf, from, start);
           this.write(at);

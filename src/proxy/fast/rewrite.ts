@@ -6,6 +6,7 @@
 // head's text (head.ts finds them): nothing is split per field.
 import { PEER_HEADERS } from "../../peer/signing.ts";
 import { FORWARDED_FIELDS, forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_HEADERS, FRONT_PEER_HEADER, FRONT_SECRET_HEADER } from "../forwarded.ts";
+import { cookieHost, hostOnly } from "../cookies.ts";
 import { field, fieldLines, namesPattern, type Head, type RequestHead, type ResponseHead } from "./head.ts";
 import type { Route, SiblingHop } from "./routes.ts";
 
@@ -18,6 +19,8 @@ const UPGRADE_DROP_LINES = namesPattern([...REQUEST_DROP].filter((n) => n !== "u
 const FRONT_LINES = namesPattern(FRONT_HEADERS);
 const RESPONSE_HOP = new Set(["connection", "keep-alive", "proxy-connection"]);
 const RESPONSE_HOP_LINES = namesPattern(RESPONSE_HOP);
+const SET_COOKIE_LINES = namesPattern(["set-cookie"]);
+const SET_COOKIE = "set-cookie:".length;
 
 /** A request's head as the route's next hop gets it; `signed`: a sibling hop's first request on its connection. */
 export function requestHead(head: RequestHead, route: Route, ip: string, frontSecret: string, signed: boolean): Buffer {
@@ -58,8 +61,10 @@ const CONNECTION_CLOSE = Buffer.from("connection: close\r\n");
  * go out in one write with no copy (Node sends Connection and Keep-Alive on
  * every response). A head that grows comes back as a Buffer of its own.
  */
-export function clientHead(buf: Uint8Array, start: number, head: ResponseHead, close: boolean): number | Buffer {
+export function clientHead(buf: Uint8Array, start: number, head: ResponseHead, close: boolean, host?: string): number | Buffer {
   const cut = hopLines(head, RESPONSE_HOP_LINES, RESPONSE_HOP);
+  const edits = cookieEdits(head, host);
+  if (edits) return Buffer.from(edited(head.text, cut, edits, close), "latin1");
   if (!close && cut.length === 0) return start;
   const end = head.text.length; // the blank line's CRLF follows
   if (close) return Buffer.concat([...keptPieces(cut, end).map(([a, b]) => buf.subarray(start + a, start + b)), CONNECTION_CLOSE, CRLF]);
@@ -73,6 +78,42 @@ export function clientHead(buf: Uint8Array, start: number, head: ResponseHead, c
     if (i > 0) to = cut[i - 2]!;
   }
   return w;
+}
+
+/**
+ * The app's Set-Cookie lines that need their Domain taken out (../cookies.ts),
+ * as [start, end, new line]; undefined when none does. Two substring checks
+ * on a head without a Set-Cookie naming a Domain (nearly every one).
+ */
+export function cookieEdits(head: Head, host: string | undefined): Array<[number, number, string]> | undefined {
+  if (!head.lower.includes("\r\nset-cookie:") || !head.lower.includes("domain")) return undefined;
+  const lines = fieldLines(head, SET_COOKIE_LINES);
+  const own = cookieHost(host);
+  let out: Array<[number, number, string]> | undefined;
+  for (let i = 0; i < lines.length; i += 2) {
+    const a = lines[i]!;
+    const b = lines[i + 1]!;
+    const fixed = hostOnly(head.text.slice(a + SET_COOKIE, b - 2), own);
+    if (fixed !== undefined) (out ??= []).push([a, b, `${head.text.slice(a, a + SET_COOKIE)}${fixed}\r\n`]);
+  }
+  return out;
+}
+
+/** A head's text with the `cut` lines out and the `edits` lines replaced, ending the head (the rare, copying path). */
+function edited(text: string, cut: number[], edits: Array<[number, number, string]>, close: boolean): string {
+  const ops: Array<[number, number, string]> = [];
+  for (let i = 0; i < cut.length; i += 2) ops.push([cut[i]!, cut[i + 1]!, ""]);
+  // A line both cut (Connection named it) and edited is cut.
+  for (const e of edits) if (!ops.some((o) => o[0] === e[0])) ops.push(e);
+  ops.sort((x, y) => x[0] - y[0]);
+  let out = "";
+  let at = 0;
+  for (const [a, b, line] of ops) {
+    out += text.slice(at, a) + line;
+    at = b;
+  }
+  out += text.slice(at);
+  return `${out}${close ? "connection: close\r\n" : ""}\r\n`;
 }
 
 /**
