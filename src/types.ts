@@ -17,6 +17,15 @@ export interface DatabaseRequest {
   seed?: string;
 }
 
+/** Where a preview's Node.js line came from: the first of these the app has, else the newest LTS line. */
+export type NodeSource = ".nvmrc" | ".node-version" | "volta.node" | "devEngines.runtime" | "engines.node" | "default";
+
+/** The Node.js a preview runs on (the preview object's `runtime`). */
+export interface NodeRuntime {
+  node: string;
+  source: NodeSource;
+}
+
 /** What a client asked for; validated, with defaults applied. */
 export interface PreviewSpec {
   files: FileMap;
@@ -26,6 +35,8 @@ export interface PreviewSpec {
   env: Record<string, string>;
   database?: DatabaseRequest;
   tier: "auto" | Tier;
+  /** Set by the daemon: the Node.js line chosen from the app's files (src/nodejs/). */
+  runtime?: NodeRuntime;
   /** Set by the daemon: the dependency cache entry the app uses (kept so eviction spares it after a restart). */
   deps?: { key: string; manager: string };
   /** Set by the daemon: why tier auto chose where it runs. */
@@ -84,6 +95,8 @@ export interface PreviewView {
   phase?: string;
   /** Why tier auto chose this tier. */
   tierReason?: string;
+  /** The Node.js it runs on, and which file chose it. */
+  runtime?: NodeRuntime;
   /** What its container uses now (memory as `docker stats` shows it, CPU in percent of one core); shown by the node that runs it. */
   usage?: { memoryBytes: number; cpuPercent?: number };
   /** A preview on Fly: its machine, time run and suspended, and what that cost (estimated from price settings). */
