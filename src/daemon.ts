@@ -20,6 +20,7 @@ import { connect, DatabaseWatchdog, dockerBridgeAddresses, migrate, PreviewDatab
 import { serverUser } from "./db/embedded.ts";
 import { choosePooler, startPooler, type Pooler } from "./db/pooler.ts";
 import { logFormat, type Logger } from "./log.ts";
+import type { NodeLine } from "./nodejs/index.ts";
 import { DaemonMetrics } from "./metrics.ts";
 import { newPreviewId, Orchestrator } from "./orchestrator/index.ts";
 import { PeerClient } from "./peer/client.ts";
@@ -176,7 +177,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   });
   await orchestrator.start();
   stoppers.push(() => orchestrator.stop());
-  if (config.prewarm.length) void prewarm(config.prewarm, deps, orchestrator.imageIdentity, log.child({ mod: "prewarm" }));
+  if (config.prewarm.length) void prewarm(config.prewarm, deps, (files) => orchestrator.prepare(files).plan, log.child({ mod: "prewarm" }));
   stoppers.push(scheduleCleanup(config, store, databases, log));
   const watchdog = new DatabaseWatchdog({
     sql, log: log.child({ mod: "db-watchdog" }), limitMs: config.dbQueryLimit * 1000, migrationLimitMs: 125_000,
@@ -200,7 +201,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   }
 
   // ---- Fly overflow, when a token and an app are set; off (logged) if Fly cannot be reached at start
-  const fly = config.flyApiToken && config.flyApp ? await startFly(config, { store, databases, log, lifecycle, newId: newPreviewId, previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id) }) : undefined;
+  const fly = config.flyApiToken && config.flyApp ? await startFly(config, { store, databases, log, lifecycle, newId: newPreviewId, previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id), nodeLines: orchestrator.nodeLines }) : undefined;
   if (fly) {
     const sweep = setInterval(() => void fly.sweep(orchestrator.idle, config.idleTimeout * 1000).catch((err: unknown) => log.warn({ err }, "Fly idle sweep failed")), Math.min(5000, config.idleTimeout * 500));
     const reconcile = setInterval(() => void fly.reconcile().catch((err: unknown) => log.warn({ err }, "Fly reconcile failed")), 300_000);
@@ -215,7 +216,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       ? { coep: config.browserCoep, bootTimeoutMs: config.webcontainerBootTimeout * 1000, apiKey: config.webcontainerApiKey || undefined, origin: config.webcontainerOrigin || undefined }
       : undefined,
     builder: new StaticBuilder({
-      runtime, deps, imageIdentity: async () => orchestrator.imageIdentity, workRoot: join(config.dataDir, "builds"), depsEntries: join(depsRoot, "entries"),
+      runtime, deps, imageIdentity: async () => orchestrator.imageIdentity, prepare: (files) => orchestrator.prepare(files), workRoot: join(config.dataDir, "builds"), depsEntries: join(depsRoot, "entries"),
       timeoutMs: config.installTimeout * 1000, maxOutputBytes: Math.max(config.maxBytes * 4, 200 * 1024 * 1024), maxOutputFiles: config.maxFiles * 4,
       disks: buildDisks,
     }),
@@ -489,7 +490,7 @@ async function startFirewall(config: Config, runtime: DockerRuntime, databaseUrl
 /** The Fly tier: the app ensured and this cluster's machines reconciled with the store, or undefined (logged) when Fly refuses. */
 async function startFly(
   config: Config,
-  deps: { store: PreviewStore; databases: PreviewDatabases; log: Logger; lifecycle: Lifecycle; newId: () => string; previewUrl: (id: string) => string },
+  deps: { store: PreviewStore; databases: PreviewDatabases; log: Logger; lifecycle: Lifecycle; newId: () => string; previewUrl: (id: string) => string; nodeLines: NodeLine[] },
 ): Promise<FlyTier | undefined> {
   const log = deps.log.child({ mod: "fly" });
   const machines = new FlyMachines({ apiUrl: config.flyApiUrl, token: config.flyApiToken, app: config.flyApp, orgSlug: config.flyOrg, regions: config.flyRegions, log });
@@ -500,6 +501,7 @@ async function startFly(
     databaseAddr: config.flyDatabaseAddr || undefined,
     prices: { runningPerHour: config.flyPriceRunningHour, suspendedPerHour: config.flyPriceSuspendedHour },
     previewUrl: deps.previewUrl, newId: deps.newId, log, startTimeoutMs: Math.max(config.startTimeout, 120) * 1000, lifecycle: deps.lifecycle,
+    nodeLines: deps.nodeLines, // machines run the image this node runs (FLY_IMAGE: push the same one)
   });
   try {
     await machines.ensureApp();

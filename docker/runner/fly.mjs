@@ -32,7 +32,7 @@ function run(cmd, args, cwd, env = process.env) {
   });
 }
 
-export async function installOnce(app, order) {
+export async function installOnce(app, order, path = process.env.PATH) {
   if (!Array.isArray(order.install) || order.install.length === 0) return;
   const marker = `${app}/node_modules/.previewd-installed`;
   const key = order.installKey ?? order.install.join(" ");
@@ -41,7 +41,9 @@ export async function installOnce(app, order) {
   } catch {}
   console.error(`[previewd] installing dependencies: ${order.install.join(" ")}`);
   const [cmd, ...args] = order.install;
-  const code = await run(cmd, args, app, { ...process.env, CI: "true", npm_config_update_notifier: "false" });
+  // COREPACK_*: as the node's own installs (src/deps/sandbox.ts) do.
+  const env = { ...process.env, PATH: path, CI: "true", npm_config_update_notifier: "false", COREPACK_INTEGRITY_KEYS: "0", COREPACK_ENABLE_DOWNLOAD_PROMPT: "0" };
+  const code = await run(cmd, args, app, env);
   if (code !== 0) {
     console.error(`[previewd] dependency install failed with code ${code}`);
     process.exit(code);

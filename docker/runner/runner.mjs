@@ -71,7 +71,10 @@ function linkDependencies(deps) {
 async function runApp() {
   linkDependencies(order.deps);
   await unpackOnce(APP);
-  await installOnce(APP, order);
+  // The app's Node.js line first (the daemon chose it from .nvmrc, engines...): node, npm and the
+  // package managers' `#!/usr/bin/env node` all resolve to it. Without one, the image's default node.
+  const path = order.nodeBin ? `${order.nodeBin}:${process.env.PATH}` : process.env.PATH;
+  await installOnce(APP, order, path);
   if (order.servePort && !serving) {
     serving = true;
     serveFixedPort(order.servePort, () => {
@@ -84,7 +87,7 @@ async function runApp() {
     ...process.env,
     ...order.env,
     PORT: String(order.port ?? order.portHint ?? 3000),
-    PATH: `${APP}/node_modules/.bin:${process.env.PATH}`,
+    PATH: `${APP}/node_modules/.bin:${path}`,
   };
   delete env.PREVIEWD_CONTROL_PORT;
   startedAt = Date.now();

@@ -10,9 +10,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { chownSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { type DepsCache, InstallError, planInstall } from "../deps/index.ts";
+import { type DepsCache, InstallError, type Prepared } from "../deps/index.ts";
+import { nodeBinDir } from "../nodejs/index.ts";
 import { contentBytes } from "../files.ts";
-import { DEPS_MOUNT } from "../pool/docker.ts";
+import { DEPS_MOUNT, IMAGE_PATH } from "../pool/docker.ts";
 import type { Runtime } from "../pool/index.ts";
 import { APP_UID } from "../pool/tar.ts";
 import { entryKind, readTreeUnder, TreeLimitError, UnsafePathError } from "../safefs.ts";
@@ -23,8 +24,10 @@ export class BuildError extends Error {}
 export interface StaticBuilderOptions {
   runtime: Runtime;
   deps?: DepsCache;
-  /** The image's identity (part of dependency cache keys). */
+  /** The image's identity (part of the build's source hash). */
   imageIdentity(): Promise<string>;
+  /** The Node.js line and install for the files, as a container preview of them would get (deps/toolchain.ts). */
+  prepare(files: FileMap): Prepared;
   /** Where build work directories go (removed after each build). */
   workRoot: string;
   /** The dependency cache's entries directory (mounted read-only, as in previews). */
@@ -61,7 +64,7 @@ export class StaticBuilder {
       out("[previewd] no build script: serving the files as they are\n");
       return new Map(Object.entries(files).filter(([p]) => !p.startsWith("node_modules/")).map(([p, c]) => [p, new Uint8Array(contentBytes(c))]));
     }
-    const plan = this.o.deps ? planInstall(files, await this.o.imageIdentity()) : undefined;
+    const { plan, line } = this.o.prepare(files);
     const rand = randomBytes(4).toString("hex");
     const diskId = `build${previewId}${rand}`;
     let disk: { app: string; tmp: string } | undefined;
@@ -85,7 +88,7 @@ export class StaticBuilder {
         role: "build",
         cmd: ["sh", "-c", `set -e; ${link}exec ${run}`],
         workdir: "/app",
-        env: { HOME: "/tmp/home", CI: "true", npm_config_update_notifier: "false", NEXT_TELEMETRY_DISABLED: "1" },
+        env: { HOME: "/tmp/home", CI: "true", npm_config_update_notifier: "false", NEXT_TELEMETRY_DISABLED: "1", ...(line && { PATH: `${nodeBinDir(line.major)}:${IMAGE_PATH}` }) },
         binds: [`${work}:/app`, ...(plan ? [`${this.o.depsEntries}:${DEPS_MOUNT}:ro`] : [])],
         // With its own /tmp on the disk, the container's root is read-only (runJob).
         tmpDir: disk?.tmp,

@@ -4,3 +4,4 @@ export { OutputLog } from "./output.ts";
 export { prewarm } from "./prewarm.ts";
 export { INSTALL_INPUTS, PlanError, planInstall, type InstallPlan, type PackageManager } from "./plan.ts";
 export { sandboxInstaller } from "./sandbox.ts";
+export { Toolchain, type Prepared } from "./toolchain.ts";

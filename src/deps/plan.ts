@@ -7,9 +7,11 @@
 //     script would otherwise poison everyone's entry),
 //   - the lockfile whole (integrity hashes included),
 //   - the package manager's config files (.npmrc: registry, scopes),
-//   - the package manager and the image (Node.js version and platform).
+//   - the package manager, the image (platform) and the Node.js line's ABI
+//     (native addons built for one ABI do not load on another).
 import { createHash } from "node:crypto";
 import { contentBytes, contentText } from "../files.ts";
+import { nodeBinDir, type NodeLine } from "../nodejs/lines.ts";
 import type { FileMap } from "../types.ts";
 
 export type PackageManager = "npm" | "pnpm" | "yarn" | "bun";
@@ -28,7 +30,12 @@ export interface InstallPlan {
   packages?: number;
   /** For humans: "npm ci, 143 packages". */
   label: string;
+  /** The Node.js line's bin directory the install runs with, first on PATH (unset: the image's default). */
+  nodeBin?: string;
 }
+
+/** The majors of the package managers installed globally in the image (scripts/build-base-image): another major goes through corepack. */
+const GLOBAL_MAJOR: Partial<Record<PackageManager, number>> = { pnpm: 9, yarn: 1 };
 
 /** Lockfiles in the order a tool would look for them. */
 const LOCKFILES: Array<[string, PackageManager]> = [
@@ -48,9 +55,10 @@ export class PlanError extends Error {}
 /**
  * The install an app needs, or undefined when there is nothing to install
  * (no package.json, no dependencies, or the app ships its own node_modules).
- * `image` names the Node.js build the install runs on (part of the key).
+ * `image` names the image the install runs in and `node` the Node.js line
+ * (both part of the key).
  */
-export function planInstall(files: FileMap, image: string): InstallPlan | undefined {
+export function planInstall(files: FileMap, image: string, node?: NodeLine): InstallPlan | undefined {
   const pkgText = files["package.json"] !== undefined ? contentText(files["package.json"]) : undefined;
   if (pkgText === undefined) return undefined;
   if (Object.keys(files).some((p) => p === "node_modules" || p.startsWith("node_modules/"))) return undefined;
@@ -72,14 +80,26 @@ export function planInstall(files: FileMap, image: string): InstallPlan | undefi
   if (lockfile === "yarn.lock" && /^__metadata:/m.test(lockText!)) {
     throw new PlanError("yarn.lock is a Yarn 2+ (Berry) lockfile; previewd installs with Yarn 1 (classic), npm, pnpm or bun.");
   }
-  const command = commandFor(manager, lockfile !== undefined);
+  const command = withCorepack(commandFor(manager, lockfile !== undefined), manager, pkg.packageManager);
   const packages = lockfile && lockText !== undefined ? countPackages(lockfile, lockText) : undefined;
   const key = createHash("sha256")
-    .update(JSON.stringify({ v: 3, manager, image, inputs: Object.entries(inputs).map(([name, c]) => [name, sha256(contentBytes(c))]).sort() }))
+    .update(JSON.stringify({ v: 4, manager, image, node: node && `${node.major}/abi${node.abi}`, inputs: Object.entries(inputs).map(([name, c]) => [name, sha256(contentBytes(c))]).sort() }))
     .digest("hex")
     .slice(0, 40);
   const label = `${command.slice(0, 2).join(" ")}${packages !== undefined ? `, ${packages} packages` : ""}`;
-  return { manager, lockfile, command, inputs, key, packages, label };
+  return { manager, lockfile, command, inputs, key, packages, label, nodeBin: node && nodeBinDir(node.major) };
+}
+
+/**
+ * package.json's packageManager ("pnpm@10.20.0+sha512...") naming another
+ * major than the image's global one: corepack runs that version (downloaded
+ * from the registry, its hash checked when the field has one). Same major, or
+ * no field: the global one, with no download.
+ */
+function withCorepack(command: string[], manager: PackageManager, field: unknown): string[] {
+  const m = typeof field === "string" ? /^(pnpm|yarn)@(\d+)\./.exec(field) : null;
+  if (!m || m[1] !== manager || Number(m[2]) === GLOBAL_MAJOR[manager]) return command;
+  return ["corepack", ...command];
 }
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");

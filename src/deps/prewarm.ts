@@ -9,23 +9,23 @@ import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import type { FileMap } from "../types.ts";
 import type { DepsCache } from "./cache.ts";
-import { INSTALL_INPUTS, planInstall } from "./plan.ts";
+import { INSTALL_INPUTS, type InstallPlan } from "./plan.ts";
 
-/** The install inputs a folder holds (package.json, lockfile, package manager config). */
+/** The install inputs a folder holds (package.json, lockfile, package manager config, Node.js version files). */
 export function readInstallInputs(dir: string): FileMap {
   const files: FileMap = {};
-  for (const name of INSTALL_INPUTS) {
+  for (const name of [...INSTALL_INPUTS, ".nvmrc", ".node-version"]) {
     const p = join(dir, name);
     if (existsSync(p)) files[name] = name === "bun.lockb" ? { base64: readFileSync(p).toString("base64") } : readFileSync(p, "utf8");
   }
   return files;
 }
 
-/** Installs each folder's dependencies into the cache, one after another; never throws. */
-export async function prewarm(dirs: string[], cache: DepsCache, image: string, log: Logger): Promise<void> {
+/** Installs each folder's dependencies into the cache, one after another, planned as a preview's would be (`plan`); never throws. */
+export async function prewarm(dirs: string[], cache: DepsCache, planFor: (files: FileMap) => InstallPlan | undefined, log: Logger): Promise<void> {
   for (const dir of dirs) {
     try {
-      const plan = planInstall(readInstallInputs(dir), image);
+      const plan = planFor(readInstallInputs(dir));
       if (!plan) {
         log.warn({ dir }, "prewarm: nothing to install there (no package.json with dependencies)");
         continue;

@@ -4,7 +4,7 @@
 // writable mount is its own staging directory, seen at the same path
 // (DEPS_MOUNT/<key>) the previews later see the sealed entry at, so absolute
 // paths a package manager writes (pnpm's .bin shims) stay valid.
-import { DEPS_MOUNT } from "../pool/docker.ts";
+import { DEPS_MOUNT, IMAGE_PATH } from "../pool/docker.ts";
 import type { Runtime } from "../pool/index.ts";
 import type { Installer } from "./cache.ts";
 
@@ -24,6 +24,12 @@ export function sandboxInstaller(runtime: Runtime, o: SandboxInstallerOptions): 
     npm_config_fetch_retry_maxtimeout: "5000",
     // Non-interactive everywhere (pnpm and yarn ask questions otherwise).
     CI: "true",
+    // corepack (a packageManager of another pnpm/yarn major) checks npm's registry signatures of the
+    // manager it downloads; a registry mirror (as on the machines this is tested on) serves none, and
+    // corepack then refuses every download. The lockfile's integrity hashes, and the packageManager
+    // field's own hash where it has one, are still checked.
+    COREPACK_INTEGRITY_KEYS: "0",
+    COREPACK_ENABLE_DOWNLOAD_PROMPT: "0",
   };
   if (o.registry) Object.assign(env, { npm_config_registry: o.registry, YARN_REGISTRY: o.registry, NPM_CONFIG_REGISTRY: o.registry });
   return {
@@ -34,7 +40,7 @@ export function sandboxInstaller(runtime: Runtime, o: SandboxInstallerOptions): 
         workdir: `${DEPS_MOUNT}/${plan.key}`,
         binds: [`${hostDir}:${DEPS_MOUNT}/${plan.key}`],
         tmpDir,
-        env,
+        env: plan.nodeBin ? { ...env, PATH: `${plan.nodeBin}:${IMAGE_PATH}` } : env,
         timeoutMs: o.timeoutMs,
         onOutput,
         signal,

@@ -3,11 +3,11 @@
 // Status goes installing -> starting -> running (or failed, with the
 // installer's or the app's last lines). The container runs at boost CPUs
 // until the app answers, then drops to the preview's limit.
-import { InstallError, OutputLog, planInstall, type DepsCache, type InstallPlan } from "../deps/index.ts";
+import { InstallError, OutputLog, type DepsCache, type InstallPlan } from "../deps/index.ts";
+import { nodeBinDir } from "../nodejs/index.ts";
 import type { Lifecycle } from "../lifecycle/index.ts";
 import type { Logger } from "../log.ts";
 import type { Runtime, StartOrder } from "../pool/index.ts";
-import type { FileMap } from "../types.ts";
 import { appEnv } from "./env.ts";
 import type { Live } from "./live.ts";
 import type { PreviewStore } from "./ports.ts";
@@ -35,11 +35,6 @@ export interface BringUpDeps {
 
 export class BringUp {
   constructor(private readonly o: BringUpDeps) {}
-
-  /** The install an app's files need (undefined: none, or no cache configured). PlanError on a broken package.json. */
-  plan(files: FileMap, image: string): InstallPlan | undefined {
-    return this.o.deps ? planInstall(files, image) : undefined;
-  }
 
   /**
    * Installs (when planned), starts the app and waits until it answers.
@@ -89,7 +84,8 @@ export class BringUp {
     env.__VITE_ADDITIONAL_SERVER_ALLOWED_HOSTS = this.o.previewHost(l.record.id);
     // Next.js phones home on first run: no telemetry from strangers' previews (the app may set it back).
     env.NEXT_TELEMETRY_DISABLED ??= "1";
-    return { command: spec.command, port: spec.port, portHint: spec.port ?? DEFAULT_PORT, env, deps: spec.deps ? { key: spec.deps.key } : undefined };
+    const nodeBin = spec.runtime && nodeBinDir(Number.parseInt(spec.runtime.node, 10));
+    return { command: spec.command, port: spec.port, portHint: spec.port ?? DEFAULT_PORT, env, deps: spec.deps ? { key: spec.deps.key } : undefined, nodeBin };
   }
 
   private async install(l: Live, plan: InstallPlan): Promise<void> {

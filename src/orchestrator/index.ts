@@ -5,11 +5,12 @@
 // path (endpoint, idle clock, readiness). Every status change goes through
 // the lifecycle (lifecycle/), one operation per preview at a time.
 import { customAlphabet } from "nanoid";
-import { PlanError, type InstallPlan } from "../deps/index.ts";
+import { Toolchain, type Prepared } from "../deps/index.ts";
 import { isDatabaseUnavailable } from "../db/outage.ts";
-import { badRequest, conflict, noCapacity } from "../errors.ts";
+import { conflict, noCapacity } from "../errors.ts";
 import { Lifecycle } from "../lifecycle/index.ts";
 import type { Logger } from "../log.ts";
+import type { NodeLine } from "../nodejs/index.ts";
 import { IdleClock, type ContainerState, WarmPool } from "../pool/index.ts";
 import type { RouteEntry } from "../proxy/fast/thread-protocol.ts";
 import type { Endpoint, FileMap, PreviewRecord, PreviewSpec, PreviewStatus, PreviewView } from "../types.ts";
@@ -45,6 +46,10 @@ export class Orchestrator implements Adopter {
   private readonly timers: Array<ReturnType<typeof setInterval>> = [];
   private stopWatching?: () => void;
   private image = "";
+  /** The Node.js lines and install plans for app files (set at start: it reads the image). */
+  private toolchain = new Toolchain({ image: "", lines: [], installs: false });
+  /** The Node.js lines the image offers (read at start). */
+  nodeLines: NodeLine[] = [];
   private readonly bringUp: BringUp;
   private readonly health: Health;
   private readonly sleep: SleepCycle;
@@ -127,6 +132,8 @@ export class Orchestrator implements Adopter {
   /** Adopts this node's containers and records (after a restart or a crash), then starts the pool and timers. */
   async start(): Promise<void> {
     this.image = await this.o.runtime.imageIdentity();
+    this.nodeLines = await this.o.runtime.nodeLines();
+    this.toolchain = new Toolchain({ image: this.image, lines: this.nodeLines, installs: this.o.deps !== undefined });
     this.stopWatching = await this.o.runtime.watch(
       (e) => void this.health.onEvent(e).catch((err) => this.o.log.error({ err, e }, "event handling failed")),
       // The engine came back (restart, upgrade): events were missed while it was away, so look at everything.
@@ -185,23 +192,20 @@ export class Orchestrator implements Adopter {
   /** Installs and starts a recreated preview's app from its stored files (reconcile, take-over). */
   restartFromFiles(id: string, files: FileMap): void {
     const l = this.live.need(id);
-    let plan: InstallPlan | undefined;
+    let prepared: Prepared;
     try {
-      plan = this.planFor(files);
+      prepared = this.prepare(files);
     } catch (err) {
-      l.ready = this.lifecycle.move(l, "failed", "its package.json cannot be installed", { failure: (err as Error).message }).then(() => {});
+      l.ready = this.lifecycle.move(l, "failed", "its files cannot be prepared", { failure: (err as Error).message }).then(() => {});
       return;
     }
-    l.ready = this.bringUp.start(l, plan);
+    if (prepared.runtime) l.record.spec.runtime = prepared.runtime;
+    l.ready = this.bringUp.start(l, prepared.plan);
   }
 
-  private planFor(files: FileMap): InstallPlan | undefined {
-    try {
-      return this.bringUp.plan(files, this.image);
-    } catch (err) {
-      if (err instanceof PlanError) throw badRequest(err.message);
-      throw err;
-    }
+  /** The Node.js line and install these files need; a 400 when either cannot be (a broken package.json, a version nothing offers). */
+  prepare(files: FileMap): Prepared {
+    return this.toolchain.prepare(files);
   }
 
   /** Runs here a preview moved from a dead node (the store already says it is ours). */
@@ -300,8 +304,8 @@ export class Orchestrator implements Adopter {
 
   async create(spec: PreviewSpec, opts: { wait?: boolean } = {}): Promise<PreviewView> {
     if (this.draining) throw noCapacity(`Node ${this.o.nodeId} is draining: it takes no new previews.`);
-    const plan = this.planFor(spec.files); // a broken package.json is a 400 before anything is claimed
-    return createHere(this.parts, spec, plan, (l) => this.view(l.record, l.phase), !!opts.wait);
+    const { runtime, plan } = this.prepare(spec.files); // a broken package.json is a 400 before anything is claimed
+    return createHere(this.parts, runtime ? { ...spec, runtime } : spec, plan, (l) => this.view(l.record, l.phase), !!opts.wait);
   }
 
   // ---- reads ----------------------------------------------------------------
@@ -336,7 +340,7 @@ export class Orchestrator implements Adopter {
 
   /** New files in place (the app's own watcher reloads them); new dependencies reinstall and restart it. */
   updateFiles(id: string, files: FileMap, remove: string[]): Promise<PreviewView> {
-    return updateFilesHere(this.parts, id, files, remove, (f) => this.planFor(f), (l) => this.view(l.record, l.phase));
+    return updateFilesHere(this.parts, id, files, remove, (f) => this.prepare(f), (l) => this.view(l.record, l.phase));
   }
 
 

@@ -15,5 +15,6 @@ export function toView(r: PreviewRecord, url: string): PreviewView {
   if (r.database) view.database = { ...r.database, prismaUrl: prismaUrl(r.database) };
   if (r.failure) view.error = r.failure;
   if (r.spec.tierReason) view.tierReason = r.spec.tierReason;
+  if (r.spec.runtime) view.runtime = r.spec.runtime;
   return view;
 }

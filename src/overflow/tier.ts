@@ -10,7 +10,8 @@
 // record. A daemon killed in between leaves a record without a machine id and
 // maybe a machine: reconcile() adopts that machine by its metadata, and
 // destroys machines whose preview has no record.
-import { planInstall } from "../deps/plan.ts";
+import { Toolchain } from "../deps/toolchain.ts";
+import { nodeBinDir, type NodeLine } from "../nodejs/index.ts";
 import { contentBytes } from "../files.ts";
 import { tarFiles } from "../pool/tar.ts";
 import { AppError, conflict, isAppError, unavailable } from "../errors.ts";
@@ -58,6 +59,8 @@ export interface FlyTierOptions {
   startTimeoutMs: number;
   /** The node's lifecycle (one for every tier); unset: one of its own. */
   lifecycle?: Lifecycle;
+  /** The Node.js lines of the image (machines run the same image): an app runs on the line it asks for, as on a node. */
+  nodeLines?: NodeLine[];
 }
 
 export interface FlyTarget {
@@ -70,9 +73,12 @@ export interface FlyTarget {
 export class FlyTier {
   private readonly edge: URL;
   private readonly lifecycle: Lifecycle;
+  private readonly toolchain: Toolchain;
 
   constructor(private readonly o: FlyTierOptions) {
     this.edge = new URL(o.edgeUrl);
+    // Machines install at first boot (no cache there): the plan is only its command.
+    this.toolchain = new Toolchain({ image: "fly", lines: o.nodeLines ?? [], installs: true });
     this.lifecycle = o.lifecycle ?? new Lifecycle({ store: o.store, log: o.log });
   }
 
@@ -80,7 +86,8 @@ export class FlyTier {
     if (spec.database && !this.o.databaseAddr) {
       throw new AppError("database_unreachable_from_fly", 400, "A preview with a database cannot run on Fly here: FLY_DATABASE_ADDR (the database's public address, such as Supabase's pooler host:port) is not set, so a machine could not reach it.");
     }
-    const plan = planInstall(spec.files, "fly"); // a broken package.json is a 400 before anything is made
+    const { plan, runtime } = this.toolchain.prepare(spec.files); // a broken package.json is a 400 before anything is made
+    if (runtime) spec = { ...spec, runtime };
     const id = this.o.newId();
     const now = new Date();
     const fly: FlyState = { createdBy: this.o.node, runningSeconds: 0, suspendedSeconds: 0, since: now.toISOString() };
@@ -140,7 +147,8 @@ export class FlyTier {
     else for (const [path, content] of Object.entries(files)) appFiles[`/app/${path}`] = content;
     const env = envObject(r.spec.env, r.database && this.databaseEnv(r.database.url));
     const servePort = servePortFor(r.spec.port);
-    const order = { command: r.spec.command, port: r.spec.port, portHint: r.spec.port ?? 3000, env, servePort, install, installKey: install?.join(" ") };
+    const nodeBin = r.spec.runtime && nodeBinDir(Number.parseInt(r.spec.runtime.node, 10));
+    const order = { command: r.spec.command, port: r.spec.port, portHint: r.spec.port ?? 3000, env, servePort, install, installKey: install?.join(" "), nodeBin };
     appFiles["/app/.previewd/start.json"] = JSON.stringify(order);
     return buildMachineConfig({ previewId: r.id, cluster: this.o.cluster, node: this.o.node, image: this.o.image, env: {}, files: appFiles, port: servePort });
   }
@@ -221,7 +229,9 @@ export class FlyTier {
     await this.o.store.putFiles(r.id, files, remove);
     const all = await this.o.store.files(r.id);
     const old = r.spec.fly!.machineId;
-    const machine = await this.o.machines.createMachine(await this.machineConfig(r, all, planInstall(all, "fly")?.command)).catch((e) => { throw this.asAppError(e); });
+    const { plan, runtime } = this.toolchain.prepare(all);
+    r.spec.runtime = runtime;
+    const machine = await this.o.machines.createMachine(await this.machineConfig(r, all, plan?.command)).catch((e) => { throw this.asAppError(e); });
     r.spec.fly!.machineId = machine.id;
     r.spec.fly!.region = machine.region;
     await this.setStatus(r, "starting", "new files: a new Fly machine");

@@ -38,6 +38,10 @@ export class ClusterPreviews implements PreviewService {
    * faster than rumours travel) and only then answers 503.
    */
   async create(spec: PreviewSpec, opts: { wait?: boolean }): Promise<PreviewView> {
+    // Every tier runs the Node.js line the files ask for: a version nothing offers (or a broken
+    // package.json) is a 400 here, before a tier or a node is picked.
+    const { runtime } = this.o.orch.prepare(spec.files);
+    if (runtime) spec = { ...spec, runtime };
     const fly = this.o.fly;
     if (spec.tier === "fly") {
       if (!fly) throw new AppError("overflow_off", 503, "Fly.io overflow is off: FLY_API_TOKEN and FLY_APP are not set.");
@@ -69,7 +73,7 @@ export class ClusterPreviews implements PreviewService {
         }
         try {
           if (slot.node === this.o.view.self) return await this.o.orch.create(spec, opts);
-          const { tierReason: _reason, ...body } = spec; // the daemon's own field: the public API takes no such thing
+          const { tierReason: _reason, runtime: _runtime, ...body } = spec; // the daemon's own fields: the public API takes no such thing
           return await this.o.peers.json<PreviewView>(slot.node, "POST", `/v1/previews${opts.wait ? "?wait=1" : ""}`, { ...body, tier: "container" });
         } catch (err) {
           const code = (err as { code?: string }).code;

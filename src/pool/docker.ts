@@ -6,6 +6,7 @@ import Docker from "dockerode";
 import { PassThrough, Readable } from "node:stream";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { parseNodeLines, type NodeLine } from "../nodejs/index.ts";
 import type { Endpoint, FileMap } from "../types.ts";
 import { CONTROL_PORT, type ContainerState, type JobOutcome, type JobSpec, type Runtime, type RuntimeEvent, type StartOrder } from "./runtime.ts";
 import type { PreviewDisks } from "./disk.ts";
@@ -49,6 +50,8 @@ export interface DockerRuntimeOptions {
  * Turbopack) follow node_modules' symlinks to their real paths.
  */
 export const DEPS_MOUNT = "/app/node_modules/.previewd-store";
+/** The PATH the base image sets (its Dockerfile's ENV): a job that puts a Node.js line first keeps the rest. */
+export const IMAGE_PATH = "/usr/local/bin:/usr/local/sbin:/usr/bin:/bin:/usr/sbin:/sbin";
 
 /** Where the CA bundle appears inside containers. */
 const CA_PATH = "/etc/previewd/ca.pem";
@@ -171,6 +174,11 @@ export class DockerRuntime implements Runtime {
   async imageIdentity(): Promise<string> {
     const info = await this.docker.getImage(this.o.image).inspect();
     return info.Config?.Labels?.["previewd.rootfs-hash"] ?? info.Id;
+  }
+
+  async nodeLines(): Promise<NodeLine[]> {
+    const info = await this.docker.getImage(this.o.image).inspect();
+    return parseNodeLines(info.Config?.Labels?.["previewd.node-lines"]);
   }
 
   async setCpus(containerId: string, cpus: number): Promise<void> {

@@ -10,6 +10,7 @@
 // restart policy brings it back up to `restarts` times, then it stays
 // exited), `vanish(id)` a `docker rm -f` behind our back, `appAnswers` whether
 // a started app answers at all (a dev server that never listens).
+import { parseNodeLines, type NodeLine } from "../nodejs/index.ts";
 import type { Endpoint, FileMap } from "../types.ts";
 import type { ContainerState, JobOutcome, JobSpec, Runtime, RuntimeEvent, StartOrder } from "./runtime.ts";
 
@@ -83,6 +84,9 @@ export class MemoryRuntime implements Runtime {
   async imageIdentity(): Promise<string> {
     return "memory-runtime";
   }
+
+  /** The lines the real image offers (scripts/build-base-image), so choices match what tests of the real engine see. */
+  nodeLines = async (): Promise<NodeLine[]> => parseNodeLines("20.20.2:115 22.23.5:127 24.22.3:137 26.12.1:147");
 
   async isIdle(state: ContainerState): Promise<boolean> {
     const c = this.containers.get(state.containerId);

@@ -1,6 +1,7 @@
 // The container runtime as the pool sees it. The core (pool, orchestrator)
 // depends on this interface only; docker.ts is the one adapter that imports
 // dockerode, so the core can be read without knowing Docker's API.
+import type { NodeLine } from "../nodejs/index.ts";
 import type { Endpoint, FileMap } from "../types.ts";
 
 /**
@@ -30,6 +31,8 @@ export interface StartOrder {
   env: Record<string, string>;
   /** The dependency cache entry /app/node_modules points at. */
   deps?: { key: string };
+  /** The chosen Node.js line's bin directory, first on the app's PATH (unset: the image's default node). */
+  nodeBin?: string;
 }
 
 /** A one-off job in a confined container (dependency installs). */
@@ -71,6 +74,8 @@ export interface ContainerEngine {
   runJob(job: JobSpec): Promise<JobOutcome>;
   /** What identifies the image's Node.js build and platform (part of dependency cache keys). */
   imageIdentity(): Promise<string>;
+  /** The Node.js lines the image offers (its previewd.node-lines label); none for an image without one. */
+  nodeLines(): Promise<NodeLine[]>;
   inspect(containerId: string): Promise<ContainerState | undefined>;
   /** Containers of this node only (by the previewd.node label). */
   list(): Promise<ContainerState[]>;

@@ -50,6 +50,25 @@ describe("planInstall", () => {
     expect(planInstall(files, "rootfs-b")!.key).not.toBe(key);
   });
 
+  test("the Node.js line's ABI is in the key (native addons differ), its patch version is not; the install runs on that line", () => {
+    const files = loadApp("express-pg");
+    const on = (version: string, abi: number) => planInstall(files, IMAGE, { version, major: Number.parseInt(version, 10), abi })!;
+    expect(on("22.23.5", 127).key).not.toBe(on("24.22.3", 137).key);
+    expect(on("24.22.3", 137).key).not.toBe(planInstall(files, IMAGE)!.key);
+    expect(on("24.22.4", 137).key).toBe(on("24.22.3", 137).key);
+    expect(on("24.22.3", 137).nodeBin).toBe("/opt/node/24/bin");
+    expect(planInstall(files, IMAGE)!.nodeBin).toBeUndefined();
+  });
+
+  test("a packageManager of another pnpm major than the image's installs through corepack; the same major does not", () => {
+    const app = (pm?: string) => ({ "package.json": JSON.stringify({ name: "a", dependencies: { x: "1" }, ...(pm && { packageManager: pm }) }), "pnpm-lock.yaml": "lockfileVersion: '9.0'\n" });
+    expect(planInstall(app("pnpm@10.20.0+sha512.abc"), IMAGE)!.command.slice(0, 3)).toEqual(["corepack", "pnpm", "install"]);
+    expect(planInstall(app("pnpm@9.15.0"), IMAGE)!.command[0]).toBe("pnpm");
+    expect(planInstall(app(), IMAGE)!.command[0]).toBe("pnpm");
+    // The field names another manager than the lockfile's: the lockfile decides, with the global tool.
+    expect(planInstall(app("yarn@4.5.0"), IMAGE)!.command[0]).toBe("pnpm");
+  });
+
   test("binary and text forms of the same bytes give the same key", () => {
     const files = loadApp("express-pg");
     const asBase64 = { ...files, "package-lock.json": { base64: Buffer.from(files["package-lock.json"]!).toString("base64") } };

@@ -95,6 +95,16 @@ describe("the machine's relay port (the runner's own port on Fly)", () => {
     return { internal: c.services![0]!.internal_port, servePort: order.servePort, port: order.port };
   };
 
+  test("the machine's order puts the preview's Node.js line first on PATH, as a node's runner does", async () => {
+    const order = async (runtime?: object) => {
+      const r = { id: "p1", spec: { files: {}, env: {}, runtime } } as unknown as PreviewRecord;
+      const c = await tier.machineConfig(r, { "server.js": "x" });
+      return JSON.parse(Buffer.from(c.files!.find((f) => f.guest_path === "/app/.previewd/start.json")!.raw_value!, "base64").toString());
+    };
+    expect((await order({ node: "22.23.5", source: ".nvmrc" })).nodeBin).toBe("/opt/node/22/bin");
+    expect((await order()).nodeBin).toBeUndefined();
+  });
+
   test("is 8080, unless the app asks for 8080 itself: then the relay moves aside and Fly points at it", async () => {
     expect(await config()).toEqual({ internal: SERVE_PORT, servePort: SERVE_PORT, port: undefined });
     expect(await config(3000)).toEqual({ internal: SERVE_PORT, servePort: SERVE_PORT, port: 3000 });
