@@ -1,6 +1,6 @@
 // The preview base image, for real: containers from it run as the preview
-// user with a Debian userland (git, procps), the host's Node.js and every
-// package manager apps ask for; a native addon (rollup's, which Vite loads)
+// user with a Debian userland (git, procps), the Node.js lines previews run
+// on and every package manager apps ask for; a native addon (rollup's, which Vite loads)
 // works in it; and npm reaches the registry through the host's TLS proxy
 // when given its CA, the way the daemon starts previews.
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -29,26 +29,50 @@ beforeAll(async () => {
 });
 afterAll(() => removeContainersByLabel(MINE));
 
-test("runs as app (uid 1000) in /app, with git, procps, the host's node and npm, pnpm 9, yarn 1 and bun 1", async () => {
+test("runs as app (uid 1000) in /app, with git, procps, node 24 by default, npm 11, corepack, pnpm 9, yarn 1 and bun 1", async () => {
   const script = [
     "id -u", "id -g", "pwd", 'echo "$HOME"', "git --version", "ps --version", "ps -o pid= -p 1",
-    "node --version", "npm --version", "pnpm --version", "yarn --version", "bun --version",
+    "node --version", "npm --version", "corepack --version", "pnpm --version", "yarn --version", "bun --version",
     "test -f /opt/previewd/runner.mjs && echo runner-present",
   ].join(" && ");
-  const [r, hostNode, hostNpm] = await Promise.all([run([], ["sh", "-c", script]), sh(["node", "--version"]), sh(["npm", "--version"])]);
+  const r = await run([], ["sh", "-c", script]);
   expect(r.err).toBe("");
   expect(r.code).toBe(0);
-  const [uid, gid, cwd, home, git, psVersion, pid1, node, npm, pnpm, yarn, bun, runner] = r.out.trim().split("\n").map((l) => l.trim());
+  const [uid, gid, cwd, home, git, psVersion, pid1, node, npm, corepack, pnpm, yarn, bun, runner] = r.out.trim().split("\n").map((l) => l.trim());
   expect([uid, gid, cwd, home]).toEqual(["1000", "1000", "/app", "/app"]);
   expect(git).toMatch(/^git version 2\.\d+/);
   expect(psVersion).toContain("procps-ng"); // Debian's ps, not a busybox applet
   expect(pid1).toBe("1");
-  expect(node).toBe(hostNode.out.trim());
-  expect(npm).toBe(hostNpm.out.trim());
-  expect(pnpm).toMatch(/^9\.\d+\.\d+$/);
+  expect(node).toBe("v24.22.3");
+  expect(npm).toMatch(/^11\.\d+\.\d+$/);
+  expect(corepack).toMatch(/^0\.\d+\.\d+$/);
+  expect(pnpm).toMatch(/^9\.\d+\.\d+$/); // the global one: corepack installs no shims over it
   expect(yarn).toMatch(/^1\.\d+\.\d+$/);
   expect(bun).toMatch(/^1\.\d+\.\d+$/);
   expect(runner).toBe("runner-present");
+});
+
+test("every Node.js line of its label runs from /opt/node/<major>, with the ABI the label says, and npm runs on each", async () => {
+  const label = (await sh(["docker", "image", "inspect", "-f", '{{index .Config.Labels "previewd.node-lines"}}', image])).out.trim();
+  const lines = label.split(" ").map((e) => e.split(":") as [string, string]);
+  expect(lines.map(([v]) => v.split(".")[0])).toEqual(["20", "22", "24", "26"]);
+  const script = lines.map(([v]) => `PATH=/opt/node/${v.split(".")[0]}/bin:$PATH; node -p 'process.versions.node + ":" + process.versions.modules'; npm --version >/dev/null || exit 9`).join("\n");
+  const r = await run([], ["sh", "-c", script]);
+  expect(r.code).toBe(0);
+  expect(r.out.trim().split("\n")).toEqual(lines.map(([v, abi]) => `${v}:${abi}`));
+});
+
+test("the production Dockerfile offers the same Node.js lines, npm and corepack as scripts/build-base-image", async () => {
+  const script = await Bun.file(join(ROOT, "scripts/build-base-image")).text();
+  const dockerfile = await Bun.file(join(ROOT, "docker/preview-base/Dockerfile")).text();
+  const built = /^node_lines=\(([^)]*)\)/m.exec(script)![1]!.trim().split(/\s+/);
+  const production = [...dockerfile.matchAll(/^ARG NODE\d+=(\S+)$/gm)].map((m) => m[1]);
+  expect(production).toEqual(built);
+  expect(dockerfile).toContain(`npm@${/^npm_version=(\S+)/m.exec(script)![1]}`);
+  expect(dockerfile).toContain(`corepack@${/^corepack_version=(\S+)/m.exec(script)![1]}`);
+  const label = (await sh(["docker", "image", "inspect", "-f", '{{index .Config.Labels "previewd.node-lines"}}', image])).out.trim();
+  const abis = label.split(" ").map((e) => e.split(":")[1]);
+  expect(/LABEL previewd\.node-lines="(.*)"/.exec(dockerfile)![1]!.split(" ").map((e) => e.split(":")[1])).toEqual(abis);
 });
 
 test("its default command is the runner, as app, with NODE_ENV=development", async () => {
