@@ -86,7 +86,7 @@ export function planInstall(files: FileMap, image: string, node?: NodeLine): Ins
     .update(JSON.stringify({ v: 4, manager, image, node: node && `${node.major}/abi${node.abi}`, inputs: Object.entries(inputs).map(([name, c]) => [name, sha256(contentBytes(c))]).sort() }))
     .digest("hex")
     .slice(0, 40);
-  const label = `${command.slice(0, 2).join(" ")}${packages !== undefined ? `, ${packages} packages` : ""}`;
+  const label = `${command.slice(0, command[0] === "corepack" ? 3 : 2).join(" ")}${packages !== undefined ? `, ${packages} packages` : ""}`;
   return { manager, lockfile, command, inputs, key, packages, label, nodeBin: node && nodeBinDir(node.major) };
 }
 
