@@ -10,6 +10,8 @@ import { parseNodeLines, type NodeLine } from "../nodejs/index.ts";
 import type { Endpoint, FileMap } from "../types.ts";
 import { CONTROL_PORT, type ContainerState, type JobOutcome, type JobSpec, type Runtime, type RuntimeEvent, type StartOrder } from "./runtime.ts";
 import type { PreviewDisks } from "./disk.ts";
+import { watchEvents } from "./docker-events.ts";
+import { HttpRunnerControl } from "./runner-client.ts";
 import { APP_UID, tarFiles } from "./tar.ts";
 
 export { CONTROL_PORT };
@@ -60,6 +62,7 @@ export class DockerRuntime implements Runtime {
   readonly docker: Docker;
   private readonly network: string;
   private networkReady?: Promise<void>;
+  private readonly runner = new HttpRunnerControl();
 
   constructor(private readonly o: DockerRuntimeOptions) {
     this.docker = o.docker ?? new Docker();
@@ -153,7 +156,7 @@ export class DockerRuntime implements Runtime {
       await container.start();
       const state = await this.inspect(container.id);
       if (!state) throw new Error(`container ${container.id} vanished right after start`);
-      await this.waitForRunner(state);
+      await this.runner.waitUntilIdle(state);
       return state;
     } catch (err) {
       await this.remove(container.id); // a container that never became a spare is nobody's: no leftovers
@@ -183,25 +186,6 @@ export class DockerRuntime implements Runtime {
 
   async setCpus(containerId: string, cpus: number): Promise<void> {
     await this.docker.getContainer(containerId).update({ NanoCpus: Math.round(cpus * 1e9) });
-  }
-
-  /** The runner answers its control port once node has started (~100 ms). */
-  private async waitForRunner(state: ContainerState, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await this.isIdle(state)) return;
-      await Bun.sleep(15);
-    }
-    throw new Error(`runner in ${state.containerId.slice(0, 12)} did not answer within ${timeoutMs} ms`);
-  }
-
-  async isIdle(state: ContainerState): Promise<boolean> {
-    try {
-      const res = await fetch(`http://${state.ip}:${CONTROL_PORT}/health`, { signal: AbortSignal.timeout(500) });
-      return res.ok && ((await res.json()) as { state?: string }).state === "idle";
-    } catch {
-      return false;
-    }
   }
 
   /**
@@ -248,32 +232,6 @@ export class DockerRuntime implements Runtime {
     await ended;
     const info = await exec.inspect();
     return { exitCode: info.ExitCode ?? -1, output };
-  }
-
-  async startApp(state: ContainerState, order: StartOrder): Promise<void> {
-    const res = await fetch(`http://${state.ip}:${CONTROL_PORT}/start`, {
-      method: "POST",
-      body: JSON.stringify(order),
-      signal: AbortSignal.timeout(5000),
-    });
-    if (!res.ok) throw new Error(`runner refused the start order: ${res.status} ${await res.text()}`);
-  }
-
-  /** Asks the runner which port the app serves on (undefined while none yet). */
-  async appPort(state: ContainerState): Promise<number | undefined> {
-    try {
-      const res = await fetch(`http://${state.ip}:${CONTROL_PORT}/status`, { signal: AbortSignal.timeout(1000) });
-      const body = (await res.json()) as { port?: number | null };
-      return typeof body.port === "number" ? body.port : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** A new start order for a running app (its dependencies changed): the runner restarts it in place. */
-  async restartApp(state: ContainerState, order: StartOrder): Promise<void> {
-    const res = await fetch(`http://${state.ip}:${CONTROL_PORT}/restart`, { method: "POST", body: JSON.stringify(order), signal: AbortSignal.timeout(10_000) });
-    if (!res.ok) throw new Error(`runner refused the restart: ${res.status} ${await res.text()}`);
   }
 
   /**
@@ -432,67 +390,14 @@ export class DockerRuntime implements Runtime {
     return Readable.toWeb(out) as ReadableStream<Uint8Array>;
   }
 
-  async watch(onEvent: (e: RuntimeEvent) => void, onReturn?: (downSince: number) => void): Promise<() => void> {
-    let stopped = false;
-    let current: Readable | undefined;
-    /** Set while the stream is down: when it comes back, the caller must look at what it missed. */
-    let downSince: number | undefined;
-    const subscribe = async (): Promise<void> => {
-      const stream = (await this.docker.getEvents({
-        filters: { type: ["container"], label: [`previewd.node=${this.o.nodeId}`] },
-      })) as Readable;
-      if (stopped) return void (stream as unknown as { destroy(): void }).destroy();
-      current = stream;
-      if (downSince !== undefined) {
-        const since = downSince;
-        downSince = undefined;
-        this.o.log.warn({ awayMs: Date.now() - since }, "docker event stream back");
-        onReturn?.(since);
-      }
-      let buffered = "";
-      stream.on("data", (chunk: Buffer) => {
-        buffered += chunk.toString("utf8");
-        let nl: number;
-        while ((nl = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          if (line.trim()) this.dispatch(line, onEvent);
-        }
-      });
-      // The engine restarted or the socket broke: subscribe again, for as long as it takes, rather than go blind.
-      const again = () => {
-        if (stopped || current !== stream) return;
-        current = undefined;
-        downSince ??= Date.now();
-        this.o.log.warn("docker event stream ended; resubscribing");
-        retry(0);
-      };
-      stream.on("end", again);
-      stream.on("close", again);
-      stream.on("error", again);
-    };
-    // 250 ms, doubling to 2 s: an engine restart is seen within ~2 s of the socket answering again.
-    const retry = (attempt: number): void => {
-      setTimeout(() => {
-        if (stopped) return;
-        subscribe().catch((err) => {
-          if (attempt % 15 === 0) this.o.log.error({ err: (err as Error).message }, "docker events unavailable; retrying");
-          retry(attempt + 1);
-        });
-      }, Math.min(2000, 250 * 2 ** attempt));
-    };
-    await subscribe();
-    return () => {
-      stopped = true;
-      (current as unknown as { destroy(): void } | undefined)?.destroy();
-    };
-  }
+  // The runner's control port (runner-client.ts): the same for every engine that runs the image.
+  isIdle = (state: ContainerState) => this.runner.isIdle(state);
+  startApp = (state: ContainerState, order: StartOrder) => this.runner.startApp(state, order);
+  restartApp = (state: ContainerState, order: StartOrder) => this.runner.restartApp(state, order);
+  appPort = (state: ContainerState) => this.runner.appPort(state);
 
-  private dispatch(line: string, onEvent: (e: RuntimeEvent) => void): void {
-    const ev = JSON.parse(line) as { Action: string; id: string; Actor: { Attributes: Record<string, string> } };
-    const action = ev.Action as RuntimeEvent["action"];
-    if (!["start", "die", "pause", "unpause", "destroy", "oom"].includes(action)) return;
-    onEvent({ action, containerId: ev.id, previewId: ev.Actor.Attributes["previewd.preview"] ?? "" });
+  watch(onEvent: (e: RuntimeEvent) => void, onReturn?: (downSince: number) => void): Promise<() => void> {
+    return watchEvents(this.docker, this.o.nodeId, this.o.log, onEvent, onReturn);
   }
 
   endpoint(state: ContainerState, port: number): Endpoint {
