@@ -92,7 +92,7 @@ export const PatchPreviewBody = v.strictObject({
 
 /** POST /v1/previews/{id}/shares. The password is hashed at once (argon2id) and never kept or shown. */
 export const ShareBody = v.strictObject({
-  ttlSeconds: v.optional(v.pipe(v.number("ttlSeconds must be a number"), v.integer("ttlSeconds must be a whole number"), v.minValue(60, "ttlSeconds is at least 60"), v.maxValue(30 * 86400, "ttlSeconds is at most 2592000 (30 days)")), 86400),
+  ttlSeconds: v.optional(v.pipe(v.number("ttlSeconds must be a number"), v.integer("ttlSeconds must be a whole number"), v.minValue(1, "ttlSeconds is at least 1"), v.maxValue(30 * 86400, "ttlSeconds is at most 2592000 (30 days)")), 86400),
   password: v.optional(v.pipe(v.string("password must be a string"), v.minLength(1, "password may not be empty"), v.maxLength(256, "password is at most 256 characters"))),
 });
 
