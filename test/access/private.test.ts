@@ -14,9 +14,10 @@ import { killDaemons, type DaemonProcess } from "../support/process.ts";
 // Counts every request that reaches it (but /hits), echoes the Cookie it got, answers SSE and WebSocket upgrades.
 const APP = `
 const http = require("http"), crypto = require("crypto");
-let hits = 0;
+let hits = 0, wsCookie = "";
 const s = http.createServer((req, res) => {
   if (req.url === "/hits") return res.end(String(hits));
+  if (req.url === "/wscookie") return res.end(wsCookie);
   hits++;
   if (req.url === "/events") { res.writeHead(200, { "content-type": "text/event-stream" }); return res.end("data: hi\\n\\n"); }
   res.setHeader("content-type", "text/plain");
@@ -24,16 +25,22 @@ const s = http.createServer((req, res) => {
 });
 s.on("upgrade", (req, sock) => {
   hits++;
-  const accept = crypto.createHash("sha1").update(req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC11B85").digest("base64");
-  sock.end("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: " + accept + "\\r\\n\\r\\n");
+  wsCookie = req.headers.cookie || "(none)";
+  const accept = crypto.createHash("sha1").update(req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+  // Held open a while: the general path's relay (a WebSocket client) counts an upstream closed at once as failed.
+  sock.write("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: " + accept + "\\r\\n\\r\\n");
+  sock.on("error", () => {});
+  setTimeout(() => sock.destroy(), 3000);
 });
 s.listen(process.env.PORT, "0.0.0.0");`;
 const FILES = { "server.js": APP, "package.json": JSON.stringify({ scripts: { start: "node server.js" } }) };
 
 let nodes: DaemonProcess[] = [];
-// PREVIEWD_VISIBILITY=private on both: a preview created without one is private.
+// PREVIEWD_VISIBILITY=private on both: a preview created without one is private. TEST_PROXY_THREADS=N: the same
+// with N fronts on each public port (worker threads decide from their copy of the table).
+const threads = process.env.TEST_PROXY_THREADS ? { PREVIEWD_PROXY_THREADS: process.env.TEST_PROXY_THREADS } : {};
 beforeAll(async () => {
-  nodes = await startPair({ PREVIEWD_VISIBILITY: "private", PREVIEWD_WARM_POOL: "1" }, "access");
+  nodes = await startPair({ PREVIEWD_VISIBILITY: "private", PREVIEWD_WARM_POOL: "1", ...threads }, "access");
 }, 120_000);
 afterAll(() => killDaemons(nodes));
 
@@ -137,12 +144,16 @@ describe("a private preview", () => {
       const sse = await d.preview(p.id, "/events", { headers: { accept: "text/event-stream", cookie } });
       expect(sse.status).toBe(200);
       expect(await sse.text()).toBe("data: hi\n\n");
+      expect(await upgradeStatus(d, p.id, `theirs=1; ${cookie}`)).toBe(101);
+      expect(await (await d.preview(p.id, "/wscookie", { headers: { cookie } })).text()).toBe("theirs=1");
       expect(await upgradeStatus(d, p.id, cookie)).toBe(101);
+      expect(await (await d.preview(p.id, "/wscookie", { headers: { cookie } })).text()).toBe("(none)");
     });
   }
 
   test("a suspended private preview: an anonymous navigation gets 401, not the waking page, and does not wake it", async () => {
-    expect((await owner.api(`/v1/previews/${p.id}/suspend`, { method: "POST" })).status).toBe(200);
+    // A WebSocket still open (the app holds each for 3 s) calls a suspend off: asked again until it holds.
+    await eventually("suspended", async () => ((await (await owner.api(`/v1/previews/${p.id}/suspend`, { method: "POST" })).json()) as Preview).status, (st) => st === "suspended", 20_000, 250);
     for (const d of nodes) {
       const nav = await d.preview(p.id, "/", { headers: { accept: "text/html", "sec-fetch-mode": "navigate" } });
       expect(nav.status).toBe(401);
