@@ -55,7 +55,7 @@ test.skipIf(!hasChromium())("opened in a tab: redirected to the path without the
     expect(new URL(page.url()).search).toBe("");
     expect(await page.textContent("#app")).toBe("hello from /docs");
     expect(await page.textContent("#cookie")).toBe("none"); // the app never sees it
-    expect(await page.evaluate(() => document.cookie)).toBe(""); // HttpOnly: no script reads it
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie)).toBe(""); // HttpOnly: no script reads it
     const jar = await ctx.cookies();
     expect(jar.length).toBe(1);
     const c = jar[0]!;

@@ -38,7 +38,7 @@ const FILES = { "server.js": APP, "package.json": JSON.stringify({ scripts: { st
 let nodes: DaemonProcess[] = [];
 // PREVIEWD_VISIBILITY=private on both: a preview created without one is private. TEST_PROXY_THREADS=N: the same
 // with N fronts on each public port (worker threads decide from their copy of the table).
-const threads = process.env.TEST_PROXY_THREADS ? { PREVIEWD_PROXY_THREADS: process.env.TEST_PROXY_THREADS } : {};
+const threads: Record<string, string> = process.env.TEST_PROXY_THREADS ? { PREVIEWD_PROXY_THREADS: process.env.TEST_PROXY_THREADS } : {};
 beforeAll(async () => {
   nodes = await startPair({ PREVIEWD_VISIBILITY: "private", PREVIEWD_WARM_POOL: "1", ...threads }, "access");
 }, 120_000);
