@@ -290,3 +290,20 @@ test("a public preview is unchanged (but for the access cookie), and PATCH turns
   for (const d of [owner, sibling]) await eventually("public again on every node", async () => (await d.preview(p.id, "/")).status, (st) => st === 200, 5000, 50);
   expect((await owner.api("/v1/previews/nosuchpreview00", { method: "PATCH", body: JSON.stringify({ visibility: "public" }) })).status).toBe(404);
 }, 120_000);
+
+test("a private browser-tier preview (served as files by every node) follows the same rule", async () => {
+  const res = await nodes[0]!.api("/v1/previews?wait=1", { method: "POST", body: JSON.stringify({ files: { "index.html": "<!doctype html><h1>static private</h1>" }, tier: "browser", visibility: "private" }) });
+  const p = (await res.json()) as Preview & { tier: string };
+  expect(res.status).toBe(201);
+  expect([p.tier, p.status, p.visibility]).toEqual(["browser", "running", "private"]);
+  const s = await share(p.id);
+  for (const d of nodes) {
+    const anon = await d.preview(p.id, "/", { headers: { accept: "text/html" } });
+    expect(anon.status).toBe(401);
+    expect(await anon.text()).not.toContain("static private");
+    const c = await visit(d, p.id, s.url);
+    const ok = await d.preview(p.id, "/", { headers: { cookie: c } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain("static private");
+  }
+}, 120_000);
