@@ -10,6 +10,12 @@ import { accessSetCookie, secureHost, SHARE_PARAM } from "./cookie.ts";
 
 /** Largest password form body read (a password is at most 256 characters). */
 const MAX_FORM = 4096;
+/**
+ * Wrong passwords a share takes per window on one node before its form answers 429: guessing is held to
+ * this rate (times the nodes), and only someone holding the link can spend a share's allowance.
+ */
+const MAX_WRONG = 10;
+const WRONG_WINDOW_MS = 60_000;
 
 export interface AccessGateOptions {
   access: Access;
@@ -21,6 +27,19 @@ export interface AccessGateOptions {
 export function createAccessGate(o: AccessGateOptions) {
   const { access } = o;
   const now = o.now ?? Date.now;
+  /** Wrong passwords per share id in the current window: [count, window start]. */
+  const wrong = new Map<string, [number, number]>();
+  const locked = (sid: string) => {
+    const w = wrong.get(sid);
+    return !!w && now() - w[1] < WRONG_WINDOW_MS && w[0] >= MAX_WRONG;
+  };
+  const missed = (sid: string) => {
+    const w = wrong.get(sid);
+    if (!w || now() - w[1] >= WRONG_WINDOW_MS) {
+      if (wrong.size > 10_000) wrong.clear();
+      wrong.set(sid, [1, now()]);
+    } else w[0]++;
+  };
 
   /** A Response when the request stops here; undefined when it may go on. */
   async function check(req: Request, id: string, host: string): Promise<Response | undefined> {
@@ -60,8 +79,10 @@ export function createAccessGate(o: AccessGateOptions) {
     if (!claims.password) return grant(302);
     if (req.method === "GET" || req.method === "HEAD") return passwordForm(200, "");
     if (req.method !== "POST") return new Response("Method not allowed.\n", { status: 405, headers: { allow: "GET, POST", "content-type": "text/plain; charset=utf-8" } });
+    if (locked(claims.shareId)) return passwordForm(429, "Too many wrong passwords for this link. Try again in a minute.", { "retry-after": String(WRONG_WINDOW_MS / 1000) });
     const password = await formPassword(req);
     if (password !== undefined && (await access.checkPassword(id, claims.shareId, password))) return grant(303);
+    missed(claims.shareId);
     return passwordForm(401, "That password is not right.");
   }
 
@@ -106,10 +127,10 @@ const invalidLink = (req: Request) => refusal(req, 401, "Share link not valid", 
 const unavailable = (req: Request) => refusal(req, 503, "Preview unavailable", "Access to this preview cannot be checked right now. Try again in a moment.");
 
 /** The password form: posts to the same URL (the link, token and all), so nothing of it is echoed but a fixed message. */
-function passwordForm(status: 200 | 401, message: string): Response {
+function passwordForm(status: 200 | 401 | 429, message: string, extra: Record<string, string> = {}): Response {
   const body =
     `<p>This share link asks for a password.</p>` +
     (message ? `<p role="alert" style="color:#b00">${escapeHtml(message)}</p>` : "") +
     `<form method="post"><label>Password <input type="password" name="password" autocomplete="current-password" required autofocus></label> <button type="submit">Open</button></form>`;
-  return new Response(page("Password required", body), { status, headers: { "content-type": "text/html; charset=utf-8", ...NO_STORE } });
+  return new Response(page("Password required", body), { status, headers: { "content-type": "text/html; charset=utf-8", ...NO_STORE, ...extra } });
 }

@@ -264,6 +264,12 @@ test("a password share shows a form first (nothing echoed), refuses a wrong pass
   expect(wrongHtml).toContain("not right");
   const right = await post(owner, "correct horse");
   expect(right.status).toBe(303);
+  // Guessing is held: 10 wrong passwords a minute per share on a node, then 429 (the right one too, until the minute is over).
+  for (let i = 1; i < 10; i++) expect((await post(owner, `guess ${i}`)).status).toBe(401);
+  const held = await post(owner, "correct horse");
+  expect(held.status).toBe(429);
+  expect(held.headers.get("retry-after")).toBe("60");
+  expect(held.headers.getSetCookie()).toEqual([]);
   expect(right.headers.get("location")).toBe("/");
   const c = right.headers.getSetCookie()[0]!.split(";")[0]!;
   expect((await sibling.preview(p.id, "/", { headers: { cookie: c } })).status).toBe(200);
