@@ -67,6 +67,7 @@ const settings = {
   dataDir: { env: "PREVIEWD_DATA_DIR", def: "./data", schema: nonEmpty("a directory path") },
   databaseUrl: { env: "DATABASE_URL", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^postgres(ql)?:\/\//.test(s), "a postgres:// or postgresql:// URL")) },
   capacity: { env: "PREVIEWD_CAPACITY", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^[1-9]\d*$/.test(s), "a positive integer (previews on this node)")) },
+  visibility: { env: "PREVIEWD_VISIBILITY", def: "public", schema: v.picklist(["public", "private"], "public or private (the visibility of a preview created without one)") },
   warmPool: { env: "PREVIEWD_WARM_POOL", def: "20", schema: posInt("a whole number of warm containers (0 or more)", 0) },
   idleTimeout: { env: "PREVIEWD_IDLE_TIMEOUT", def: "3600", schema: posInt("a number of seconds (1 or more)") },
   stopAfter: { env: "PREVIEWD_STOP_AFTER", def: "86400", schema: posInt("a number of seconds a preview stays suspended before its container is stopped (1 or more)") },

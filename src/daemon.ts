@@ -48,6 +48,8 @@ import { SlotTable } from "./proxy/fast/shared-limit.ts";
 import { peerRoutes, publicRoutes } from "./proxy/fast/routes.ts";
 import { createProxy, PROXY_IDLE_TIMEOUT_S } from "./proxy/index.ts";
 import { announce } from "./startup.ts";
+import { Access, accessSecret } from "./access/index.ts";
+import { createAccessGate } from "./access/gate.ts";
 import { apiToken } from "./token.ts";
 
 export interface Daemon {
@@ -149,6 +151,10 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   });
   deps.init();
   const store = new PreviewStore(sql);
+  // Private previews and share links: every front decides from this table, read from the store once a second (access/).
+  const access = new Access({ sql, secret: accessSecret(config.clusterSecret, config.dataDir), log: log.child({ mod: "access" }) });
+  await access.start();
+  stoppers.push(() => access.stop());
   const databases = new PreviewDatabases({
     sql, adminUrl: databaseUrl, containerHost: config.dbHostForContainers, log: log.child({ mod: "db" }),
     // Through the pooler a role holds at most poolSize backends; the role's own limit is the backstop (+1 for its
@@ -356,6 +362,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: locator.resolve,
     wakingState: (id) => previews.get(id),
+    access: createAccessGate({ access, httpsUrls: config.urlTemplate.startsWith("https://") }),
     activity: orchestrator.idle,
     trustsForwarded, frontSecret,
     observe: prom.observeRequest, // the public listener only: a sibling's hop would count a request twice
@@ -370,7 +377,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     reusePort: threadCount > 1,
     hostname: config.host, port: config.proxyPort, log: log.child({ mod: "front" }), activity: orchestrator.idle, limit: proxy.limit, frontSecret,
     route: publicRoutes({
-      domain: config.domain, lookup: (id) => orchestrator.endpointIfRunning(id), sibling: locator.sibling,
+      domain: config.domain, lookup: (id) => orchestrator.endpointIfRunning(id), sibling: locator.sibling, access: access.table,
       general: { host: "127.0.0.1", port: generalServer.port! }, trustsForwarded: (ip) => trustsForwarded(ip),
     }),
     observe: prom.observeRequest, bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
@@ -385,22 +392,29 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
           bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
           logLevel: process.env.PREVIEWD_LOG_LEVEL ?? "info", logFormat: logFormat(),
           cluster: config.clusterSecret ? { secret: config.clusterSecret, self: config.nodeId } : undefined,
+          accessKey: access.signer.exported,
         },
       })
     : undefined;
   if (threads) {
     orchestrator.proxyThreads = threads;
     // At once on every change the orchestrator sees; this catches the rest (an address found by a restart).
+    let accessSent = -1;
     const publisher = setInterval(() => {
       orchestrator.routesChanged();
       threads.publishSiblings(locator.siblings());
+      // Visibility and revocations: a change is in every thread within this tick.
+      if (access.table.version !== accessSent) {
+        accessSent = access.table.version;
+        threads.publishAccess(access.table.snapshot());
+      }
     }, 250);
     stoppers.unshift(async () => clearInterval(publisher));
     orchestrator.routesChanged();
     log.info({ fronts: threadCount }, "public proxy port served by several threads");
   }
 
-  const api = createApi({ ...apiBase, previews, deployments: deploymentApi, corsOrigins: config.corsOrigins, nodes });
+  const api = createApi({ ...apiBase, previews, deployments: deploymentApi, corsOrigins: config.corsOrigins, nodes, access, defaultVisibility: config.visibility });
   // The API's own bodyLimit (hono, after auth) is the limit, and answers 413 in the spec's error shape; Bun's must never cut in first with a bare 413.
   const apiServer = Bun.serve({ hostname: config.host, port: config.apiPort, fetch: api.fetch, idleTimeout: 0, maxRequestBodySize: 2 ** 40 });
   ready = true;

@@ -2,6 +2,8 @@
 
 export type PreviewStatus = "installing" | "starting" | "running" | "suspended" | "stopped" | "failed" | "deleted";
 export type Tier = "browser" | "container" | "fly";
+/** Who may reach a preview's URL: anyone, or only requests with access (a share link's cookie). */
+export type Visibility = "public" | "private";
 
 /**
  * A file's content: UTF-8 text as a string, or any bytes as {base64}.
@@ -37,6 +39,8 @@ export interface PreviewSpec {
   tier: "auto" | Tier;
   /** Set by the daemon: the Node.js line chosen from the app's files (src/nodejs/). */
   runtime?: NodeRuntime;
+  /** Asked for at create (PREVIEWD_VISIBILITY when not); the current value is PreviewRecord.visibility. */
+  visibility?: Visibility;
   /** Set by the daemon: the dependency cache entry the app uses (kept so eviction spares it after a restart). */
   deps?: { key: string; manager: string };
   /** Set by the daemon: why tier auto chose where it runs. */
@@ -76,6 +80,8 @@ export interface PreviewRecord {
   spec: PreviewSpec;
   database?: PreviewDatabase;
   failure?: string;
+  /** Its own column (sql/009_access.sql); unset on a record made before it: the spec's, else public. */
+  visibility?: Visibility;
   createdAt: Date;
   lastActiveAt: Date;
 }
@@ -87,6 +93,7 @@ export interface PreviewView {
   status: PreviewStatus;
   tier: Tier;
   node: string;
+  visibility: Visibility;
   createdAt: string;
   lastActiveAt: string;
   database?: PreviewDatabase;

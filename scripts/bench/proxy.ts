@@ -5,6 +5,10 @@
 //   nginx         Debian's nginx, 1 worker, upstream keep-alive (nginx.ts)
 //   previewd      the daemon's proxy (Host: {id}.localhost)
 //   sibling hop   a second daemon forwarding to the first over the peer port
+//   private       the same preview made private, reached with a share link's
+//                 cookie (own node and sibling hop): the access check's cost
+//                 (a table lookup, a Cookie scan, a cached HMAC, the cookie
+//                 taken out of the head) beside the public rows
 //   references    bare Bun forwarders in processes of their own (forwarders.ts),
 //                 to split the proxy's cost into Bun's part and previewd's part
 // Each: wrk -t1 -cC -dSs --latency after a 2 s warm-up, R rounds interleaved
@@ -42,6 +46,9 @@ interface Subject {
   /** Processes whose CPU time is the proxy's (none for direct). */
   pids: () => number[];
   reference?: boolean;
+  headers?: Record<string, string>;
+  /** Run before each measurement of this subject (the preview's visibility for it). */
+  before?: () => Promise<void>;
 }
 
 interface Measured extends WrkResult {
@@ -59,11 +66,12 @@ interface Measured extends WrkResult {
 }
 
 async function measure(s: Subject, path: string): Promise<Measured> {
+  await s.before?.();
   const pids = s.pids();
   const before = cpuByThread(pids);
   const us0 = userSys(pids);
   const m0 = machineCpu();
-  const r = await wrk(`${s.url}${path}`, { host: s.host, seconds, connections });
+  const r = await wrk(`${s.url}${path}`, { host: s.host, headers: s.headers, seconds, connections });
   const m1 = machineCpu();
   const cpuMs = cpuDelta(cpuByThread(pids), before);
   const us1 = userSys(pids);
@@ -147,6 +155,38 @@ function budget(r: Record<string, ReturnType<typeof combine>>): Array<Record<str
   return rows;
 }
 
+/**
+ * Turns the bench preview private or public through the API and waits until
+ * both daemons' proxies enforce it (each reads visibility from the store once
+ * a second); the share cookie for the private rows comes from a real link.
+ */
+async function accessSwitch(t: BenchTarget): Promise<{ cookie: string; set(v: "public" | "private"): Promise<void> }> {
+  const res = await t.daemon.api(`/v1/previews/${t.id}/shares`, { method: "POST", body: JSON.stringify({ ttlSeconds: 86400 }) });
+  if (res.status !== 201) throw new Error(`share: ${res.status} ${await res.text()}`);
+  const link = new URL(((await res.json()) as { share: { url: string } }).share.url);
+  const visit = await t.daemon.preview(t.id, `${link.pathname}${link.search}`, { redirect: "manual" });
+  const cookie = visit.headers.getSetCookie()[0]?.split(";")[0];
+  if (visit.status !== 302 || !cookie) throw new Error(`share link answered ${visit.status}`);
+  let now: string | undefined;
+  return {
+    cookie,
+    async set(v) {
+      if (now === v) return;
+      const r = await t.daemon.api(`/v1/previews/${t.id}`, { method: "PATCH", body: JSON.stringify({ visibility: v }) });
+      if (r.status !== 200) throw new Error(`PATCH visibility: ${r.status}`);
+      const want = v === "private" ? 401 : 200;
+      const deadline = Date.now() + 10_000;
+      for (const d of [t.daemon, t.sibling!]) {
+        while ((await d.preview(t.id, "/small")).status !== want) {
+          if (Date.now() > deadline) throw new Error(`the preview did not turn ${v} on ${d.nodeId}`);
+          await Bun.sleep(50);
+        }
+      }
+      now = v;
+    },
+  };
+}
+
 async function main() {
   const t: BenchTarget = await startTarget({ appCpus, sibling: true });
   const nginx: Nginx = await startNginx(t.containerAddr, await freePort());
@@ -154,12 +194,17 @@ async function main() {
   try {
     if (!flag("no-refs")) for (const kind of FORWARDERS) refs.push([kind, await startForwarder(kind, t.containerAddr)]);
     const refName: Record<string, string> = { fetch: "ref: bare Bun.serve + fetch", module: "ref: src/proxy module alone", splice: "ref: Bun TCP splice" };
+    const access = await accessSwitch(t);
+    const priv = { headers: { cookie: access.cookie }, before: () => access.set("private") };
+    const pub = { before: () => access.set("public") };
     const subjects: Subject[] = [
       { name: "direct (container address)", url: `http://${t.containerAddr}`, pids: () => [] },
       { name: "direct (published port)", url: `http://${t.publishedAddr}`, pids: () => [] },
       { name: "nginx (1 worker, keepalive)", url: `http://127.0.0.1:${nginx.port}`, host: t.host, pids: () => processTree(nginx.pid) },
-      { name: "previewd", url: `http://127.0.0.1:${t.daemon.proxyPort}`, host: t.host, pids: () => [t.daemon.proc.pid] },
-      { name: "previewd via sibling hop", url: `http://127.0.0.1:${t.sibling!.proxyPort}`, host: t.host, pids: () => [t.sibling!.proc.pid, t.daemon.proc.pid] },
+      { name: "previewd", url: `http://127.0.0.1:${t.daemon.proxyPort}`, host: t.host, pids: () => [t.daemon.proc.pid], ...pub },
+      { name: "previewd, private (share cookie)", url: `http://127.0.0.1:${t.daemon.proxyPort}`, host: t.host, pids: () => [t.daemon.proc.pid], ...priv },
+      { name: "previewd via sibling hop", url: `http://127.0.0.1:${t.sibling!.proxyPort}`, host: t.host, pids: () => [t.sibling!.proc.pid, t.daemon.proc.pid], ...pub },
+      { name: "previewd via sibling hop, private (share cookie)", url: `http://127.0.0.1:${t.sibling!.proxyPort}`, host: t.host, pids: () => [t.sibling!.proc.pid, t.daemon.proc.pid], ...priv },
       ...refs.map(([kind, f]) => ({ name: refName[kind]!, url: `http://127.0.0.1:${f.port}`, host: t.host, pids: () => [f.pid], reference: true })),
     ];
     console.log(`proxy bench: wrk -t1 -c${connections} -d${seconds}s --latency, ${rounds} round(s) each, app container at ${appCpus} CPU, ${cpus().length} cores shared by wrk, the proxies and the app`);
@@ -168,7 +213,10 @@ async function main() {
       runs[path] = {};
       for (let round_ = 0; round_ < rounds; round_++) {
         for (const s of subjects) {
-          if (round_ === 0) await wrk(`${s.url}${path}`, { host: s.host, seconds: 2, connections }); // warm-up
+          if (round_ === 0) {
+            await s.before?.();
+            await wrk(`${s.url}${path}`, { host: s.host, headers: s.headers, seconds: 2, connections }); // warm-up
+          }
           (runs[path]![s.name] ??= []).push(await measure(s, path));
         }
       }
@@ -177,7 +225,10 @@ async function main() {
     // the added p50 there restates throughput. One connection, one request
     // at a time, shows the latency a proxy adds to each request by itself.
     const single: Record<string, WrkResult> = {};
-    for (const s of subjects) single[s.name] = await wrk(`${s.url}/small`, { host: s.host, seconds: Math.min(seconds, 5), connections: 1 });
+    for (const s of subjects) {
+      await s.before?.();
+      single[s.name] = await wrk(`${s.url}/small`, { host: s.host, headers: s.headers, seconds: Math.min(seconds, 5), connections: 1 });
+    }
 
     const out: Record<string, unknown> = { seconds, connections, rounds, appCpus, workers: { nginx: 1, previewd: 1 } };
     const verdicts: Array<Record<string, string>> = [];
@@ -209,6 +260,19 @@ async function main() {
     const added1 = round(single["previewd"]!.p50 - d1.p50, 3);
     verdicts.push({ path: "/small", measure: "previewd p50 - direct p50 (-c1)", value: `${added1} ms (nginx: ${round(single["nginx (1 worker, keepalive)"]!.p50 - d1.p50, 3)} ms)`, target: `<= ${TARGET.addedP50Ms} ms`, met: added1 <= TARGET.addedP50Ms ? "yes" : "NO" });
     out.oneConnection = single;
+    // What a private preview's access check costs, beside the same preview public (same container, same run).
+    const sm = combined["/small"]!;
+    const accessRows = [["own node", "previewd", "previewd, private (share cookie)"], ["sibling hop", "previewd via sibling hop", "previewd via sibling hop, private (share cookie)"]].map(([way, pubName, privName]) => {
+      const a = sm[pubName!]!;
+      const b = sm[privName!]!;
+      return {
+        path: way!, "public req/s": a.rps, "private req/s": b.rps, "private / public": `${round(b.rps / a.rps, 2)}x`,
+        "CPU us/req public": a.cpuUsPerReq, "CPU us/req private": b.cpuUsPerReq, "added CPU us/req": round(b.cpuUsPerReq - a.cpuUsPerReq, 1),
+        "added p50 (-c1)": `${round(single[privName!]!.p50 - single[pubName!]!.p50, 3)} ms`,
+      };
+    });
+    printTable("GET /small: the access check's cost, a private preview (share cookie) beside the same preview public", accessRows);
+    out.access = accessRows;
     printTable("Proxy targets (goals, not tests)", verdicts);
     out.targets = verdicts;
 

@@ -4,7 +4,7 @@
 // the SDK does.
 import { deployAndFollow, type DeployFollowOptions } from "./deploy.js";
 import { Http, type ClientOptions } from "./http.js";
-import type { CreatePreviewBody, Deployment, DeployOptions, Files, Preview, ScopedToken, TokenScope } from "./types.js";
+import type { CreatePreviewBody, Deployment, DeployOptions, Files, Preview, ScopedToken, Share, TokenScope, Visibility } from "./types.js";
 import { watchPreview, type PreviewWatch, type WatchOptions } from "./watch.js";
 
 export interface PreviewdClient {
@@ -27,6 +27,15 @@ export interface PreviewdClient {
     watch(id: string, o?: WatchOptions): PreviewWatch;
     /** Mint a token for this one preview (host app's server side; needs the API token). */
     token(id: string, o?: { scope?: TokenScope[]; ttlSeconds?: number }): Promise<ScopedToken>;
+    /** PATCH /v1/previews/{id}: public, or private (only share links open it). Needs the API token. */
+    setVisibility(id: string, visibility: Visibility): Promise<Preview>;
+  };
+  /** Share links to private previews (host app's server side; needs the API token). */
+  shares: {
+    create(previewId: string, o?: { ttlSeconds?: number; password?: string }): Promise<Share>;
+    list(previewId: string): Promise<Share[]>;
+    /** The link and the cookies it set stop working on every node within seconds. */
+    revoke(previewId: string, shareId: string): Promise<void>;
   };
   deployments: {
     get(id: string): Promise<Deployment>;
@@ -58,6 +67,12 @@ export function createClient(options: ClientOptions): PreviewdClient {
       resume: (id) => http.json("POST", `${p(id)}/resume`),
       watch: (id, o) => watchPreview(http, id, o),
       token: (id, o = {}) => http.json("POST", `${p(id)}/tokens`, { body: o }),
+      setVisibility: (id, visibility) => http.json("PATCH", p(id), { body: { visibility } }),
+    },
+    shares: {
+      create: async (previewId, o = {}) => (await http.json<{ share: Share }>("POST", `${p(previewId)}/shares`, { body: o })).share,
+      list: async (previewId) => (await http.json<{ shares: Share[] }>("GET", `${p(previewId)}/shares`)).shares,
+      revoke: async (previewId, shareId) => void (await http.send("DELETE", `${p(previewId)}/shares/${encodeURIComponent(shareId)}`)),
     },
     deployments: {
       get: async (id) => (await http.json<{ deployment: Deployment }>("GET", `/v1/deployments/${encodeURIComponent(id)}`)).deployment,

@@ -4,6 +4,8 @@
 
 export type PreviewStatus = "installing" | "starting" | "running" | "suspended" | "stopped" | "failed" | "deleted";
 export type Tier = "browser" | "container" | "fly";
+/** private: only requests with a share link's cookie reach the app. */
+export type Visibility = "public" | "private";
 
 /** A file's content: UTF-8 text, or binary as base64. */
 export type FileContent = string | { base64: string };
@@ -17,6 +19,7 @@ export interface Preview {
   phase?: string;
   tier: Tier;
   node: string;
+  visibility: Visibility;
   tierReason?: string;
   createdAt: string;
   lastActiveAt: string;
@@ -38,6 +41,17 @@ export interface CreatePreviewBody {
   env?: Record<string, string>;
   database?: boolean | DatabaseOptions;
   tier?: "auto" | Tier;
+  /** Unset: the daemon's PREVIEWD_VISIBILITY (public by default). */
+  visibility?: Visibility;
+}
+
+/** A share link (POST /v1/previews/{id}/shares): `url` sets the access cookie and redirects; list entries say more. */
+export interface Share {
+  id: string;
+  url: string;
+  expiresAt: string;
+  createdAt?: string;
+  password?: boolean;
 }
 
 export type DeploymentStatus =

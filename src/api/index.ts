@@ -13,10 +13,12 @@ import { dashboard } from "./dashboard.ts";
 import { ClusterEvents, clusterEventsResponse } from "./cluster-events.ts";
 import { previewEvents } from "./events.ts";
 import { nodeRoutes, type NodeService } from "./nodes.ts";
-import { CreateBody, CreateOptions, DeployBody, LogsQuery, TokenBody, PatchFilesBody, PatchOptions, checkFiles, parse, toSpec, type FileLimits } from "./schemas.ts";
-import type { ClusterService, DeploymentService, PreviewService } from "./service.ts";
+import { CreateBody, CreateOptions, DeployBody, LogsQuery, TokenBody, PatchFilesBody, PatchOptions, PatchPreviewBody, ShareBody, checkFiles, parse, toSpec, type FileLimits } from "./schemas.ts";
+import type { AccessService, ClusterService, DeploymentService, PreviewService } from "./service.ts";
+import { withVisibility } from "./visibility.ts";
+import type { Visibility } from "../types.ts";
 
-export type { ClusterService, DeploymentService, PreviewService } from "./service.ts";
+export type { AccessService, ClusterService, DeploymentService, PreviewService } from "./service.ts";
 
 export interface ApiDeps {
   token: string;
@@ -35,9 +37,15 @@ export interface ApiDeps {
   auth?: MiddlewareHandler;
   /** Node operations (drain); api/nodes.ts. */
   nodes?: NodeService;
+  /** Visibility and share links; unset (the peer listener's API): no such routes, views as the previews service gives them. */
+  access?: AccessService;
+  /** The visibility of a preview created without one (PREVIEWD_VISIBILITY). */
+  defaultVisibility?: Visibility;
 }
 
-export function createApi(deps: ApiDeps): Hono {
+export function createApi(given: ApiDeps): Hono {
+  // Views show the visibility this node's proxy enforces (a change is kept in its own column, not in the owner's memory).
+  const deps = given.access ? { ...given, previews: withVisibility(given.previews, given.access) } : given;
   const app = new Hono();
   const log = deps.log.child({ mod: "api" });
 
@@ -89,7 +97,7 @@ export function createApi(deps: ApiDeps): Hono {
       : parse(CreateBody, await json(req));
     checkFiles(body.files, deps.limits);
     const wait = ["1", "true"].includes(c.req.query("wait") ?? "");
-    return c.json(await deps.previews.create(toSpec(body), { wait }), 201);
+    return c.json(await deps.previews.create(toSpec(body, deps.defaultVisibility), { wait }), 201);
   });
   v1.get("/previews", async (c) => c.json({ previews: await deps.previews.list() }));
   v1.get("/previews/:id", async (c) => c.json(await deps.previews.get(c.req.param("id"))));
@@ -154,6 +162,35 @@ export function createApi(deps: ApiDeps): Hono {
     await deps.previews.get(id); // 404 for an unknown preview
     return c.json(scoped.issue(id, body.scope ?? ["read", "files"], body.ttlSeconds ?? 3600), 201);
   });
+  const access = deps.access;
+  if (access) {
+    v1.patch("/previews/:id", async (c) => {
+      const id = c.req.param("id");
+      const body = parse(PatchPreviewBody, await json(c.req.raw));
+      await deps.previews.get(id); // 404 first
+      await access.setVisibility(id, body.visibility);
+      return c.json(await deps.previews.get(id));
+    });
+    v1.post("/previews/:id/shares", async (c) => {
+      const id = c.req.param("id");
+      const text = await c.req.text();
+      const body = parse(ShareBody, text ? parseJson(text) : {});
+      const p = await deps.previews.get(id);
+      const s = await access.createShare(id, p.url, { ttlSeconds: body.ttlSeconds, password: body.password });
+      return c.json({ share: { id: s.id, url: s.url, expiresAt: s.expiresAt } }, 201);
+    });
+    v1.get("/previews/:id/shares", async (c) => {
+      const id = c.req.param("id");
+      const p = await deps.previews.get(id);
+      return c.json({ shares: await access.listShares(id, p.url) });
+    });
+    v1.delete("/previews/:id/shares/:shareId", async (c) => {
+      const id = c.req.param("id");
+      await deps.previews.get(id);
+      await access.revokeShare(id, c.req.param("shareId"));
+      return c.body(null, 204);
+    });
+  }
   v1.get("/cluster", (c) => c.json(deps.cluster.view()));
   const clusterEvents = new ClusterEvents(deps.previews, deps.cluster); // one shared loop for every dashboard
   v1.get("/events", (c) => clusterEventsResponse(clusterEvents, c.req.raw.signal));
@@ -172,8 +209,9 @@ function createQuery(q: Record<string, string>): Record<string, unknown> {
     if (k === "wait") continue;
     else if (k === "port") o.port = /^\d{1,5}$/.test(val) ? Number(val) : val;
     else if (k === "tier") o.tier = val;
+    else if (k === "visibility") o.visibility = val;
     else if (k === "database") o.database = ["1", "true"].includes(val) ? true : ["0", "false"].includes(val) ? false : val;
-    else throw badRequest(`Query parameter ${JSON.stringify(k)} is not an option; the query takes port, tier, database and wait, anything else goes in the X-Previewd-Options header as JSON.`);
+    else throw badRequest(`Query parameter ${JSON.stringify(k)} is not an option; the query takes port, tier, database, visibility and wait, anything else goes in the X-Previewd-Options header as JSON.`);
   }
   return o;
 }

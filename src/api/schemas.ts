@@ -4,7 +4,7 @@ import * as v from "valibot";
 import { badRequest, tooLarge } from "../errors.ts";
 import { byteLength } from "../files.ts";
 import { CONTROL_PORT } from "../pool/runtime.ts";
-import type { DatabaseRequest, FileMap, PreviewSpec } from "../types.ts";
+import type { DatabaseRequest, FileMap, PreviewSpec, Visibility } from "../types.ts";
 import { checkPath } from "./paths.ts";
 
 // Standard alphabet; padding optional, but a length of 4n+1 is never base64.
@@ -59,6 +59,8 @@ const Env = v.pipe(
   v.check((e) => Object.keys(e).length <= 256, "at most 256 env variables"),
 );
 
+const VisibilityField = v.picklist(["public", "private"], 'visibility must be "public" or "private"');
+
 export const CreateBody = v.strictObject({
   files: Files,
   command: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1, "command words may not be empty"))), v.minLength(1, "command needs at least one word"), v.maxLength(256))),
@@ -79,6 +81,19 @@ export const CreateBody = v.strictObject({
     ], "database must be true, false or {migrations, seed}"),
   ),
   tier: v.optional(v.picklist(["auto", "browser", "container", "fly"], "tier must be auto, browser, container or fly"), "auto"),
+  // Unset: PREVIEWD_VISIBILITY (toSpec applies it).
+  visibility: v.optional(VisibilityField),
+});
+
+/** PATCH /v1/previews/{id}: what may change of a preview itself (its files have their own PATCH). */
+export const PatchPreviewBody = v.strictObject({
+  visibility: VisibilityField,
+});
+
+/** POST /v1/previews/{id}/shares. The password is hashed at once (argon2id) and never kept or shown. */
+export const ShareBody = v.strictObject({
+  ttlSeconds: v.optional(v.pipe(v.number("ttlSeconds must be a number"), v.integer("ttlSeconds must be a whole number"), v.minValue(1, "ttlSeconds is at least 1"), v.maxValue(30 * 86400, "ttlSeconds is at most 2592000 (30 days)")), 86400),
+  password: v.optional(v.pipe(v.string("password must be a string"), v.minLength(1, "password may not be empty"), v.maxLength(256, "password is at most 256 characters"))),
 });
 
 export const PatchFilesBody = v.strictObject({
@@ -118,11 +133,11 @@ export function checkFiles(files: FileMap, limits: FileLimits, extraPaths: strin
   if (bytes > limits.maxBytes) throw tooLarge(`${bytes} bytes of files is more than the limit of ${limits.maxBytes}.`, { bytes, limit: limits.maxBytes });
 }
 
-export function toSpec(body: v.InferOutput<typeof CreateBody>): PreviewSpec {
+export function toSpec(body: v.InferOutput<typeof CreateBody>, defaultVisibility: Visibility = "public"): PreviewSpec {
   let database: DatabaseRequest | undefined;
   if (body.database === true) database = { migrations: [] };
   else if (body.database && typeof body.database === "object") database = { migrations: body.database.migrations, seed: body.database.seed };
-  return { files: body.files, command: body.command, port: body.port, env: body.env, database, tier: body.tier };
+  return { files: body.files, command: body.command, port: body.port, env: body.env, database, tier: body.tier, visibility: body.visibility ?? defaultVisibility };
 }
 
 /** POST /v1/previews/{id}/deploy. Project names as Railway shows them: short, printable, no control characters. */

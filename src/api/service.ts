@@ -1,6 +1,6 @@
 // What the control API needs from the daemon. The orchestrator (one node) and
 // the cluster router (any node) implement it; the API does not care which.
-import type { FileMap, NodeView, PreviewSpec, PreviewView } from "../types.ts";
+import type { FileMap, NodeView, PreviewSpec, PreviewView, Visibility } from "../types.ts";
 
 export interface PreviewService {
   create(spec: PreviewSpec, opts: { wait?: boolean }): Promise<PreviewView>;
@@ -27,4 +27,23 @@ export interface DeploymentService {
   get(id: string): Promise<object>;
   list(previewId: string): Promise<Array<{ id: string; status: string; steps: unknown[]; url?: string }>>;
   remove(id: string): Promise<object>;
+}
+
+/** A share link as the API shows it (POST answers id, url and expiresAt; GET lists these with the rest). */
+export interface ShareView {
+  id: string;
+  url: string;
+  expiresAt: string;
+  createdAt: string;
+  password: boolean;
+}
+
+/** Visibility and share links (access/): stored in the shared database, so any node answers. */
+export interface AccessService {
+  setVisibility(id: string, v: Visibility): Promise<void>;
+  /** What this node's proxy enforces now (undefined: not known here yet). */
+  visibilityOf(id: string): Visibility | undefined;
+  createShare(previewId: string, previewUrl: string, o: { ttlSeconds: number; password?: string }): Promise<ShareView>;
+  listShares(previewId: string, previewUrl: string): Promise<ShareView[]>;
+  revokeShare(previewId: string, shareId: string): Promise<void>;
 }

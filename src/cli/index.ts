@@ -8,6 +8,7 @@ import { check, client } from "./client.ts";
 import { followDeployment } from "./deploy.ts";
 import { drain } from "./drain.ts";
 import { packDir } from "./pack.ts";
+import { listShares, setVisibility, share, unshare } from "./share.ts";
 import { followPreview, type PreviewLike } from "./progress.ts";
 import { table, type Row } from "./table.ts";
 
@@ -17,13 +18,20 @@ export function usage(version: string): string {
 
 Usage:
   previewd serve                 run the daemon (settings from the environment)
-  previewd create DIR [--db] [--follow | --detach | --wait] [--json]
+  previewd create DIR [--db] [--private | --public] [--follow | --detach | --wait] [--json]
                                  upload DIR as a new preview (one .tar.gz: binary files
                                  as they are, .gitignore honoured, never node_modules
                                  or .git), follow it through installing and starting
                                  (--follow, the default), end with its URL; --detach:
                                  print the URL at once; --wait: the daemon waits, no
-                                 progress; --json: only the final preview object
+                                 progress; --json: only the final preview object;
+                                 --private: only share links open it (default:
+                                 the daemon's PREVIEWD_VISIBILITY)
+  previewd visibility ID public|private
+  previewd share ID [--ttl SECONDS] [--password TEXT] [--json]
+                                 a share link to a private preview (prints its URL)
+  previewd shares ID [--json]    the preview's live share links
+  previewd unshare ID SHARE      revoke a share link (on every node within seconds)
   previewd ls [--json]           list previews of the whole cluster as a table
   previewd logs ID [-f|--follow] [--tail N]
   previewd rm ID                 delete a preview (container, schema and role)
@@ -56,7 +64,11 @@ const Tail = v.pipe(v.string(), v.regex(/^\d{1,5}$/, "--tail takes a number of l
 
 /** Each command's options; anything else is a usage error (exit 2). */
 const SPECS: Record<string, ArgSpec> = {
-  create: { flags: ["--wait", "--db", "--follow", "--detach", "--json"] },
+  create: { flags: ["--wait", "--db", "--follow", "--detach", "--json", "--private", "--public"] },
+  visibility: {},
+  share: { flags: ["--json"], valued: ["--ttl", "--password"] },
+  shares: { flags: ["--json"] },
+  unshare: {},
   ls: { flags: ["--json"] },
   logs: { flags: ["--follow"], valued: ["--tail"], aliases: { "-f": "--follow" } },
   rm: {},
@@ -95,6 +107,9 @@ export async function runCli(command: string, args: string[], version = ""): Pro
         const wait = flags.has("--wait");
         if (wait) query.set("wait", "1");
         if (flags.has("--db")) query.set("database", "1");
+        if (flags.has("--private") && flags.has("--public")) throw usageError("--private and --public do not go together");
+        if (flags.has("--private")) query.set("visibility", "private");
+        if (flags.has("--public")) query.set("visibility", "public");
         const q = query.size ? `?${query}` : "";
         const res = await check(await api(`/v1/previews${q}`, { method: "POST", body: await packDir(dir), headers: { "content-type": "application/gzip" } }));
         const p = (await res.json()) as PreviewLike;
@@ -126,6 +141,16 @@ export async function runCli(command: string, args: string[], version = ""): Pro
         out(`deleted ${id}\n`);
         return 0;
       }
+      case "visibility":
+        if (positional.length !== 2) throw usageError("visibility takes ID and public or private");
+        return await setVisibility(api, v.parse(Id, positional[0]), positional[1], out);
+      case "share":
+        return await share(api, previewId(positional), { ttl: values.get("--ttl"), password: values.get("--password"), json: flags.has("--json") }, out);
+      case "shares":
+        return await listShares(api, previewId(positional), flags.has("--json"), out);
+      case "unshare":
+        if (positional.length !== 2) throw usageError("unshare takes ID and SHARE (an id from previewd shares ID)");
+        return await unshare(api, v.parse(Id, positional[0]), positional[1], out);
       case "drain": {
         if (positional.length > 1) throw usageError(`at most one node expected, got ${positional.join(" ")}`);
         return await drain(api, positional[0], { json: flags.has("--json"), write: out });

@@ -4,6 +4,7 @@
 export interface Row {
   id: string;
   status: string;
+  visibility?: string;
   tier?: string;
   node?: string;
   createdAt?: string;
@@ -22,7 +23,7 @@ export function age(createdAt: string | undefined, now = Date.now()): string {
 }
 
 export function table(rows: Row[], now = Date.now()): string {
-  const cells = [["ID", "STATUS", "TIER", "NODE", "AGE", "URL"], ...rows.map((r) => [r.id, r.status, r.tier ?? "-", r.node ?? "-", age(r.createdAt, now), r.url])];
+  const cells = [["ID", "STATUS", "VISIBILITY", "TIER", "NODE", "AGE", "URL"], ...rows.map((r) => [r.id, r.status, r.visibility ?? "-", r.tier ?? "-", r.node ?? "-", age(r.createdAt, now), r.url])];
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
   return cells.map((c) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
 }

@@ -14,11 +14,12 @@ interface Row {
   db_schema: string | null;
   db_url: string | null;
   failure: string | null;
+  visibility: string;
   created_at: Date;
   last_active_at: Date;
 }
 
-const COLUMNS = "id, node, tier, status, spec, db_schema, db_url, failure, created_at, last_active_at";
+const COLUMNS = "id, node, tier, status, spec, db_schema, db_url, failure, visibility, created_at, last_active_at";
 
 export class PreviewStore implements StorePort {
   constructor(private readonly sql: Sql) {}
@@ -28,9 +29,10 @@ export class PreviewStore implements StorePort {
     const { files: _files, ...spec } = record.spec;
     await this.sql`
       INSERT INTO previewd.previews
-        (id, node, tier, status, spec, db_schema, db_url, failure, container_id, created_at, last_active_at)
+        (id, node, tier, status, spec, db_schema, db_url, failure, visibility, container_id, created_at, last_active_at)
       VALUES (${record.id}, ${record.node}, ${record.tier}, ${record.status}, ${this.sql.json(spec as never)},
         ${record.database?.schema ?? null}, ${record.database?.url ?? null}, ${record.failure ?? null},
+        ${record.visibility ?? record.spec.visibility ?? "public"},
         ${record.containerId ?? null}, ${record.createdAt}, ${record.lastActiveAt})`;
   }
 
@@ -140,6 +142,7 @@ function toRecord(r: Row): PreviewRecord {
     tier: r.tier as Tier,
     status: r.status as PreviewStatus,
     spec: { ...r.spec, files: {} },
+    visibility: r.visibility === "private" ? "private" : "public",
     createdAt: r.created_at,
     lastActiveAt: r.last_active_at,
   };

@@ -9,6 +9,7 @@ export function toView(r: PreviewRecord, url: string): PreviewView {
     status: r.status,
     tier: r.tier,
     node: r.node,
+    visibility: r.visibility ?? r.spec.visibility ?? "public",
     createdAt: r.createdAt.toISOString(),
     lastActiveAt: r.lastActiveAt.toISOString(),
   };

@@ -7,6 +7,7 @@
 // and the response, which cost ~30% of the proxy's throughput here (14.5k vs
 // 20.7k req/s in one run, scripts/bench); it also drops Accept-Encoding.
 import { PEER_HEADERS } from "../peer/signing.ts";
+import { stripAccessCookie } from "../access/cookie.ts";
 import { hostOnlyHeaders } from "./cookies.ts";
 import { FRONT_HEADERS } from "./forwarded.ts";
 
@@ -35,6 +36,7 @@ export async function forward(req: Request, url: string, extra: Record<string, s
   stripHopByHop(headers);
   for (const name of PEER_HEADERS) headers.delete(name); // node-to-node auth never reaches an app
   for (const name of FRONT_HEADERS) headers.delete(name);
+  stripAccessCookie(headers); // a visitor's access to a private preview is the proxy's, never the app's
   for (const name in extra) headers.set(name, extra[name]!);
   const init = { method: req.method, headers, body, redirect: "manual", signal: req.signal, decompress: false } as RequestInit;
   let res: Response;

@@ -66,6 +66,12 @@ export interface ProxyDeps {
    * the front names (the connection itself is the front's, on loopback).
    */
   frontSecret?: string;
+  /**
+   * Access to private previews and share links (access/gate.ts), asked before
+   * anything else: a Response stops the request there (401, a share link's
+   * redirect). Unset on the peer listener: the entry node decided (access/index.ts).
+   */
+  access?: { check(req: Request, id: string, host: string): Promise<Response | undefined> };
   /** Metrics: seconds from a request's arrival to its response headers (a held wake included), and its status. */
   observe?: (seconds: number, status: number) => void;
 }
@@ -90,6 +96,10 @@ export function createProxy(deps: ProxyDeps) {
     const host = hostOf(req);
     const id = previewIdFromHost(host, deps.domain);
     if (!id) return notFoundPage();
+    if (deps.access) {
+      const stop = await deps.access.check(req, id, host ?? "");
+      if (stop) return stop;
+    }
     const status = waking.statusRequest(req, id);
     if (status) return status;
     let target = deps.lookup(id);

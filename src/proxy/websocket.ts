@@ -2,6 +2,7 @@
 // socket is open, so the subprotocol the app chose is the one the client sees
 // (RFC 6455 §4.2.2). Frames are relayed as they come, both ways; a close on
 // either side closes the other with the same code.
+import { withoutAccessCookie } from "../access/cookie.ts";
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { PEER_HEADERS } from "../peer/signing.ts";
 import { FRONT_HEADERS } from "./forwarded.ts";
@@ -33,6 +34,12 @@ export async function relayUpgrade(
   req.headers.forEach((v, k) => {
     if (!HOP_BY_HOP_WS.has(k)) headers[k] = v;
   });
+  // The access cookie stays with the proxy (access/cookie.ts).
+  if (headers.cookie !== undefined) {
+    const rest = withoutAccessCookie(headers.cookie);
+    if (rest) headers.cookie = rest;
+    else delete headers.cookie;
+  }
   Object.assign(headers, extraHeaders);
   const upstream = new WebSocket(target, { headers, protocols } as unknown as string[]);
   upstream.binaryType = "arraybuffer";

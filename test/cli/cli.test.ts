@@ -56,6 +56,35 @@ test("create, ls, logs, rm", async () => {
   expect((await d.api(`/v1/previews/${id}`)).status).toBe(404);
 });
 
+test("create --private, share, shares, unshare, visibility", async () => {
+  const created = await cli("create", dir, "--wait", "--private", "--json");
+  expect(created.code).toBe(0);
+  const p = JSON.parse(created.out) as { id: string; visibility: string };
+  expect(p.visibility).toBe("private");
+  expect((await d.preview(p.id, "/")).status).toBe(401);
+  const made = await cli("share", p.id, "--ttl", "600");
+  expect(made.code).toBe(0);
+  const url = new URL(made.out.trim());
+  const visit = await d.preview(p.id, `${url.pathname}${url.search}`, { redirect: "manual" });
+  expect(visit.status).toBe(302);
+  const cookie = visit.headers.getSetCookie()[0]!.split(";")[0]!;
+  expect((await d.preview(p.id, "/", { headers: { cookie } })).status).toBe(200);
+  const listed = await cli("shares", p.id, "--json");
+  const shares = JSON.parse(listed.out) as Array<{ id: string; url: string }>;
+  expect(shares.map((s) => s.url)).toEqual([url.toString()]);
+  expect((await cli("ls")).out).toMatch(new RegExp(`^${p.id} +running +private `, "m"));
+  const revoked = await cli("unshare", p.id, shares[0]!.id);
+  expect(revoked.out.trim()).toBe(`revoked ${shares[0]!.id}`);
+  expect((await d.preview(p.id, "/", { headers: { cookie } })).status).toBe(401);
+  expect((await cli("visibility", p.id, "public")).out.trim()).toBe(`${p.id} is public`);
+  expect((await d.preview(p.id, "/")).status).toBe(200);
+  const bad = await cli("visibility", p.id, "secret");
+  expect(bad.code).toBe(2);
+  expect(bad.err).toContain("public or private");
+  expect((await cli("create", dir, "--private", "--public")).code).toBe(2);
+  await cli("rm", p.id);
+});
+
 test("create DIR sends a .tar.gz: .gitignore honoured, node_modules left home, binary files intact", async () => {
   const app = mkdtempSync(join(tmpdir(), "previewd-cli-static-"));
   try {

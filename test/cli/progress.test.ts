@@ -99,7 +99,7 @@ test("ls: an aligned table (and --json); logs -f streams", async () => {
   expect(ls.code).toBe(0);
   const lines = ls.out.trimEnd().split("\n");
   const header = lines[0]!;
-  expect(header).toMatch(/^ID +STATUS +TIER +NODE +AGE +URL$/);
+  expect(header).toMatch(/^ID +STATUS +VISIBILITY +TIER +NODE +AGE +URL$/);
   const row = lines.find((l) => l.startsWith(id))!;
   // Every column of the row starts where its heading does.
   for (const [col, value] of [["STATUS", "running"], ["TIER", "container"], ["NODE", d.nodeId], ["URL", `http://${id}.localhost:${d.proxyPort}`]] as const) {

@@ -136,6 +136,16 @@ test("a preview created through the API appears live and reaches running (no rel
   await shot("previews");
 }, 120_000);
 
+test("a private preview says so beside its id, live (PATCH visibility, no reload)", async () => {
+  const vis = row(echo.id).locator(".vis");
+  expect(await vis.textContent()).toBe("");
+  expect((await d.api(`/v1/previews/${echo.id}`, { method: "PATCH", body: JSON.stringify({ visibility: "private" }) })).status).toBe(200);
+  await page.waitForFunction((i) => document.querySelector(`#rows [data-id="${i}"] .vis`)?.textContent === "private", echo.id, { timeout: 10_000, polling: 100 });
+  expect(await vis.getAttribute("title")).toContain("share link");
+  expect((await d.api(`/v1/previews/${echo.id}`, { method: "PATCH", body: JSON.stringify({ visibility: "public" }) })).status).toBe(200);
+  await page.waitForFunction((i) => document.querySelector(`#rows [data-id="${i}"] .vis`)?.textContent === "", echo.id, { timeout: 10_000, polling: 100 });
+}, 30_000);
+
 test("its logs follow live: a line the app prints shows in the panel", async () => {
   await row(echo.id).locator("button[data-action=logs]").click();
   await page.locator("#panel-title", { hasText: `Logs · ${echo.id}` }).waitFor();

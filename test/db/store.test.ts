@@ -82,11 +82,20 @@ describe("PreviewStore", () => {
   test("insert then get returns the record; files are not part of the stored spec", async () => {
     const r = record({ database: { schema: "preview_x", url: "postgresql://u:p@h:1/d" } });
     await store.insert({ ...r, containerId: "c1" });
-    expect(await store.get(r.id)).toEqual({ ...r, spec: { ...r.spec, files: {} } });
+    expect(await store.get(r.id)).toEqual({ ...r, spec: { ...r.spec, files: {} }, visibility: "public" }); // its own column (sql/009_access.sql)
     const [raw] = await sql`select spec, container_id from previewd.previews where id = ${r.id}`;
     expect(raw!.spec.files).toBeUndefined();
     expect(raw!.container_id).toBe("c1");
     expect(await store.get("nope")).toBeUndefined();
+  });
+
+  test("visibility: the spec's at insert, its own column after", async () => {
+    const r = record({ spec: { ...record().spec, visibility: "private" } });
+    await store.insert(r);
+    expect((await store.get(r.id))!.visibility).toBe("private");
+    await sql`update previewd.previews set visibility = 'public' where id = ${r.id}`;
+    await store.update(r.id, { spec: r.spec }); // a spec written from memory does not undo it
+    expect((await store.get(r.id))!.visibility).toBe("public");
   });
 
   test("update patches each field; null clears failure and container id", async () => {

@@ -50,6 +50,24 @@ test("create (wait), get, list, updateFiles, logs and remove", async () => {
   expect([gone.status, gone.code]).toEqual([404, "not_found"]);
 }, 180_000);
 
+test("visibility and share links: a private preview, a link that opens it, revoked", async () => {
+  const p = await admin.previews.create({ files: messageApp("private hello"), visibility: "private" }, { wait: true });
+  expect(p.visibility).toBe("private");
+  expect((await d.preview(p.id)).status).toBe(401);
+  const s = await admin.shares.create(p.id, { ttlSeconds: 600 });
+  const u = new URL(s.url);
+  const visit = await d.preview(p.id, `${u.pathname}${u.search}`, { redirect: "manual" });
+  expect(visit.status).toBe(302);
+  const cookie = visit.headers.getSetCookie()[0]!.split(";")[0]!;
+  expect(await (await d.preview(p.id, "/", { headers: { cookie } })).text()).toContain("private hello");
+  expect((await admin.shares.list(p.id)).map((x) => x.id)).toEqual([s.id]);
+  await admin.shares.revoke(p.id, s.id);
+  expect((await d.preview(p.id, "/", { headers: { cookie } })).status).toBe(401);
+  expect((await admin.previews.setVisibility(p.id, "public")).visibility).toBe("public");
+  expect((await d.preview(p.id)).status).toBe(200);
+  await admin.previews.remove(p.id);
+}, 180_000);
+
 test("errors mirror the API: 404 not_found, 400 invalid_path, 401, and status 0 'network' when nothing answers", async () => {
   const missing = await rejection(admin.previews.get("nosuchpreview0000"));
   expect([missing.status, missing.code]).toEqual([404, "not_found"]);

@@ -6,7 +6,7 @@
 // including the layout it causes, so tests and operators can see its cost.
 
 /**
- * @typedef {{ id: string, url: string, status: string, phase?: string, tier: string, tierReason?: string,
+ * @typedef {{ id: string, url: string, status: string, phase?: string, tier: string, tierReason?: string, visibility?: string,
  *   node: string, createdAt: string, lastActiveAt: string, error?: string,
  *   usage?: { memoryBytes: number, cpuPercent?: number } }} Preview
  * @typedef {{ p: Preview, div: HTMLElement, key: string }} Row
@@ -42,7 +42,7 @@ function template() {
   row.className = "row";
   row.setAttribute("role", "row");
   row.innerHTML =
-    '<div role="cell" class="id"><code></code></div>' +
+    '<div role="cell" class="id"><code></code><span class="vis"></span></div>' +
     '<div role="cell" class="status"><span class="badge"></span><div class="phase"></div></div>' +
     '<div role="cell" class="tier"></div><div role="cell" class="node"></div>' +
     '<div role="cell" class="mem"></div><div role="cell" class="cpu"></div>' +
@@ -195,6 +195,10 @@ export class PreviewTable {
     row.key = key;
     const c = row.div.children;
     setText(/** @type {Element} */ (c[0]?.firstElementChild), p.id);
+    // Private previews say so beside their id (only share links open them).
+    const vis = /** @type {Element} */ (c[0]?.lastElementChild);
+    setText(vis, p.visibility === "private" ? "private" : "");
+    setAttr(vis, "title", p.visibility === "private" ? "private: only requests with a share link's cookie reach the app" : "");
     const badge = /** @type {HTMLElement} */ (c[1]?.firstElementChild);
     setText(badge, p.status);
     setAttr(badge, "class", `badge s-${p.status}`);

@@ -7,6 +7,7 @@
 import { PEER_HEADERS } from "../../peer/signing.ts";
 import { FORWARDED_FIELDS, forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_HEADERS, FRONT_PEER_HEADER, FRONT_SECRET_HEADER } from "../forwarded.ts";
 import { cookieHost, hostOnly } from "../cookies.ts";
+import { ACCESS_COOKIE, withoutAccessCookie } from "../../access/cookie.ts";
 import { field, fieldLines, namesPattern, type Head, type RequestHead, type ResponseHead } from "./head.ts";
 import type { Route, SiblingHop } from "./routes.ts";
 
@@ -31,7 +32,11 @@ export function requestHead(head: RequestHead, route: Route, ip: string, frontSe
 /** The head for the app (or a sibling): its own fields but hop-by-hop, peer and forwarding ones; ours for forwarding, and the hop's. */
 function appHead(head: RequestHead, ip: string, trusted: boolean, hop: SiblingHop | undefined, signed: boolean): string {
   const ws = head.upgrade === "websocket";
-  let out = withoutLines(head.text, hopLines(head, ws ? UPGRADE_DROP_LINES : REQUEST_DROP_LINES, REQUEST_DROP));
+  const cut = hopLines(head, ws ? UPGRADE_DROP_LINES : REQUEST_DROP_LINES, REQUEST_DROP);
+  // The access cookie never reaches an app, nor a sibling (it decided here): one substring check when there is none.
+  const cookies = head.lower.includes(ACCESS_PAIR) ? accessCookieEdit(head, cut) : undefined;
+  let out = withoutLines(head.text, cookies ? cookies.cut : cut);
+  if (cookies?.line) out += cookies.line;
   const fwd = forwardedHeaders((name) => (name === "host" ? head.host : field(head, name)), ip, trusted);
   for (const name in fwd) out += `${name}: ${fwd[name]}\r\n`;
   if (ws) out += "connection: upgrade\r\n";
@@ -40,6 +45,25 @@ function appHead(head: RequestHead, ip: string, trusted: boolean, hop: SiblingHo
     for (const name in fields) out += `${name}: ${fields[name]}\r\n`;
   } else if (hop) out += hop.fields;
   return `${out}\r\n`;
+}
+
+const ACCESS_PAIR = `${ACCESS_COOKIE}=`;
+const COOKIE_LINES = namesPattern(["cookie"]);
+const COOKIE = "cookie:".length;
+
+/** The Cookie lines cut (with `cut`, in order), and one line with what they held but the access cookie. */
+function accessCookieEdit(head: RequestHead, cut: number[]): { cut: number[]; line: string } {
+  const lines = fieldLines(head, COOKIE_LINES);
+  const kept: string[] = [];
+  for (let i = 0; i < lines.length; i += 2) {
+    const rest = withoutAccessCookie(head.text.slice(lines[i]! + COOKIE, lines[i + 1]! - 2).trim());
+    if (rest) kept.push(rest);
+  }
+  const pairs: Array<[number, number]> = [];
+  for (let i = 0; i < cut.length; i += 2) pairs.push([cut[i]!, cut[i + 1]!]);
+  for (let i = 0; i < lines.length; i += 2) if (!pairs.some((p) => p[0] === lines[i])) pairs.push([lines[i]!, lines[i + 1]!]);
+  pairs.sort((a, b) => a[0] - b[0]);
+  return { cut: pairs.flat(), line: kept.length ? `cookie: ${kept.join("; ")}\r\n` : "" };
 }
 
 /** The head for the general path: as it came, plus the front's word for who the client is (and which node's connection it came on). */

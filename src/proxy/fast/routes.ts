@@ -6,6 +6,8 @@
 // container once its connection is authenticated; API calls and hops that
 // need more (a wake) go to the peer listener behind it.
 import { PEER_HOST_HEADER, PEER_KIND_HEADER, PEER_SIG_HEADER, type PeerVerifier } from "../../peer/signing.ts";
+import type { Decision } from "../../access/table.ts";
+import { SHARE_PARAM } from "../../access/cookie.ts";
 import { previewIdFromHost } from "../host.ts";
 import type { ProxyTarget } from "../index.ts";
 import { field as fieldOf, type RequestHead } from "./head.ts";
@@ -50,11 +52,20 @@ export interface ClientConnection {
 
 type Address = { host: string; port: number };
 
+const SHARE_PARAM_EQ = `${SHARE_PARAM}=`;
+
 /** A target the relay may take a request to by itself: plain HTTP, nothing answered in-process. */
 const plain = (t: ProxyTarget | undefined): t is ProxyTarget => !!t && !t.tls && !t.respond;
 
 export function publicRoutes(o: {
   domain: string;
+  /**
+   * Private previews (access/table.ts): a request the table lets through
+   * (public, or a valid access cookie) is relayed here; a denied or undecided
+   * one, and any share link, goes to the general path, which answers it
+   * (access/gate.ts). Unset: every preview is open (tests of the relay alone).
+   */
+  access?: { decide(id: string, cookie: string | undefined): Decision };
   /** A preview running on this node (renews its idle clock). */
   lookup(id: string): ProxyTarget | undefined;
   /** A preview known to run on a sibling: its peer address and how to sign for it, from a recent lookup only. */
@@ -67,6 +78,11 @@ export function publicRoutes(o: {
     if (!fast) return general;
     const id = previewIdFromHost(head.host, o.domain);
     if (id === undefined) return general;
+    if (o.access) {
+      if (head.target.includes(SHARE_PARAM_EQ)) return general;
+      const d = o.access.decide(id, fieldOf(head, "cookie"));
+      if (d !== "open" && d !== "granted") return general;
+    }
     const local = o.lookup(id);
     if (plain(local) && !local.headers) return { to: local, id, app: true, trusted: o.trustsForwarded(conn.ip), observe: true };
     if (local) return general;

@@ -1,4 +1,5 @@
 // Messages between the main thread and the front threads (threads.ts, thread.ts).
+import type { AccessSnapshot } from "../../access/table.ts";
 
 export interface ThreadInit {
   index: number;
@@ -20,6 +21,8 @@ export interface ThreadInit {
   logFormat: string;
   /** In a cluster: what a thread signs a sibling hop with (peer/signing.ts). */
   cluster?: { secret: string; self: string };
+  /** The key share cookies are checked with (access/tokens.ts). */
+  accessKey: string;
 }
 
 /** A running preview's app address: [id, host, port]. */
@@ -36,6 +39,8 @@ export type ToThread =
   | { t: "routes"; routes: SlottedRoute[] }
   /** The whole table of sibling hops (replaces the last one). */
   | { t: "siblings"; siblings: SiblingEntry[] }
+  /** Visibility and revoked shares (access/table.ts; replaces the last one). */
+  | { t: "access"; access: AccessSnapshot }
   /** Stop routing `id` (a suspend is about to pause it); answer whether this thread is using it. */
   | { t: "drop"; id: string; seq: number }
   | { t: "stop"; graceMs: number };

@@ -14,6 +14,8 @@ import { startFront, type Front } from "./index.ts";
 import { publicRoutes } from "./routes.ts";
 import type { SiblingEntry, ThreadInit, ToMain, ToThread } from "./thread-protocol.ts";
 import { HopTargets } from "../../peer/client.ts";
+import { AccessSigner } from "../../access/tokens.ts";
+import { AccessTable } from "../../access/table.ts";
 
 declare const self: Worker;
 
@@ -83,10 +85,13 @@ function run(init: ThreadInit): void {
   const cluster = init.cluster;
   const trusted = new Set(init.trustedProxies);
   const hops = cluster && new HopTargets(cluster.secret, cluster.self);
+  // Empty until the main thread's first copy: every preview is then unknown, and goes to the general path.
+  const access = new AccessTable(AccessSigner.fromExported(init.accessKey));
   const front: Front = startFront({
     hostname: init.hostname, port: init.port, reusePort: true, log, activity: batch, limit: new InflightLimit(init.maxInflight, { counters: init.inflight, slotOf: (id) => slots.get(id) }), frontSecret: init.frontSecret,
     route: publicRoutes({
       domain: init.domain,
+      access,
       lookup: (id) => {
         const t = table.get(id);
         if (t) batch.touch(id);
@@ -116,6 +121,7 @@ function run(init: ThreadInit): void {
       table = new Map(m.routes.map(([id, host, port]) => [id, { host, port }]));
       slots = new Map(m.routes.map(([id, , , slot]) => [id, slot]));
     }
+    else if (m.t === "access") access.apply(m.access);
     else if (m.t === "siblings") siblings = new Map(m.siblings.map((e) => [e[0], e]));
     else if (m.t === "drop") {
       table.delete(m.id);

@@ -14,6 +14,7 @@
 // The per-preview in-flight limit is counted across the fronts in shared
 // memory (shared-limit.ts): each route carries its preview's counter.
 import type { Logger } from "../../log.ts";
+import type { AccessSnapshot } from "../../access/table.ts";
 import type { ProxyDeps } from "../index.ts";
 import type { SlotTable } from "./shared-limit.ts";
 import type { RouteEntry, SiblingEntry, SlottedRoute, ThreadInit, ToMain, ToThread } from "./thread-protocol.ts";
@@ -24,6 +25,8 @@ export interface FrontThreads {
   publish(routes: RouteEntry[]): void;
   /** Sends the sibling hops' table to every thread, if it changed since the last one sent. */
   publishSiblings(siblings: SiblingEntry[]): void;
+  /** Sends visibility and revoked shares to every thread. */
+  publishAccess(access: AccessSnapshot): void;
   /** Every thread stops routing `id`; true when one of them is using it (do not pause it). */
   drop(id: string): Promise<boolean>;
   stop(graceMs: number): Promise<void>;
@@ -128,6 +131,9 @@ export async function startFrontThreads(o: ThreadsOptions): Promise<FrontThreads
       if (key === lastSiblings) return;
       lastSiblings = key;
       post({ t: "siblings", siblings });
+    },
+    publishAccess(access) {
+      post({ t: "access", access });
     },
     drop(id) {
       if (!workers.length) return Promise.resolve(false);
