@@ -8,6 +8,7 @@
 // all (shared memory), not split. (TEST_PROXY_THREADS=3 runs the rest of test/proxy on
 // threads too.)
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import Docker from "dockerode";
 import { connect, type Socket } from "node:net";
 import { echoApp } from "../fixtures/apps.ts";
 import { createPreview, startTestDaemon, type TestDaemon } from "../support/daemon.ts";
@@ -50,7 +51,9 @@ test("connections are spread over the fronts, and every request reaches the one 
     // The main thread's front holds only its share; the threads answered the rest.
     expect(d.front.connections).toBeGreaterThan(0);
     expect(d.front.connections).toBeLessThan(40);
-    await Bun.sleep(600); // past a thread's 250 ms batch
+    // Threads report in batches (every 250 ms): every request reaches the metrics, soon.
+    const deadline = Date.now() + 10_000;
+    while ((await requestsCounted()) - counted < 40 && Date.now() < deadline) await Bun.sleep(50);
     expect((await requestsCounted()) - counted).toBeGreaterThanOrEqual(40);
   } finally {
     for (const s of sockets) s.destroy();
@@ -88,23 +91,36 @@ test("a deleted preview answers 404 on every front at once", async () => {
 test("a preview's in-flight limit holds exactly across the fronts, however the kernel spreads its connections", async () => {
   const p = await createPreview(d, { files: echoApp });
   const LIMIT = 64; // PREVIEWD_PREVIEW_MAX_INFLIGHT's default
-  // Uploads whose bodies never come: each holds a slot of the preview's limit on whichever front took it.
-  const held = Array.from({ length: LIMIT + 20 }, () => holdOpen(d.proxyPort, `POST /upload HTTP/1.1\r\nhost: ${p.id}.localhost\r\ncontent-length: 100\r\n\r\n`));
-  try {
-    const refused = () => held.filter((c) => c.received().startsWith("HTTP/1.1 503")).length;
+  const upload = `POST /upload?tell=1 HTTP/1.1\r\nhost: ${p.id}.localhost\r\ncontent-length: 100\r\n\r\n`;
+  // What reached the app: it logs each upload as it starts (the limit is full, so no request could ask it).
+  const [c] = await new Docker().listContainers({ filters: { label: [`previewd.preview=${p.id}`] } });
+  const reachedApp = async () => ((await new Docker().getContainer(c!.Id).logs({ stdout: true, stderr: true })).toString("latin1").match(/upload started/g) ?? []).length;
+  const until = async (what: string, done: () => Promise<boolean>) => {
     const deadline = Date.now() + 15_000;
-    while (refused() < 20 && Date.now() < deadline) await Bun.sleep(100);
-    await Bun.sleep(500); // and no more than that
-    expect(refused()).toBe(20);
+    while (!(await done()) && Date.now() < deadline) await Bun.sleep(50);
+    if (!(await done())) throw new Error(`timed out waiting for ${what}`);
+  };
+  // Uploads whose bodies never come: each holds a slot of the preview's limit on whichever front took it.
+  const held = Array.from({ length: LIMIT + 20 }, () => holdOpen(d.proxyPort, upload));
+  try {
+    const refused = (conns: typeof held) => conns.filter((x) => x.received().startsWith("HTTP/1.1 503")).length;
+    // Every connection is accounted for: exactly the limit reached the app, and the rest were refused.
+    await until("84 uploads accounted for", async () => refused(held) + (await reachedApp()) >= LIMIT + 20);
+    expect(await reachedApp()).toBe(LIMIT);
+    expect(refused(held)).toBe(20);
     // Each held slot is given back when its connection goes: the limit is whole again.
-    for (const c of held) c.socket.destroy();
-    await Promise.all(held.map((c) => c.closed));
-    await Bun.sleep(200);
-    const again = Array.from({ length: LIMIT }, () => holdOpen(d.proxyPort, `POST /upload HTTP/1.1\r\nhost: ${p.id}.localhost\r\ncontent-length: 100\r\n\r\n`));
-    await Bun.sleep(1000);
-    expect(again.filter((c) => c.received().startsWith("HTTP/1.1 503")).length).toBe(0);
-    for (const c of again) c.socket.destroy();
+    for (const x of held) x.socket.destroy();
+    await Promise.all(held.map((x) => x.closed));
+    await until("every slot given back", async () => d.front.inflight(p.id) === 0);
+    const again = Array.from({ length: LIMIT }, () => holdOpen(d.proxyPort, upload));
+    try {
+      await until("64 more uploads accounted for", async () => refused(again) + (await reachedApp()) >= 2 * LIMIT);
+      expect(refused(again)).toBe(0);
+      expect(await reachedApp()).toBe(2 * LIMIT);
+    } finally {
+      for (const x of again) x.socket.destroy();
+    }
   } finally {
-    for (const c of held) c.socket.destroy();
+    for (const x of held) x.socket.destroy();
   }
 });

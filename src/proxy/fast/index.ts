@@ -13,6 +13,8 @@ export interface Front {
   readonly connections: number;
   /** Upstream connections open now, pooled or in use (for leak checks). */
   readonly upstreams: number;
+  /** A preview's requests in flight, on every front when they share counters (for leak checks). */
+  inflight(previewId: string): number;
   /** Stops listening, lets exchanges in flight end for at most `graceMs`, then closes what is left. */
   stop(graceMs: number): Promise<void>;
 }
@@ -61,6 +63,7 @@ export function startFront(opts: FrontOptions): Front {
     get upstreams() {
       return pool.open;
     },
+    inflight: (previewId) => deps.limit.inflight(previewId),
     async stop(graceMs) {
       listener.stop(false);
       deps.draining = true;
