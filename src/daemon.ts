@@ -390,7 +390,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
           hostname: config.host, port: front.port, domain: config.domain, general: { host: "127.0.0.1", port: generalServer.port! }, frontSecret,
           trustedProxies: config.trustedProxies, maxInflight: config.previewMaxInflight,
           bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
-          logLevel: process.env.PREVIEWD_LOG_LEVEL ?? "info", logFormat: logFormat(),
+          logLevel: config.logLevel, logFormat: logFormat(),
           cluster: config.clusterSecret ? { secret: config.clusterSecret, self: config.nodeId } : undefined,
           accessKey: access.signer.exported,
         },

@@ -3,6 +3,7 @@
 // PREVIEWD_LOG_PRETTY=1|0 (the older setting) still works when it is unset.
 // Modules take `log.child({ mod: "pool" })`.
 import pino, { type Logger } from "pino";
+import { readSetting } from "./config.ts";
 
 export type { Logger };
 
@@ -22,7 +23,7 @@ export function logFormat(env: Record<string, string | undefined> = process.env,
  */
 const PRETTY_HIDDEN = "pid,hostname,summary";
 
-export function createLogger(level = process.env.PREVIEWD_LOG_LEVEL ?? "info", format = logFormat()): Logger {
+export function createLogger(level: string = readSetting("logLevel"), format = logFormat()): Logger {
   if (format === "pretty") {
     // pino-pretty as a synchronous stream: a worker-thread transport does not
     // survive `bun build --compile`.

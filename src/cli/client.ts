@@ -4,17 +4,18 @@
 // the daemon's own message (the spec's `{"error": {"message"}}`).
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { readSetting } from "../config.ts";
 import { CliError } from "./args.ts";
 
 export type Api = (path: string, init?: RequestInit) => Promise<Response>;
 
 export function apiBase(): string {
-  return (process.env.PREVIEWD_API_URL || "http://127.0.0.1:8081").replace(/\/$/, "");
+  return readSetting("apiUrl").replace(/\/$/, "");
 }
 
 function defaultToken(): string {
-  const tokenFile = join(process.env.PREVIEWD_DATA_DIR ?? "./data", "api-token");
-  return process.env.PREVIEWD_API_TOKEN || (existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : "");
+  const tokenFile = join(readSetting("dataDir"), "api-token");
+  return readSetting("apiToken") || (existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : "");
 }
 
 export function client(base = apiBase(), token = defaultToken()): Api {

