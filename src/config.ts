@@ -70,6 +70,12 @@ const settings = {
   warmPool: { env: "PREVIEWD_WARM_POOL", def: "20", schema: posInt("a whole number of warm containers (0 or more)", 0) },
   idleTimeout: { env: "PREVIEWD_IDLE_TIMEOUT", def: "3600", schema: posInt("a number of seconds (1 or more)") },
   stopAfter: { env: "PREVIEWD_STOP_AFTER", def: "86400", schema: posInt("a number of seconds a preview stays suspended before its container is stopped (1 or more)") },
+  // Deep sleep (src/sleep/, issue 29): suspended this long, a preview's memory is pushed out to swap; 0: never.
+  reclaimAfter: { env: "PREVIEWD_RECLAIM_AFTER", def: "300", schema: posInt("a number of seconds a preview stays suspended before its memory is pushed out to swap (0: never)", 0) },
+  reclaimFloorMb: { env: "PREVIEWD_RECLAIM_FLOOR_MB", def: "12", schema: posInt("megabytes a deep-asleep preview may keep resident (4 or more)", 4) },
+  // Read by scripts/lib/swap.sh (set-up, before the daemon runs); listed here to be validated and shown in --help.
+  swap: { env: "PREVIEWD_SWAP", def: "auto", schema: v.picklist(["auto", "file", "zram", "off"], "auto (a swap file with zswap, else zram), file, zram or off (set-up leaves swap alone)") },
+  swapMb: { env: "PREVIEWD_SWAP_MB", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || (/^\d+$/.test(s) && Number(s) >= 64), "megabytes of swap set-up makes, 64 or more (unset: twice the host's memory, at most a quarter of the data disk's free space)")) },
   image: { env: "PREVIEWD_IMAGE", def: "previewd/preview-base:latest", schema: nonEmpty("a Docker image reference") },
   memoryMb: { env: "PREVIEWD_MEMORY_MB", def: "512", schema: posInt("megabytes of memory per preview (64 or more)", 64) },
   cpus: { env: "PREVIEWD_CPUS", def: "0.25", schema: posNumber("a CPU share per preview, such as 0.25") },

@@ -38,6 +38,7 @@ import { PreviewDisks, releaseAllDisks } from "./pool/disk.ts";
 import { DatabaseCpuShare } from "./db/cpushare.ts";
 import { HostFirewall, hostPortsOf } from "./pool/firewall.ts";
 import { DatabaseBudget } from "./db/budget.ts";
+import { setUpDeepSleep } from "./sleep/index.ts";
 import { FlyMachines } from "./overflow/machines.ts";
 import { FlyTier } from "./overflow/tier.ts";
 import { randomBytes } from "node:crypto";
@@ -165,6 +166,9 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     cpus: config.cpus, boostCpus: Math.max(config.boostCpus, config.cpus),
     warmPoolSize: config.warmPool, capacity,
     idleTimeoutMs: config.idleTimeout * 1000, stopAfterMs: config.stopAfter * 1000, startTimeoutMs: config.startTimeout * 1000,
+    // Deep sleep (src/sleep/): says at start what swap it found, or why it cannot work here.
+    reclaimAfterMs: config.reclaimAfter * 1000,
+    reclaimer: setUpDeepSleep({ reclaimAfterS: config.reclaimAfter, floorMb: config.reclaimFloorMb, limitMb: config.memoryMb }, log.child({ mod: "sleep" })),
     // The bound port, not the setting (0 picks a free one).
     previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id),
     // Requests this node forwarded (to a sibling, to Fly) count as activity in the shared record.

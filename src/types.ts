@@ -2,6 +2,8 @@
 
 export type PreviewStatus = "installing" | "starting" | "running" | "suspended" | "stopped" | "failed" | "deleted";
 export type Tier = "browser" | "container" | "fly";
+/** A suspended container preview's stage: its memory kept in RAM (frozen), or pushed out to swap (reclaimed). */
+export type SleepStage = "frozen" | "reclaimed";
 
 /**
  * A file's content: UTF-8 text as a string, or any bytes as {base64}.
@@ -62,6 +64,8 @@ export interface PreviewRecord {
   node: string;
   tier: Tier;
   status: PreviewStatus;
+  /** While suspended (container tier): frozen or reclaimed. */
+  sleep?: SleepStage;
   spec: PreviewSpec;
   database?: PreviewDatabase;
   failure?: string;
@@ -74,6 +78,8 @@ export interface PreviewView {
   id: string;
   url: string;
   status: PreviewStatus;
+  /** While suspended: memory kept in RAM (frozen), or pushed out to swap (reclaimed). */
+  sleep?: SleepStage;
   tier: Tier;
   node: string;
   createdAt: string;

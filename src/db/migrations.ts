@@ -8,6 +8,7 @@ import m004 from "../../sql/004_static_sites.sql" with { type: "text" };
 import m005 from "../../sql/005_static_reuse.sql" with { type: "text" };
 import m006 from "../../sql/006_node_heartbeats.sql" with { type: "text" };
 import m007 from "../../sql/007_deploy_updates.sql" with { type: "text" };
+import m008 from "../../sql/008_sleep.sql" with { type: "text" };
 
 export interface Migration {
   version: string;
@@ -22,4 +23,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: "005_static_reuse", sql: m005 },
   { version: "006_node_heartbeats", sql: m006 },
   { version: "007_deploy_updates", sql: m007 },
+  { version: "008_sleep", sql: m008 },
 ];

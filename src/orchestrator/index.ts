@@ -77,7 +77,7 @@ export class Orchestrator implements Adopter {
     });
     this.sleep = new SleepCycle({
       live: this.live, idle: this.idle, runtime: o.runtime, store: o.store, log: o.log, lifecycle,
-      idleTimeoutMs: o.idleTimeoutMs, stopAfterMs: o.stopAfterMs, cpus: o.cpus, boostCpus: o.boostCpus, observe: o.observe, foreignActivity: o.foreignActivity,
+      idleTimeoutMs: o.idleTimeoutMs, stopAfterMs: o.stopAfterMs, reclaimAfterMs: o.reclaimAfterMs, reclaimer: o.reclaimer, cpus: o.cpus, boostCpus: o.boostCpus, observe: o.observe, foreignActivity: o.foreignActivity,
       watchReadiness: (l) => this.bringUp.watchReadiness(l),
       beforePause: (id) => this.proxyThreads?.drop(id) ?? Promise.resolve(false),
     });
@@ -93,6 +93,7 @@ export class Orchestrator implements Adopter {
    */
   private moved(l: Live, from: PreviewStatus | undefined, to: PreviewStatus): void {
     this.routesChanged();
+    if (to === "suspended" && from !== "suspended") l.sleptAt = Date.now();
     if ((from === "suspended" || from === "stopped") && (to === "running" || to === "starting")) this.idle.touch(l.record.id);
   }
 
@@ -173,7 +174,7 @@ export class Orchestrator implements Adopter {
 
   /** Registers a preview found at start-up (used by reconcile). */
   adopt(record: PreviewRecord, container?: ContainerState): Live {
-    return this.live.add({ record, container, port: record.spec.port });
+    return this.live.add({ record, container, port: record.spec.port, ...(record.status === "suspended" && { sleptAt: Date.now() }) });
   }
 
   /** Watches a (re)started preview until it answers; does not wait for it. */
@@ -213,6 +214,11 @@ export class Orchestrator implements Adopter {
     } finally {
       this.live.reserved--;
     }
+  }
+
+  /** A deep-asleep preview's memory limit back (reconcile: its container was thawed or exited while the daemon was away). */
+  async restoreMemory(containerId: string): Promise<void> {
+    await this.o.reclaimer?.restore(containerId);
   }
 
   /** Idle warm containers found at start-up (reconcile): the pool keeps them. */
