@@ -135,7 +135,9 @@ export class Orchestrator implements Adopter {
     );
     await reconcile(this, this.o.runtime, this.o.store, this.o.nodeId);
     this.pool.refill();
-    const sweepEvery = Math.max(50, Math.min(this.o.idleTimeoutMs / 4, 15_000));
+    // Often enough for the shortest stage (deep sleep may come sooner after a suspend than the suspend itself).
+    const shortest = Math.min(this.o.idleTimeoutMs, this.o.reclaimer && this.o.reclaimAfterMs ? this.o.reclaimAfterMs : Infinity);
+    const sweepEvery = Math.max(50, Math.min(shortest / 4, 15_000));
     this.timers.push(setInterval(() => void this.sweepIdle(), sweepEvery));
     this.timers.push(setInterval(() => void this.sleep.flushActivity(), 5_000));
     if (this.o.driftIntervalMs) {
