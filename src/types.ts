@@ -110,6 +110,8 @@ export interface NodeView {
   capacity: number;
   running: number;
   free: number;
+  /** Memory for previews on the node (bytes), where capacity is counted by memory. */
+  memory?: { total: number; free: number };
   addr: string;
   /** This node only: gossip's local health multiplier (Lifeguard; 0 healthy, up to 8 when it misses its own deadlines). */
   localHealth?: number;

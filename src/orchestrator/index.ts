@@ -21,6 +21,7 @@ import { Fencing, NodeFencedError } from "./fencing.ts";
 import { updateFilesHere } from "./file-change.ts";
 import { Health } from "./health.ts";
 import { LiveSet, type Live } from "./live.ts";
+import { MemoryAccount, type MemoryFigures } from "./memory.ts";
 import { tailLogs } from "./logs.ts";
 import type { OrchestratorOptions } from "./options.ts";
 import type { NodeParts } from "./parts.ts";
@@ -84,7 +85,11 @@ export class Orchestrator implements Adopter {
     this.disk = new DiskFloor(o.storage);
     this.fencing = new Fencing({ runtime: o.runtime, lifecycle, log: o.log.child({ mod: "fence" }) });
     this.reads = new PreviewReads({ ...o, live: this.live, idle: this.idle });
-    this.parts = { ...o, lifecycle, live: this.live, pool: this.pool, bringUp: this.bringUp, disk: this.disk, sleep: this.sleep, idle: this.idle };
+    const memory = o.memory && new MemoryAccount({
+      ...o.memory, live: () => this.live.values(), reserved: () => this.live.reserved, idle: this.idle,
+      resident: o.memory.resident ?? ((cid) => o.reclaimer?.resident(cid)),
+    });
+    this.parts = { ...o, lifecycle, live: this.live, pool: this.pool, bringUp: this.bringUp, disk: this.disk, sleep: this.sleep, idle: this.idle, memory };
   }
 
   /**
@@ -94,6 +99,7 @@ export class Orchestrator implements Adopter {
   private moved(l: Live, from: PreviewStatus | undefined, to: PreviewStatus): void {
     this.routesChanged();
     if (to === "suspended" && from !== "suspended") l.sleptAt = Date.now();
+    this.parts?.memory?.invalidate();
     if ((from === "suspended" || from === "stopped") && (to === "running" || to === "starting")) this.idle.touch(l.record.id);
   }
 
@@ -113,6 +119,11 @@ export class Orchestrator implements Adopter {
 
   get capacity(): number {
     return this.o.capacity;
+  }
+
+  /** Memory for previews on this node, and previews that would still fit by it (undefined: capacity by count only). */
+  memory(): MemoryFigures | undefined {
+    return this.parts.memory?.figures();
   }
 
   counts(): Record<PreviewStatus, number> {
