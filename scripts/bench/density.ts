@@ -18,6 +18,10 @@ import { createLogger } from "../../src/log.ts";
 import { loadApp } from "../../test/fixtures/apps/index.ts";
 import { launchBrowser } from "../../test/support/browser.ts";
 import { removeContainersByLabel } from "../../test/support/docker.ts";
+import { existsSync, readFileSync } from "node:fs";
+import Docker from "dockerode";
+import { releaseAllDisks } from "../../src/pool/disk.ts";
+import { v1MemoryDir, v2Dir } from "../../src/sleep/cgroup-paths.ts";
 import { memAvailableMiB, printTable, round, runBench, summary } from "./lib.ts";
 
 const flag = (name: string, def: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? def);
@@ -75,10 +79,37 @@ async function loadPage(id: string): Promise<number> {
 const suspend = (id: string) => api(`/v1/previews/${id}/suspend`, { method: "POST" });
 const reclaimed = (id: string) => until(`${id} reclaimed`, async () => (await view(id)).sleep === "reclaimed", 30_000);
 
-/** Host memory settled: MemAvailable after the kernel had a moment (two reads 500 ms apart, the later). */
+/** Host memory settled: MemAvailable after the kernel had a moment. */
 async function available(): Promise<number> {
   await Bun.sleep(1500);
   return memAvailableMiB();
+}
+
+/**
+ * What the previews themselves hold, robust to other work on a shared machine (MemAvailable is not): the sum
+ * of their cgroups' usage, plus the RAM swap holds for them (zswap's compressed pool, growth since `base`;
+ * zram's mem_used_total), in MiB.
+ */
+const docker = new Docker();
+function swapRamMiB(): number {
+  const pool = "/sys/kernel/debug/zswap/pool_total_size";
+  let bytes = existsSync(pool) ? Number(readFileSync(pool, "utf8")) : 0;
+  for (const z of ["zram0", "zram1"]) {
+    const f = `/sys/block/${z}/mm_stat`;
+    if (existsSync(f)) bytes += Number(readFileSync(f, "utf8").trim().split(/\s+/)[2] ?? 0);
+  }
+  return bytes / 1048576;
+}
+async function heldMiB(ids: string[]): Promise<number> {
+  let bytes = 0;
+  for (const id of ids) {
+    const [c] = await docker.listContainers({ all: true, filters: { label: [`previewd.preview=${id}`] } });
+    const v1 = c && v1MemoryDir("/sys/fs/cgroup", c.Id);
+    const v2 = c && !v1 ? v2Dir("/sys/fs/cgroup", c.Id) : undefined;
+    if (v1) bytes += Number(readFileSync(`${v1}/memory.usage_in_bytes`, "utf8"));
+    else if (v2) bytes += Number(readFileSync(`${v2}/memory.current`, "utf8"));
+  }
+  return bytes / 1048576;
 }
 
 const results: Record<string, unknown> = {};
@@ -97,23 +128,23 @@ async function main() {
   await api(`/v1/previews/${warm}`, { method: "DELETE" });
 
   const base = await available();
+  const swapBase = swapRamMiB();
   const ids: string[] = [];
   const firstLoad: number[] = [];
   for (let i = 0; i < N; i++) {
     ids.push(await create(vite));
     firstLoad.push(await loadPage(ids[i]!));
   }
-  const loaded = await available();
+  const stage = async (name: string) => {
+    const avail = await available();
+    const held = ((await heldMiB(ids)) + Math.max(0, swapRamMiB() - swapBase)) / N;
+    return { stage: name, "MemAvailable drop per preview": round((base - avail) / N), "held per preview (cgroup + swap RAM)": round(held), "previews per 8 GiB (held)": Math.floor(8192 / Math.max(1, held)) };
+  };
+  const stages = [await stage("running, loaded once in Chromium")];
   for (const id of ids) await suspend(id);
-  const frozen = await available();
+  stages.push(await stage("suspended (frozen)"));
   for (const id of ids) await reclaimed(id);
-  const deep = await available();
-  const per = (now: number) => round((base - now) / N);
-  const stages = [
-    { stage: "running, loaded once in Chromium", "MiB per preview": per(loaded), "previews per 8 GiB": Math.floor(8192 / Math.max(1, per(loaded))) },
-    { stage: "suspended (frozen)", "MiB per preview": per(frozen), "previews per 8 GiB": Math.floor(8192 / Math.max(1, per(frozen))) },
-    { stage: "deep sleep (reclaimed)", "MiB per preview": per(deep), "previews per 8 GiB": Math.floor(8192 / Math.max(1, per(deep))) },
-  ];
+  stages.push(await stage("deep sleep (reclaimed)"));
   printTable(`host MemAvailable per Vite preview (${N} previews)`, stages);
   results.vite = { previews: N, baseMiB: round(base), stages, firstLoadMs: summary(firstLoad) };
 
@@ -164,6 +195,8 @@ async function cleanup() {
   await browser?.close().catch(() => {});
   await d?.stop().catch(() => {});
   await removeContainersByLabel(`previewd.node=${nodeId}`).catch(() => {});
+  // Preview disks are loop-mounted under the data dir: released first, or rm -rf would descend into them.
+  for (const root of ["disks", "build-disks", "install-disks"]) await releaseAllDisks(join(dataDir, root), createLogger("error")).catch(() => {});
   rmSync(dataDir, { recursive: true, force: true });
 }
 
