@@ -117,7 +117,7 @@ async function main() {
   const config = loadConfig({
     ...process.env, PREVIEWD_NODE_ID: nodeId, PREVIEWD_DATA_DIR: dataDir, PREVIEWD_API_PORT: "0", PREVIEWD_PROXY_PORT: "0",
     PREVIEWD_WARM_POOL: "0", PREVIEWD_CAPACITY: "1000", PREVIEWD_API_TOKEN: "bench-token-0123456789",
-    PREVIEWD_IDLE_TIMEOUT: "3600", PREVIEWD_RECLAIM_AFTER: "1", PREVIEWD_STOP_AFTER: "86400",
+    PREVIEWD_IDLE_TIMEOUT: "3600", PREVIEWD_RECLAIM_AFTER: "8", // the frozen stage is measured before its reclaim PREVIEWD_STOP_AFTER: "86400",
   });
   d = await startDaemon(config, createLogger("info"), { labels: { "previewd.bench": "1" } });
   browser = await launchBrowser();
@@ -137,15 +137,19 @@ async function main() {
   }
   const stage = async (name: string) => {
     const avail = await available();
-    const held = ((await heldMiB(ids)) + Math.max(0, swapRamMiB() - swapBase)) / N;
-    return { stage: name, "MemAvailable drop per preview": round((base - avail) / N), "held per preview (cgroup + swap RAM)": round(held), "previews per 8 GiB (held)": Math.floor(8192 / Math.max(1, held)) };
+    const resident = (await heldMiB(ids)) / N;
+    const swapRam = Math.max(0, swapRamMiB() - swapBase) / N;
+    return {
+      stage: name, "MemAvailable drop": round((base - avail) / N), "cgroup resident": round(resident), "swap's RAM (zswap pool/zram)": round(swapRam),
+      "per 8 GiB (resident + swap RAM)": Math.floor(8192 / Math.max(1, resident + swapRam)),
+    };
   };
   const stages = [await stage("running, loaded once in Chromium")];
   for (const id of ids) await suspend(id);
   stages.push(await stage("suspended (frozen)"));
   for (const id of ids) await reclaimed(id);
   stages.push(await stage("deep sleep (reclaimed)"));
-  printTable(`host MemAvailable per Vite preview (${N} previews)`, stages);
+  printTable(`MiB per Vite preview (${N} previews)`, stages);
   results.vite = { previews: N, baseMiB: round(base), stages, firstLoadMs: summary(firstLoad) };
 
   // A whole Vite page after deep sleep (each preview once).

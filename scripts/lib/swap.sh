@@ -11,8 +11,11 @@
 #                      (compressed in RAM first, written to disk only when the
 #                      pool is full) where the kernel has zswap, else zram, else
 #                      a plain swap file. Measured here (README, "Deep sleep"):
-#                      a zswap-backed file holds more than zram for the same RAM
-#                      (cold pages go to disk) and wakes as fast.
+#                      both keep ~33 MiB of compressed pages in RAM per deep-
+#                      asleep Vite preview and wake a counter app in ~27 ms
+#                      (p50); zswap is the default because its pool can be
+#                      written back to the disk under memory pressure (its
+#                      shrinker, turned on here), where zram's cannot.
 #   PREVIEWD_SWAP_MB   size; default twice the host's memory, at most a
 #                      quarter of the data disk's free space
 #   PREVIEWD_SWAP_FILE default $PREVIEWD_DATA_DIR/previewd.swap
