@@ -85,10 +85,7 @@ export class Orchestrator implements Adopter {
     this.disk = new DiskFloor(o.storage);
     this.fencing = new Fencing({ runtime: o.runtime, lifecycle, log: o.log.child({ mod: "fence" }) });
     this.reads = new PreviewReads({ ...o, live: this.live, idle: this.idle });
-    const memory = o.memory && new MemoryAccount({
-      ...o.memory, live: () => this.live.values(), reserved: () => this.live.reserved, idle: this.idle,
-      resident: o.memory.resident ?? ((cid) => o.reclaimer?.resident(cid)),
-    });
+    const memory = o.memory && new MemoryAccount({ ...o.memory, live: this.live, idle: this.idle, resident: o.memory.resident ?? ((cid) => o.reclaimer?.resident(cid)) });
     this.parts = { ...o, lifecycle, live: this.live, pool: this.pool, bringUp: this.bringUp, disk: this.disk, sleep: this.sleep, idle: this.idle, memory };
   }
 
@@ -146,10 +143,7 @@ export class Orchestrator implements Adopter {
     );
     await reconcile(this, this.o.runtime, this.o.store, this.o.nodeId);
     this.pool.refill();
-    // Often enough for the shortest stage (deep sleep may come sooner after a suspend than the suspend itself).
-    const shortest = Math.min(this.o.idleTimeoutMs, this.o.reclaimer && this.o.reclaimAfterMs ? this.o.reclaimAfterMs : Infinity);
-    const sweepEvery = Math.max(50, Math.min(shortest / 4, 15_000));
-    this.timers.push(setInterval(() => void this.sweepIdle(), sweepEvery));
+    this.timers.push(setInterval(() => void this.sweepIdle(), this.sleep.sweepEveryMs));
     this.timers.push(setInterval(() => void this.sleep.flushActivity(), 5_000));
     if (this.o.driftIntervalMs) {
       this.drift = new DriftLoop({
@@ -230,9 +224,7 @@ export class Orchestrator implements Adopter {
   }
 
   /** A deep-asleep preview's memory limit back (reconcile: its container was thawed or exited while the daemon was away). */
-  async restoreMemory(containerId: string): Promise<void> {
-    await this.o.reclaimer?.restore(containerId);
-  }
+  restoreMemory = async (containerId: string): Promise<void> => void (await this.o.reclaimer?.restore(containerId));
 
   /** Idle warm containers found at start-up (reconcile): the pool keeps them. */
   adoptSpares(spares: ContainerState[]): void {

@@ -8,7 +8,7 @@
 // are sent to deep sleep before a create is refused.
 import { ACTIVE } from "../lifecycle/index.ts";
 import type { IdleClock } from "../pool/index.ts";
-import type { Live } from "./live.ts";
+import type { Live, LiveSet } from "./live.ts";
 
 export interface MemoryOptions {
   /** Memory previews may use on this node (PREVIEWD_MEMORY_BUDGET_MB). */
@@ -34,7 +34,7 @@ const CACHE_MS = 1000;
 export class MemoryAccount {
   private cached?: { at: number; figures: MemoryFigures };
 
-  constructor(private readonly o: MemoryOptions & { live: () => Iterable<Live>; reserved: () => number; idle: IdleClock }) {}
+  constructor(private readonly o: MemoryOptions & { live: Pick<LiveSet, "values" | "reserved">; idle: IdleClock }) {}
 
   /** A preview moved (created, woke, slept, went): the next figures are read again. */
   invalidate(): void {
@@ -56,7 +56,7 @@ export class MemoryAccount {
   /** Frozen previews and what deep sleep would free of each, longest idle first. */
   reclaimable(): Array<{ live: Live; bytes: number }> {
     const out: Array<{ live: Live; bytes: number; idleSince: number }> = [];
-    for (const l of this.o.live()) {
+    for (const l of this.o.live.values()) {
       if (l.record.status !== "suspended" || l.record.sleep !== "frozen" || !l.container) continue;
       const bytes = this.held(l) - this.o.floorBytes;
       if (bytes > 0) out.push({ live: l, bytes, idleSince: this.o.idle.lastActiveAt(l.record.id) ?? l.record.lastActiveAt.getTime() });
@@ -67,8 +67,8 @@ export class MemoryAccount {
   figures(fresh = false): MemoryFigures {
     const now = Date.now();
     if (!fresh && this.cached && now - this.cached.at < CACHE_MS) return this.cached.figures;
-    let used = this.o.reserved() * this.o.reserveBytes;
-    for (const l of this.o.live()) used += this.held(l);
+    let used = this.o.live.reserved * this.o.reserveBytes;
+    for (const l of this.o.live.values()) used += this.held(l);
     const freeBytes = Math.max(0, this.o.budgetBytes - used);
     const spare = this.reclaimable().reduce((s, r) => s + r.bytes, 0);
     const figures = { totalBytes: this.o.budgetBytes, freeBytes, slots: Math.floor((freeBytes + spare) / this.o.reserveBytes) };

@@ -45,6 +45,12 @@ export interface SleepDeps {
 export class SleepCycle {
   constructor(private readonly o: SleepDeps) {}
 
+  /** How often the sweep runs: often enough for the shortest stage (deep sleep may come sooner after a suspend than the suspend itself). */
+  get sweepEveryMs(): number {
+    const shortest = Math.min(this.o.idleTimeoutMs, this.o.reclaimer && this.o.reclaimAfterMs ? this.o.reclaimAfterMs : Infinity);
+    return Math.max(50, Math.min(shortest / 4, 15_000));
+  }
+
   /**
    * Pauses the container. The status turns "suspended" before the pause, so
    * a request from then on takes the slow path and waits to unpause it rather
