@@ -9,7 +9,10 @@ import Docker from "dockerode";
 import { readFileSync } from "node:fs";
 import { v1MemoryDir } from "../../src/sleep/cgroup-paths.ts";
 import { createPreview, startTestDaemon, type TestDaemon } from "../support/daemon.ts";
+import { ensureBaseImage } from "../support/docker.ts";
 import { eventually } from "../support/eventually.ts";
+import { testDatabaseUrl } from "../support/postgres.ts";
+import { killDaemons, spawnDaemon, type DaemonProcess } from "../support/process.ts";
 
 // ~60 MiB of small objects (as a dev server's module graph is), a checksum over all of them, and a counter
 // (on /count only: the readiness check asks for /).
@@ -26,7 +29,11 @@ let d: TestDaemon;
 beforeAll(async () => {
   d = await startTestDaemon({ PREVIEWD_IDLE_TIMEOUT: "1", PREVIEWD_RECLAIM_AFTER: "1", PREVIEWD_STOP_AFTER: "600", PREVIEWD_WARM_POOL: "0" });
 });
-afterAll(() => d?.cleanup());
+let spawned: DaemonProcess | undefined;
+afterAll(async () => {
+  await killDaemons([spawned]);
+  await d?.cleanup();
+});
 
 const viewOf = async (id: string) => (await (await d.api(`/v1/previews/${id}`)).json()) as { status: string; sleep?: string };
 
@@ -58,5 +65,29 @@ test("suspended, reclaimed to about the floor, woken by concurrent requests: all
   const v = await viewOf(id);
   expect(v.sleep).toBeUndefined();
   // The limit is whole again: the awake app may use its memory (read back from its cgroup).
+  expect(Number(readFileSync(`${dir}/memory.limit_in_bytes`, "utf8"))).toBe(512 * 1024 * 1024);
+});
+
+test("kill -9 while reclaimed: the restarted daemon knows it (the store), gives the limit back before the thaw, count kept", async () => {
+  const [databaseUrl, image] = await Promise.all([testDatabaseUrl(), ensureBaseImage()]);
+  const env = { DATABASE_URL: databaseUrl, PREVIEWD_NODE_ID: `deepsleep-${process.pid}-${Date.now().toString(36)}`, PREVIEWD_IMAGE: image, PREVIEWD_RECLAIM_AFTER: "1", PREVIEWD_WARM_POOL: "0" };
+  spawned = await spawnDaemon(env);
+  const created = await spawned.api("/v1/previews?wait=1", { method: "POST", body: JSON.stringify({ files: counterApp, command: ["node", "server.js"] }) });
+  const { id } = (await created.json()) as { id: string };
+  expect(await (await spawned.preview(id, "/count")).json()).toMatchObject({ count: 1 });
+  await spawned.api(`/v1/previews/${id}/suspend`, { method: "POST" });
+  const view = async () => (await (await spawned!.api(`/v1/previews/${id}`)).json()) as { status: string; sleep?: string };
+  await eventually("reclaimed", view, (v) => v.sleep === "reclaimed", 10_000, 50);
+  const [c] = await new Docker().listContainers({ all: true, filters: { label: [`previewd.preview=${id}`] } });
+  const dir = v1MemoryDir("/sys/fs/cgroup", c!.Id)!;
+  expect(Number(readFileSync(`${dir}/memory.limit_in_bytes`, "utf8"))).toBeLessThan(64 * 1024 * 1024);
+
+  spawned.proc.kill("SIGKILL");
+  await spawned.proc.exited;
+  spawned = await spawnDaemon(spawned.env, spawned.dataDir);
+  expect(await view()).toMatchObject({ status: "suspended", sleep: "reclaimed" });
+  const res = await spawned.preview(id, "/count");
+  expect(res.status).toBe(200);
+  expect(await res.json()).toMatchObject({ count: 2 });
   expect(Number(readFileSync(`${dir}/memory.limit_in_bytes`, "utf8"))).toBe(512 * 1024 * 1024);
 });
