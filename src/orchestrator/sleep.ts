@@ -170,7 +170,10 @@ export class SleepCycle {
       for (const id of suspended) {
         const l = this.o.live.get(id);
         if (!l || toStop.has(id) || l.record.sleep !== "frozen" || now - (l.sleptAt ?? now) < after) continue;
-        await this.reclaim(l).catch((err) => this.o.log.warn({ err, id }, "deep sleep failed: the preview stays frozen in memory"));
+        await this.reclaim(l).catch((err) => {
+          l.sleptAt = Date.now(); // tried again after another PREVIEWD_RECLAIM_AFTER, not at every sweep
+          this.o.log.warn({ err, id }, "deep sleep failed: the preview stays frozen in memory");
+        });
       }
     }
     for (const id of toStop) {

@@ -92,6 +92,8 @@ describe("deep sleep", () => {
     await orch.suspend(id);
     await eventually("a reclaim tried", async () => reclaimer.calls.filter((c) => c.op === "reclaim").length, (n) => n >= 1, 5_000, 10);
     expect((await orch.get(id)).sleep).toBe("frozen");
+    await orch.sweepIdle(); // within another reclaimAfter: not tried again at every sweep
+    expect(reclaimer.calls.filter((c) => c.op === "reclaim").length).toBe(1);
     expect((await orch.resume(id)).status).toBe("running");
   });
 
