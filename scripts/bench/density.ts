@@ -16,7 +16,7 @@ import { loadConfig } from "../../src/config.ts";
 import { startDaemon, type Daemon } from "../../src/daemon.ts";
 import { createLogger } from "../../src/log.ts";
 import { loadApp } from "../../test/fixtures/apps/index.ts";
-import { launchBrowser } from "../../test/support/browser.ts";
+import { launchBrowser, pageJournal } from "../../test/support/browser.ts";
 import { removeContainersByLabel } from "../../test/support/docker.ts";
 import { existsSync, readFileSync } from "node:fs";
 import Docker from "dockerode";
@@ -67,9 +67,15 @@ async function loadPage(id: string): Promise<number> {
   const ctx = await browser!.newContext();
   try {
     const page = await ctx.newPage();
+    const journal = pageJournal(page);
     const t0 = performance.now();
-    await page.goto(pageUrl(id), { waitUntil: "commit", timeout: 120_000 });
-    await page.waitForSelector("#root *", { state: "attached", timeout: 120_000 });
+    try {
+      await page.goto(pageUrl(id), { waitUntil: "commit", timeout: 120_000 });
+      await page.waitForSelector("#root *", { state: "attached", timeout: 60_000 });
+    } catch (e) {
+      const logs = await (await api(`/v1/previews/${id}/logs?tail=15`)).text().catch(() => "?");
+      throw new Error(`${(e as Error).message.split("\n")[0]} | page: ${journal.summary()} | app: ${logs.slice(-1500)}`);
+    }
     return performance.now() - t0;
   } finally {
     await ctx.close();
