@@ -74,9 +74,18 @@ const settings = {
   databaseUrl: { env: "DATABASE_URL", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^postgres(ql)?:\/\//.test(s), "a postgres:// or postgresql:// URL")) },
   capacity: { env: "PREVIEWD_CAPACITY", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^[1-9]\d*$/.test(s), "a positive integer (previews on this node)")) },
   visibility: { env: "PREVIEWD_VISIBILITY", def: "public", schema: v.picklist(["public", "private"], "public or private (the visibility of a preview created without one)") },
+  // Capacity by memory (src/orchestrator/memory.ts): "" = the host's memory less a reserve for the system and the embedded database.
+  memoryBudgetMb: { env: "PREVIEWD_MEMORY_BUDGET_MB", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || (/^\d+$/.test(s) && Number(s) >= 256), "megabytes of memory previews may use on this node, 256 or more (unset: derived from the host's memory)")) },
+  memoryReserveMb: { env: "PREVIEWD_MEMORY_RESERVE_MB", def: "160", schema: posInt("megabytes counted for each awake preview at least, and needed free for a create (16 or more)", 16) },
   warmPool: { env: "PREVIEWD_WARM_POOL", def: "20", schema: posInt("a whole number of warm containers (0 or more)", 0) },
   idleTimeout: { env: "PREVIEWD_IDLE_TIMEOUT", def: "3600", schema: posInt("a number of seconds (1 or more)") },
   stopAfter: { env: "PREVIEWD_STOP_AFTER", def: "86400", schema: posInt("a number of seconds a preview stays suspended before its container is stopped (1 or more)") },
+  // Deep sleep (src/sleep/, issue 29): suspended this long, a preview's memory is pushed out to swap; 0: never.
+  reclaimAfter: { env: "PREVIEWD_RECLAIM_AFTER", def: "300", schema: posInt("a number of seconds a preview stays suspended before its memory is pushed out to swap (0: never)", 0) },
+  reclaimFloorMb: { env: "PREVIEWD_RECLAIM_FLOOR_MB", def: "12", schema: posInt("megabytes a deep-asleep preview may keep resident (4 or more)", 4) },
+  // Read by scripts/lib/swap.sh (set-up, before the daemon runs); listed here to be validated and shown in --help.
+  swap: { env: "PREVIEWD_SWAP", def: "auto", schema: v.picklist(["auto", "file", "zram", "off"], "auto (a swap file with zswap, else zram), file, zram or off (set-up leaves swap alone)") },
+  swapMb: { env: "PREVIEWD_SWAP_MB", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || (/^\d+$/.test(s) && Number(s) >= 64), "megabytes of swap set-up makes, 64 or more (unset: twice the host's memory, at most a quarter of the data disk's free space)")) },
   image: { env: "PREVIEWD_IMAGE", def: "previewd/preview-base:latest", schema: nonEmpty("a Docker image reference") },
   memoryMb: { env: "PREVIEWD_MEMORY_MB", def: "512", schema: posInt("megabytes of memory per preview (64 or more)", 64) },
   cpus: { env: "PREVIEWD_CPUS", def: "0.25", schema: posNumber("a CPU share per preview, such as 0.25") },
@@ -203,6 +212,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 export function effectiveCapacity(config: Config): number {
   if (config.capacity) return Number(config.capacity);
   return Math.max(1, Math.floor(totalmem() / (80 * 1024 * 1024)));
+}
+
+/**
+ * Memory previews may use here: the setting, else the host's memory less a tenth (at least 1 GiB) for the
+ * system and the daemon, and less the embedded PostgreSQL's cgroup when there is one.
+ */
+export function effectiveMemoryBudgetMb(config: Config): number {
+  if (config.memoryBudgetMb) return Number(config.memoryBudgetMb);
+  const total = Math.floor(totalmem() / 1048576);
+  const db = config.databaseUrl ? 0 : effectiveDbMemoryMb(config);
+  return Math.max(256, total - Math.max(1024, Math.floor(total / 10)) - db);
 }
 
 /** Memory of the embedded PostgreSQL's cgroup: the setting, else a quarter of the host's, between 256 MB and 8 GB; 0: no cgroup. */

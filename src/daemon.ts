@@ -9,7 +9,8 @@ import { createApi } from "./api/index.ts";
 import { BrowserTier } from "./browser/index.ts";
 import { StaticBuilder } from "./browser/build.ts";
 import { SiteStore } from "./browser/sites.ts";
-import { effectiveCaBundle, effectiveCapacity, effectiveDbCpus, effectiveDbMemoryMb, previewUrl, type Config } from "./config.ts";
+import { effectiveCaBundle, effectiveCapacity, effectiveDbCpus, effectiveDbMemoryMb, effectiveMemoryBudgetMb, previewUrl, type Config } from "./config.ts";
+import { sample as sampleUsage } from "./pool/usage.ts";
 import { DeploySource } from "./deploy/source.ts";
 import { Deployments, DeploymentStore, publicView } from "./deploy/index.ts";
 import { RailwayClient } from "./deploy/railway/client.ts";
@@ -39,6 +40,7 @@ import { PreviewDisks, releaseAllDisks } from "./pool/disk.ts";
 import { DatabaseCpuShare } from "./db/cpushare.ts";
 import { HostFirewall, hostPortsOf } from "./pool/firewall.ts";
 import { DatabaseBudget } from "./db/budget.ts";
+import { setUpDeepSleep } from "./sleep/index.ts";
 import { FlyMachines } from "./overflow/machines.ts";
 import { FlyTier } from "./overflow/tier.ts";
 import { randomBytes } from "node:crypto";
@@ -172,6 +174,13 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     cpus: config.cpus, boostCpus: Math.max(config.boostCpus, config.cpus),
     warmPoolSize: config.warmPool, capacity,
     idleTimeoutMs: config.idleTimeout * 1000, stopAfterMs: config.stopAfter * 1000, startTimeoutMs: config.startTimeout * 1000,
+    // Deep sleep (src/sleep/): says at start what swap it found, or why it cannot work here.
+    reclaimAfterMs: config.reclaimAfter * 1000,
+    memory: {
+      budgetBytes: effectiveMemoryBudgetMb(config) * 1048576, reserveBytes: config.memoryReserveMb * 1048576, floorBytes: config.reclaimFloorMb * 1048576,
+      resident: (cid) => sampleUsage(cid)?.memoryBytes, // as docker stats counts it: page cache the kernel may drop is not held
+    },
+    reclaimer: setUpDeepSleep({ reclaimAfterS: config.reclaimAfter, floorMb: config.reclaimFloorMb, limitMb: config.memoryMb }, log.child({ mod: "sleep" })),
     // The bound port, not the setting (0 picks a free one).
     previewUrl: (id) => previewUrl({ ...config, proxyPort: boundProxyPort }, id),
     // Requests this node forwarded (to a sibling, to Fly) count as activity in the shared record.
@@ -231,11 +240,11 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   stoppers.push(() => browser.stop());
 
   // ---- the cluster: a single node without a secret; gossip and a peer listener with one
-  const local = { capacity, running: () => orchestrator.occupied };
+  const local = { capacity, running: () => orchestrator.occupied, memory: () => orchestrator.memory() };
   let peerServer: Server<unknown> | undefined;
   let peerFront: Front | undefined;
   const frontSecret = randomBytes(24).toString("base64url");
-  let view: ClusterView = soloView({ id: config.nodeId, state: "alive", capacity, running: 0, free: capacity, addr: `${config.host}:${config.peerPort}` }, () => ({ capacity, running: local.running() }));
+  let view: ClusterView = soloView({ id: config.nodeId, state: "alive", capacity, running: 0, free: capacity, addr: `${config.host}:${config.peerPort}` }, () => ({ capacity, running: local.running(), memory: local.memory() }));
   const verifier = new PeerVerifier(config.clusterSecret);
   let gossipDropped: () => Record<string, number> = () => ({});
   let gossipLocalHealth = () => 0;
@@ -297,7 +306,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       route: peerRoutes({ domain: config.domain, lookup: (id) => orchestrator.endpointIfRunning(id), verifier, self: config.nodeId, general: { host: "127.0.0.1", port: peerServer.port! } }),
       bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
     });
-    const membership = await startMembership({ config, peerPort: peerFront.port, capacity, running: local.running, log, draining: () => orchestrator.draining });
+    const membership = await startMembership({ config, peerPort: peerFront.port, capacity, running: local.running, memory: local.memory, log, draining: () => orchestrator.draining });
     view = membership.view;
     gossipDropped = () => membership.dropped();
     gossipLocalHealth = () => membership.swim.localHealth;

@@ -4,6 +4,8 @@ export type PreviewStatus = "installing" | "starting" | "running" | "suspended" 
 export type Tier = "browser" | "container" | "fly";
 /** Who may reach a preview's URL: anyone, or only requests with access (a share link's cookie). */
 export type Visibility = "public" | "private";
+/** A suspended container preview's stage: its memory kept in RAM (frozen), or pushed out to swap (reclaimed). */
+export type SleepStage = "frozen" | "reclaimed";
 
 /**
  * A file's content: UTF-8 text as a string, or any bytes as {base64}.
@@ -77,6 +79,8 @@ export interface PreviewRecord {
   node: string;
   tier: Tier;
   status: PreviewStatus;
+  /** While suspended (container tier): frozen or reclaimed. */
+  sleep?: SleepStage;
   spec: PreviewSpec;
   database?: PreviewDatabase;
   failure?: string;
@@ -91,6 +95,8 @@ export interface PreviewView {
   id: string;
   url: string;
   status: PreviewStatus;
+  /** While suspended: memory kept in RAM (frozen), or pushed out to swap (reclaimed). */
+  sleep?: SleepStage;
   tier: Tier;
   node: string;
   visibility: Visibility;
@@ -124,6 +130,8 @@ export interface NodeView {
   capacity: number;
   running: number;
   free: number;
+  /** Memory for previews on the node (bytes), where capacity is counted by memory. */
+  memory?: { total: number; free: number };
   addr: string;
   /** This node only: gossip's local health multiplier (Lifeguard; 0 healthy, up to 8 when it misses its own deadlines). */
   localHealth?: number;

@@ -6,6 +6,8 @@
 
 PREVIEWD_ROOT="${PREVIEWD_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 BUN="$PREVIEWD_ROOT/node_modules/.bin/bun"
+# ensure_swap: swap for deep sleep (a swap file with zswap, or zram).
+source "$PREVIEWD_ROOT/scripts/lib/swap.sh"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'previewd set-up: %s\n' "$*" >&2; exit 1; }
@@ -139,4 +141,5 @@ ensure_runtime() {
   ensure_pg_client
   ensure_pgbouncer
   ensure_base_image
+  ensure_swap
 }

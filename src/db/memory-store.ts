@@ -34,6 +34,7 @@ export class MemoryStore implements PreviewStore {
     if (!row) return;
     const r = row.record;
     if (patch.status !== undefined) r.status = patch.status;
+    if (patch.sleep !== undefined) r.sleep = patch.sleep ?? undefined;
     if (patch.node !== undefined) r.node = patch.node;
     if (patch.failure !== undefined) r.failure = patch.failure ?? undefined;
     if (patch.containerId !== undefined) row.containerId = patch.containerId ?? undefined;
@@ -81,6 +82,7 @@ export class MemoryStore implements PreviewStore {
     if (!row || row.record.node !== from) return false;
     if (staleMs !== undefined && Date.now() - (this.beats.get(from) ?? 0) < staleMs) return false;
     row.record.node = to;
+    row.record.sleep = undefined;
     return true;
   }
 

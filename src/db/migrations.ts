@@ -8,6 +8,7 @@ import m004 from "../../sql/004_static_sites.sql" with { type: "text" };
 import m005 from "../../sql/005_static_reuse.sql" with { type: "text" };
 import m006 from "../../sql/006_node_heartbeats.sql" with { type: "text" };
 import m007 from "../../sql/007_deploy_updates.sql" with { type: "text" };
+import m008 from "../../sql/008_sleep.sql" with { type: "text" };
 import m009 from "../../sql/009_access.sql" with { type: "text" };
 
 export interface Migration {
@@ -23,5 +24,6 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: "005_static_reuse", sql: m005 },
   { version: "006_node_heartbeats", sql: m006 },
   { version: "007_deploy_updates", sql: m007 },
+  { version: "008_sleep", sql: m008 },
   { version: "009_access", sql: m009 },
 ];

@@ -2,7 +2,7 @@
 // Shared by every node of a cluster when they share DATABASE_URL.
 import { contentBytes } from "../files.ts";
 import type { PreviewStore as StorePort, RecordPatch } from "../orchestrator/ports.ts";
-import type { FileMap, PreviewRecord, PreviewSpec, PreviewStatus, Tier } from "../types.ts";
+import type { FileMap, PreviewRecord, PreviewSpec, PreviewStatus, SleepStage, Tier } from "../types.ts";
 import type { Sql } from "./client.ts";
 
 interface Row {
@@ -10,6 +10,7 @@ interface Row {
   node: string;
   tier: string;
   status: string;
+  sleep: string | null;
   spec: Omit<PreviewSpec, "files">;
   db_schema: string | null;
   db_url: string | null;
@@ -19,7 +20,7 @@ interface Row {
   last_active_at: Date;
 }
 
-const COLUMNS = "id, node, tier, status, spec, db_schema, db_url, failure, visibility, created_at, last_active_at";
+const COLUMNS = "id, node, tier, status, sleep, spec, db_schema, db_url, failure, visibility, created_at, last_active_at";
 
 export class PreviewStore implements StorePort {
   constructor(private readonly sql: Sql) {}
@@ -29,8 +30,8 @@ export class PreviewStore implements StorePort {
     const { files: _files, ...spec } = record.spec;
     await this.sql`
       INSERT INTO previewd.previews
-        (id, node, tier, status, spec, db_schema, db_url, failure, visibility, container_id, created_at, last_active_at)
-      VALUES (${record.id}, ${record.node}, ${record.tier}, ${record.status}, ${this.sql.json(spec as never)},
+        (id, node, tier, status, sleep, spec, db_schema, db_url, failure, visibility, container_id, created_at, last_active_at)
+      VALUES (${record.id}, ${record.node}, ${record.tier}, ${record.status}, ${record.sleep ?? null}, ${this.sql.json(spec as never)},
         ${record.database?.schema ?? null}, ${record.database?.url ?? null}, ${record.failure ?? null},
         ${record.visibility ?? record.spec.visibility ?? "public"},
         ${record.containerId ?? null}, ${record.createdAt}, ${record.lastActiveAt})`;
@@ -39,6 +40,7 @@ export class PreviewStore implements StorePort {
   async update(id: string, patch: RecordPatch): Promise<void> {
     const set: Record<string, unknown> = {};
     if (patch.status !== undefined) set.status = patch.status;
+    if (patch.sleep !== undefined) set.sleep = patch.sleep;
     if (patch.node !== undefined) set.node = patch.node;
     if (patch.failure !== undefined) set.failure = patch.failure;
     if (patch.containerId !== undefined) set.container_id = patch.containerId;
@@ -117,7 +119,7 @@ export class PreviewStore implements StorePort {
       ? this.sql`false`
       : this.sql`EXISTS (SELECT 1 FROM previewd.node_heartbeats h WHERE h.node = ${from} AND h.seen_at > now() - make_interval(secs => ${staleMs / 1000}::float8))`;
     const rows = await this.sql`
-      UPDATE previewd.previews SET node = ${to}, status = 'starting', container_id = NULL, updated_at = now()
+      UPDATE previewd.previews SET node = ${to}, status = 'starting', sleep = NULL, container_id = NULL, updated_at = now()
       WHERE id = ${id} AND node = ${from} AND NOT ${alive} RETURNING id`;
     return rows.length === 1;
   }
@@ -141,6 +143,7 @@ function toRecord(r: Row): PreviewRecord {
     node: r.node,
     tier: r.tier as Tier,
     status: r.status as PreviewStatus,
+    ...(r.sleep && { sleep: r.sleep as SleepStage }),
     spec: { ...r.spec, files: {} },
     visibility: r.visibility === "private" ? "private" : "public",
     createdAt: r.created_at,

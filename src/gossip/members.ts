@@ -8,6 +8,9 @@ export interface Meta {
   capacity: number;
   running: number;
   free: number;
+  /** Memory free for previews (MiB), where the node counts capacity by memory. */
+  memoryFreeMb?: number;
+  memoryTotalMb?: number;
 }
 
 export type MemberStatus = "alive" | "suspect" | "left" | "dead";

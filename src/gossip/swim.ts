@@ -94,7 +94,7 @@ export class Swim {
   /** Changes what this node tells about itself (capacity, room); spreads as a new incarnation. */
   setMeta(meta: Meta): void {
     const m = this.self.meta;
-    if (m.capacity === meta.capacity && m.running === meta.running && m.free === meta.free) return;
+    if (m.capacity === meta.capacity && m.running === meta.running && m.free === meta.free && m.memoryFreeMb === meta.memoryFreeMb && m.memoryTotalMb === meta.memoryTotalMb) return;
     this.self.meta = meta;
     this.self.incarnation++;
     this.enqueue(rumourOf(this.self));

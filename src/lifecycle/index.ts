@@ -94,8 +94,14 @@ export class Lifecycle {
     // Already there, with nothing new to say: nothing to write, nobody to tell.
     if (from === to && opts.failure === undefined && !opts.patch && !opts.during) return true;
     const failureBefore = r.failure;
+    const sleepBefore = r.sleep;
     r.status = to;
     const patch: RecordPatch = { ...opts.patch, status: to };
+    // The sleep stage lives only while suspended: a container preview goes to sleep frozen (its memory in RAM),
+    // the idle policy may then mark it reclaimed (same status, patch { sleep }); any move out of suspended clears it.
+    if (to === "suspended" && r.tier === "container" && patch.sleep === undefined && from !== "suspended") patch.sleep = "frozen";
+    if (to !== "suspended" && (r.sleep !== undefined || patch.sleep)) patch.sleep = null;
+    if (patch.sleep !== undefined) r.sleep = patch.sleep ?? undefined;
     if (to === "failed") {
       r.failure = opts.failure ?? r.failure ?? reason;
       patch.failure = r.failure;
@@ -109,11 +115,11 @@ export class Lifecycle {
       try {
         go = await opts.during();
       } catch (err) {
-        this.undo(s, from, to, failureBefore);
+        this.undo(s, from, to, failureBefore, sleepBefore);
         throw err;
       }
       if (go === false) {
-        this.undo(s, from, to, failureBefore);
+        this.undo(s, from, to, failureBefore, sleepBefore);
         return false;
       }
     }
@@ -124,7 +130,7 @@ export class Lifecycle {
 
   /** A status with no store behind it yet written again (the store was away at the move): writes it now. */
   persist(s: Subject): Promise<void> {
-    return this.o.store.update(s.record.id, { status: s.record.status, failure: s.record.failure ?? null });
+    return this.o.store.update(s.record.id, { status: s.record.status, failure: s.record.failure ?? null, sleep: s.record.sleep ?? null });
   }
 
   /**
@@ -148,9 +154,10 @@ export class Lifecycle {
     return this.tails.size;
   }
 
-  private undo(s: Subject, from: PreviewStatus, to: PreviewStatus, failure: string | undefined): void {
+  private undo(s: Subject, from: PreviewStatus, to: PreviewStatus, failure: string | undefined, sleep: PreviewRecord["sleep"]): void {
     s.record.status = from;
     s.record.failure = failure;
+    s.record.sleep = sleep;
     if (from !== to) this.reactions.get(s.record.tier)?.(s, to, from);
   }
 

@@ -12,6 +12,12 @@ import type { NodeParts } from "./parts.ts";
 
 export async function createHere(p: NodeParts, spec: PreviewSpec, plan: InstallPlan | undefined, view: (l: Live) => PreviewView, wait: boolean): Promise<PreviewView> {
   if (p.live.occupied >= p.capacity) throw noCapacity(`Node ${p.nodeId} is full (${p.capacity} previews).`);
+  // By memory too: frozen previews go to deep sleep, longest idle first, before a create is refused (memory.ts).
+  if (p.memory && !(await p.memory.makeRoom((l) => p.sleep.reclaim(l)))) {
+    const f = p.memory.figures(true);
+    const mb = (b: number) => Math.round(b / 1048576);
+    throw noCapacity(`Node ${p.nodeId} has no memory for another preview (${mb(f.freeBytes)} MiB free of ${mb(f.totalBytes)} MiB, a preview reserves ${mb(p.memory.reserveBytes)} MiB).`);
+  }
   p.disk.check(); // a full disk is a 507 before anything is claimed
   const t0 = performance.now();
   p.live.reserved++;

@@ -22,6 +22,7 @@ import { Fencing, NodeFencedError } from "./fencing.ts";
 import { updateFilesHere } from "./file-change.ts";
 import { Health } from "./health.ts";
 import { LiveSet, type Live } from "./live.ts";
+import { MemoryAccount, type MemoryFigures } from "./memory.ts";
 import { tailLogs } from "./logs.ts";
 import type { OrchestratorOptions } from "./options.ts";
 import type { NodeParts } from "./parts.ts";
@@ -82,14 +83,15 @@ export class Orchestrator implements Adopter {
     });
     this.sleep = new SleepCycle({
       live: this.live, idle: this.idle, runtime: o.runtime, store: o.store, log: o.log, lifecycle,
-      idleTimeoutMs: o.idleTimeoutMs, stopAfterMs: o.stopAfterMs, cpus: o.cpus, boostCpus: o.boostCpus, observe: o.observe, foreignActivity: o.foreignActivity,
+      idleTimeoutMs: o.idleTimeoutMs, stopAfterMs: o.stopAfterMs, reclaimAfterMs: o.reclaimAfterMs, reclaimer: o.reclaimer, cpus: o.cpus, boostCpus: o.boostCpus, observe: o.observe, foreignActivity: o.foreignActivity,
       watchReadiness: (l) => this.bringUp.watchReadiness(l),
       beforePause: (id) => this.proxyThreads?.drop(id) ?? Promise.resolve(false),
     });
     this.disk = new DiskFloor(o.storage);
     this.fencing = new Fencing({ runtime: o.runtime, lifecycle, log: o.log.child({ mod: "fence" }) });
     this.reads = new PreviewReads({ ...o, live: this.live, idle: this.idle });
-    this.parts = { ...o, lifecycle, live: this.live, pool: this.pool, bringUp: this.bringUp, disk: this.disk, sleep: this.sleep, idle: this.idle };
+    const memory = o.memory && new MemoryAccount({ ...o.memory, live: this.live, idle: this.idle, resident: o.memory.resident ?? ((cid) => o.reclaimer?.resident(cid)) });
+    this.parts = { ...o, lifecycle, live: this.live, pool: this.pool, bringUp: this.bringUp, disk: this.disk, sleep: this.sleep, idle: this.idle, memory };
   }
 
   /**
@@ -98,6 +100,8 @@ export class Orchestrator implements Adopter {
    */
   private moved(l: Live, from: PreviewStatus | undefined, to: PreviewStatus): void {
     this.routesChanged();
+    if (to === "suspended" && from !== "suspended") l.sleptAt = Date.now();
+    this.parts?.memory?.invalidate();
     if ((from === "suspended" || from === "stopped") && (to === "running" || to === "starting")) this.idle.touch(l.record.id);
   }
 
@@ -117,6 +121,11 @@ export class Orchestrator implements Adopter {
 
   get capacity(): number {
     return this.o.capacity;
+  }
+
+  /** Memory for previews on this node, and previews that would still fit by it (undefined: capacity by count only). */
+  memory(): MemoryFigures | undefined {
+    return this.parts.memory?.figures();
   }
 
   counts(): Record<PreviewStatus, number> {
@@ -141,8 +150,7 @@ export class Orchestrator implements Adopter {
     );
     await reconcile(this, this.o.runtime, this.o.store, this.o.nodeId);
     this.pool.refill();
-    const sweepEvery = Math.max(50, Math.min(this.o.idleTimeoutMs / 4, 15_000));
-    this.timers.push(setInterval(() => void this.sweepIdle(), sweepEvery));
+    this.timers.push(setInterval(() => void this.sweepIdle(), this.sleep.sweepEveryMs));
     this.timers.push(setInterval(() => void this.sleep.flushActivity(), 5_000));
     if (this.o.driftIntervalMs) {
       this.drift = new DriftLoop({
@@ -180,7 +188,7 @@ export class Orchestrator implements Adopter {
 
   /** Registers a preview found at start-up (used by reconcile). */
   adopt(record: PreviewRecord, container?: ContainerState): Live {
-    return this.live.add({ record, container, port: record.spec.port });
+    return this.live.add({ record, container, port: record.spec.port, ...(record.status === "suspended" && { sleptAt: Date.now() }) });
   }
 
   /** Watches a (re)started preview until it answers; does not wait for it. */
@@ -218,6 +226,9 @@ export class Orchestrator implements Adopter {
       this.live.reserved--;
     }
   }
+
+  /** A deep-asleep preview's memory limit back (reconcile: its container was thawed or exited while the daemon was away). */
+  restoreMemory = async (containerId: string): Promise<void> => void (await this.o.reclaimer?.restore(containerId));
 
   /** Idle warm containers found at start-up (reconcile): the pool keeps them. */
   adoptSpares(spares: ContainerState[]): void {

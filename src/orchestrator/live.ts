@@ -27,6 +27,8 @@ export interface Live {
   watching?: Promise<void>;
   /** When the preview was last marked failed (ms): a failure during an engine outage is undone when it returns. */
   failedAt?: number;
+  /** When it was last suspended (ms; set at the move, or at adoption after a restart): deep sleep counts from it. */
+  sleptAt?: number;
   /** A resume or restart in flight, shared by all requests that wait on it. */
   waking?: Promise<void>;
 }

@@ -3,6 +3,8 @@ import type { DepsCache } from "../deps/index.ts";
 import type { Lifecycle } from "../lifecycle/index.ts";
 import type { Logger } from "../log.ts";
 import type { Runtime } from "../pool/index.ts";
+import type { MemoryReclaimer } from "../sleep/index.ts";
+import type { MemoryOptions } from "./memory.ts";
 import type { PreviewDatabases, PreviewStore } from "./ports.ts";
 
 export interface OrchestratorOptions {
@@ -19,6 +21,11 @@ export interface OrchestratorOptions {
   capacity: number;
   idleTimeoutMs: number;
   stopAfterMs: number;
+  /** Deep sleep (src/sleep/): suspended this long, memory pushed out by `reclaimer`; 0 or unset: never. */
+  reclaimAfterMs?: number;
+  reclaimer?: MemoryReclaimer;
+  /** Capacity by memory (memory.ts); unset: by count only. */
+  memory?: Omit<MemoryOptions, "resident"> & { resident?: MemoryOptions["resident"] };
   startTimeoutMs: number;
   previewUrl: (id: string) => string;
   /** The dependency cache; without it, apps get no install step. */

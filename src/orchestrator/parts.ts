@@ -9,6 +9,7 @@ import type { DiskFloor } from "./disk-floor.ts";
 import type { LiveSet } from "./live.ts";
 import type { PreviewDatabases, PreviewStore } from "./ports.ts";
 import type { SleepCycle } from "./sleep.ts";
+import type { MemoryAccount } from "./memory.ts";
 
 export interface NodeParts {
   nodeId: string;
@@ -25,5 +26,7 @@ export interface NodeParts {
   disk: DiskFloor;
   sleep: SleepCycle;
   idle: IdleClock;
+  /** Capacity by memory; unset: by count only. */
+  memory?: MemoryAccount;
   observe?: (event: "create", seconds: number, labels: Record<string, string>) => void;
 }

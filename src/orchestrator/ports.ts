@@ -1,10 +1,12 @@
 // What the orchestrator needs from the outside world. The core owns these
 // interfaces; db/ and pool/docker.ts implement them, and only the composition
 // root (daemon.ts) wires concrete ones in.
-import type { DatabaseRequest, FileMap, PreviewDatabase, PreviewRecord, PreviewSpec, PreviewStatus } from "../types.ts";
+import type { DatabaseRequest, FileMap, PreviewDatabase, PreviewRecord, PreviewSpec, PreviewStatus, SleepStage } from "../types.ts";
 
 export interface RecordPatch {
   status?: PreviewStatus;
+  /** null: awake (cleared when it leaves suspended). */
+  sleep?: SleepStage | null;
   node?: string;
   failure?: string | null;
   containerId?: string | null;

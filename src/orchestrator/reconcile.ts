@@ -19,6 +19,8 @@ export interface Adopter {
   restartFromFiles(id: string, files: FileMap): void;
   resumeReadiness(id: string): Promise<void>;
   adoptSpares(spares: ContainerState[]): void;
+  /** A deep-asleep preview's memory limit given back (its container runs, or is about to start, thawed). */
+  restoreMemory?(containerId: string): Promise<void>;
 }
 
 export async function reconcile(orch: Adopter, runtime: Runtime, store: PreviewStore, nodeId: string): Promise<void> {
@@ -63,6 +65,10 @@ async function adoptContainer(orch: Adopter, runtime: Runtime, store: PreviewSto
     orch.adopt(record, c);
     orch.restartFromFiles(record.id, await store.files(record.id));
     return;
+  }
+  // Reclaimed when the daemon went away, and thawed or exited since: it must not run under the deep-sleep floor.
+  if (record.sleep === "reclaimed" && c.status !== "paused") {
+    await orch.restoreMemory?.(c.containerId).catch((err) => orch.log.warn({ err, id: record.id }, "could not give a deep-asleep preview its memory limit back"));
   }
   let status: PreviewStatus = record.status;
   let why = "";

@@ -7,6 +7,7 @@ export function toView(r: PreviewRecord, url: string): PreviewView {
     id: r.id,
     url,
     status: r.status,
+    ...(r.status === "suspended" && r.sleep && { sleep: r.sleep }),
     tier: r.tier,
     node: r.node,
     visibility: r.visibility ?? r.spec.visibility ?? "public",

@@ -8,7 +8,7 @@ import { Swim } from "../gossip/swim.ts";
 import { udpTransport } from "../gossip/udp.ts";
 import type { Logger } from "../log.ts";
 import { Placement } from "./placement.ts";
-import type { ClusterView } from "./view.ts";
+import { roomOf, type ClusterView, type MemoryStats } from "./view.ts";
 
 export interface MembershipHandle {
   view: ClusterView;
@@ -20,13 +20,19 @@ export interface MembershipHandle {
   stop(): Promise<void>;
 }
 
-export async function startMembership(o: { config: Config; peerPort: number; capacity: number; running: () => number; log: Logger; draining?: () => boolean }): Promise<MembershipHandle> {
+export async function startMembership(o: { config: Config; peerPort: number; capacity: number; running: () => number; memory?: () => MemoryStats; log: Logger; draining?: () => boolean }): Promise<MembershipHandle> {
   const profile = { lan: lanProfile, local: localProfile, test: testProfile }[o.config.gossipProfile];
   const transport = await udpTransport(o.config.host, o.peerPort, advertiseHost(o.config.host), o.config.clusterSecret || undefined);
   const meta = () => {
     const running = o.running();
     // A draining node shows no room: siblings place nothing here and take no orphans here.
-    return { capacity: o.capacity, running, free: o.draining?.() ? 0 : Math.max(0, o.capacity - running) };
+    const memory = o.memory?.();
+    // Free memory in 64 MiB steps: resident sizes move all the time, and every change of the meta is a new rumour.
+    const mb = (b: number, step = 1) => Math.floor(b / 1048576 / step) * step;
+    return {
+      capacity: o.capacity, running, free: o.draining?.() ? 0 : roomOf(o.capacity, running, memory),
+      ...(memory && { memoryFreeMb: mb(memory.freeBytes, 64), memoryTotalMb: mb(memory.totalBytes) }),
+    };
   };
   const swim = new Swim({
     id: o.config.nodeId, transport, secret: o.config.clusterSecret, seeds: o.config.peers, profile, meta: meta(),
@@ -46,7 +52,10 @@ export async function startMembership(o: { config: Config; peerPort: number; cap
     nodes: () =>
       swim.view().map((m) => {
         const live = m.id === swim.id ? meta() : m.meta;
-        const node = { id: m.id, state: m.state, capacity: live.capacity, running: live.running, free: live.free, addr: m.addr };
+        const node = {
+          id: m.id, state: m.state, capacity: live.capacity, running: live.running, free: live.free, addr: m.addr,
+          ...(live.memoryFreeMb !== undefined && { memory: { total: (live.memoryTotalMb ?? 0) * 1048576, free: live.memoryFreeMb * 1048576 } }),
+        };
         return m.id === swim.id ? { ...node, localHealth: swim.localHealth } : node;
       }),
     addrOf: (node) => swim.view().find((m) => m.id === node && m.state !== "dead")?.addr,

@@ -2,6 +2,12 @@
 // (adapted in daemon.ts); a single node without peers uses soloView.
 import type { NodeView } from "../types.ts";
 
+/** This node's memory as placement counts it (orchestrator/memory.ts); undefined: capacity by count only. */
+export type MemoryStats = { totalBytes: number; freeBytes: number; slots: number } | undefined;
+
+/** Room by count, and by memory where it is counted: the smaller. */
+export const roomOf = (capacity: number, running: number, memory: MemoryStats) => Math.max(0, Math.min(capacity - running, memory ? memory.slots : Infinity));
+
 export interface ClusterView {
   readonly self: string;
   /** Every known node, this one included. */
@@ -12,17 +18,17 @@ export interface ClusterView {
   place(): { node: string; release(): void } | null;
 }
 
-export function soloView(self: NodeView & { addr: string }, stats: () => { capacity: number; running: number }): ClusterView {
+export function soloView(self: NodeView & { addr: string }, stats: () => { capacity: number; running: number; memory?: MemoryStats }): ClusterView {
   return {
     self: self.id,
     nodes: () => {
-      const { capacity, running } = stats();
-      return [{ ...self, capacity, running, free: Math.max(0, capacity - running) }];
+      const { capacity, running, memory } = stats();
+      return [{ ...self, capacity, running, free: roomOf(capacity, running, memory), ...(memory && { memory: { total: memory.totalBytes, free: memory.freeBytes } }) }];
     },
     addrOf: (node) => (node === self.id ? self.addr : undefined),
     place: () => {
-      const { capacity, running } = stats();
-      return running < capacity ? { node: self.id, release: () => {} } : null;
+      const { capacity, running, memory } = stats();
+      return roomOf(capacity, running, memory) > 0 ? { node: self.id, release: () => {} } : null;
     },
   };
 }

@@ -36,6 +36,8 @@ beforeAll(() => {
   // is (the compiled executable itself is tested in setup.test.ts).
   writeFileSync(join(root, "usr/local/bin/previewd"), "#!/bin/sh\nexit 0\n");
   chmodSync(join(root, "usr/local/bin/previewd"), 0o755);
+  mkdirSync(join(root, "usr/local/lib/previewd"), { recursive: true });
+  cpSync(join(ROOT, "scripts/lib/swap.sh"), join(root, "usr/local/lib/previewd/swap.sh"));
   // The host's own units, so the targets the unit names (network-online, multi-user) resolve under --root.
   cpSync(SYSTEM_UNITS, join(root, "usr/lib/systemd/system"), { recursive: true, verbatimSymlinks: true });
 });

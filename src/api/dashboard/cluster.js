@@ -4,7 +4,7 @@
 // Rebuilt whole on each change: a handful of nodes, a change now and then.
 
 /**
- * @typedef {{ id: string, state: string, capacity: number, running: number, free: number, addr: string }} Node
+ * @typedef {{ id: string, state: string, capacity: number, running: number, free: number, addr: string, memory?: { total: number, free: number } }} Node
  * @typedef {{ nodes: Node[], overflow: { fly: boolean }, warmPool?: { node: string, available: number, target: number } }} Cluster
  */
 
@@ -30,7 +30,8 @@ export function renderCluster(root, c) {
     fill.style.width = `${pct}%`;
     bar.append(fill);
     bar.title = `${n.running} of ${n.capacity} slots used`;
-    card.append(head, bar, el("div", "muted", `${n.running} used · ${n.free} free · capacity ${n.capacity}`), el("div", "muted small", n.addr));
+    const memory = n.memory ? ` · ${Math.round(n.memory.free / 1048576)} of ${Math.round(n.memory.total / 1048576)} MiB memory free` : "";
+    card.append(head, bar, el("div", "muted", `${n.running} used · ${n.free} free · capacity ${n.capacity}${memory}`), el("div", "muted small", n.addr));
     cards.push(card);
   }
   const summary = el("div", "card summary");
