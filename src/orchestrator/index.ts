@@ -186,6 +186,11 @@ export class Orchestrator implements Adopter {
     await Promise.race([this.sleep.flushActivity(), Bun.sleep(3000)]);
   }
 
+  /** Writes the idle clock's renewed times to the store now (the timer does every 5 s); a failed write is kept for the next. */
+  flushActivity(): Promise<void> {
+    return this.sleep.flushActivity();
+  }
+
   /** Registers a preview found at start-up (used by reconcile). */
   adopt(record: PreviewRecord, container?: ContainerState): Live {
     return this.live.add({ record, container, port: record.spec.port, ...(record.status === "suspended" && { sleptAt: Date.now() }) });

@@ -55,8 +55,9 @@ test("while PostgreSQL refuses connections: previews answer, the API says 503 + 
     expect(created.headers.get("retry-after")).toBe("5");
     // The container it claimed went back or away: nothing was left for a preview that does not exist.
     await eventually("no extra container", containersOfNode, (n) => n <= before, 20_000);
-    // The idle clock flushes every 5 s: the write of the activity above fails now, and must not be lost.
-    await Bun.sleep(6000);
+    // The idle clock's flush (every 5 s) writing the activity above fails now: it must not be lost.
+    await eventually("the request during the outage reached the idle clock", async () => d.orchestrator.idle.lastActiveAt(p.id) ?? 0, (t) => t >= outageStarted, 10_000);
+    await d.orchestrator.flushActivity();
   } finally {
     await admin.unsafe(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS true`);
   }
