@@ -3,13 +3,13 @@
 // builds concrete adapters (Docker, PostgreSQL, gossip transport).
 import { Lifecycle } from "./lifecycle/index.ts";
 import type { Server } from "bun";
-import { cpus, networkInterfaces } from "node:os";
+import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { createApi } from "./api/index.ts";
 import { BrowserTier } from "./browser/index.ts";
 import { StaticBuilder } from "./browser/build.ts";
 import { SiteStore } from "./browser/sites.ts";
-import { effectiveCaBundle, effectiveCapacity, effectiveDbCpus, effectiveDbMemoryMb, effectiveMemoryBudgetMb, previewUrl, type Config } from "./config.ts";
+import { effectiveCaBundle, effectiveCapacity, effectiveDbMemoryMb, effectiveMemoryBudgetMb, previewUrl, type Config } from "./config.ts";
 import { sample as sampleUsage } from "./pool/usage.ts";
 import { DeploySource } from "./deploy/source.ts";
 import { Deployments, DeploymentStore, publicView } from "./deploy/index.ts";
@@ -17,11 +17,9 @@ import { RailwayClient } from "./deploy/railway/client.ts";
 import { RailwayApi } from "./deploy/railway/operations.ts";
 import { RailwayProvider } from "./deploy/railway/provider.ts";
 import { DepsCache, defaultCapBytes, prewarm, sandboxInstaller } from "./deps/index.ts";
-import { connect, DatabaseWatchdog, dockerBridgeAddresses, migrate, PreviewDatabases, PreviewStore, startEmbeddedPostgres } from "./db/index.ts";
-import { serverUser } from "./db/embedded.ts";
-import { choosePooler, startPooler, type Pooler } from "./db/pooler.ts";
+import { DatabaseWatchdog, PreviewDatabases, PreviewStore } from "./db/index.ts";
+import type { Pooler } from "./db/pooler.ts";
 import { logFormat, type Logger } from "./log.ts";
-import type { NodeLine } from "./nodejs/index.ts";
 import { DaemonMetrics } from "./metrics.ts";
 import { newPreviewId, Orchestrator } from "./orchestrator/index.ts";
 import { PeerClient } from "./peer/client.ts";
@@ -38,11 +36,9 @@ import { notFound } from "./errors.ts";
 import { DockerRuntime } from "./pool/docker.ts";
 import { PreviewDisks, releaseAllDisks } from "./pool/disk.ts";
 import { DatabaseCpuShare } from "./db/cpushare.ts";
-import { HostFirewall, hostPortsOf } from "./pool/firewall.ts";
+import type { HostFirewall } from "./pool/firewall.ts";
 import { DatabaseBudget } from "./db/budget.ts";
 import { setUpDeepSleep } from "./sleep/index.ts";
-import { FlyMachines } from "./overflow/machines.ts";
-import { FlyTier } from "./overflow/tier.ts";
 import { randomBytes } from "node:crypto";
 import { startFront, type Front } from "./proxy/fast/index.ts";
 import { frontThreadCount, startFrontThreads } from "./proxy/fast/threads.ts";
@@ -50,6 +46,8 @@ import { SlotTable } from "./proxy/fast/shared-limit.ts";
 import { peerRoutes, publicRoutes } from "./proxy/fast/routes.ts";
 import { createProxy, PROXY_IDLE_TIMEOUT_S } from "./proxy/index.ts";
 import { announce } from "./startup.ts";
+import { startDatabase } from "./daemon/database.ts";
+import { drain, scheduleCleanup, startFirewall, startFly } from "./daemon/parts.ts";
 import { Access, accessSecret } from "./access/index.ts";
 import { createAccessGate } from "./access/gate.ts";
 import { apiToken } from "./token.ts";
@@ -83,36 +81,7 @@ export interface DaemonOptions {
 
 export async function startDaemon(config: Config, log: Logger, opts: DaemonOptions = {}): Promise<Daemon> {
   const { token, generated, path: tokenPath } = apiToken(config.apiToken, config.dataDir);
-  // Previews reach the embedded database through PgBouncer when it is here (src/db/pooler.ts): the server is then sized
-  // for capacity x pool size plus the daemon's reserve, and listens on loopback only (the pooler takes the bridge addresses).
-  const poolerChoice = choosePooler({ setting: config.dbPooler, external: !!config.databaseUrl, capacity: effectiveCapacity(config), poolSize: config.dbPoolSize, bridges: dockerBridgeAddresses });
-  const poolerPlan = poolerChoice.plan;
-  const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres({
-    dataDir: join(config.dataDir, "postgres"), log: log.child({ mod: "embedded-pg" }),
-    ...(poolerPlan && { listenBridges: false, settings: { max_connections: String(poolerPlan.sizing.maxConnections) } }),
-    // Previews' queries run in the server, outside their containers: the server gets a cgroup of its own (src/db/cgroup.ts).
-    ...(effectiveDbMemoryMb(config) > 0 && { limits: { memoryMb: effectiveDbMemoryMb(config), cpus: effectiveDbCpus(config) } }),
-  });
-  const databaseUrl = config.databaseUrl || embedded!.url;
-  const sql = connect(databaseUrl);
-  await migrate(sql);
-  let pooler: Pooler | undefined;
-  if (poolerPlan && embedded) {
-    const dbUrl = new URL(embedded.url);
-    try {
-      pooler = await startPooler({
-        sql, bin: poolerPlan.bin, dir: join(config.dataDir, "pgbouncer"), listen: poolerPlan.listen, port: embedded.port,
-        serverHost: dbUrl.hostname, serverPort: embedded.port, database: decodeURIComponent(dbUrl.pathname.slice(1)) || "postgres",
-        sizing: poolerPlan.sizing, owner: serverUser(), log: log.child({ mod: "pgbouncer" }),
-      });
-    } catch (err) {
-      await sql.end({ timeout: 5 });
-      await embedded.stop();
-      throw new Error(`PgBouncer did not start (PREVIEWD_DB_POOLER=off runs without it): ${(err as Error).message}`);
-    }
-  } else if (config.dbPooler !== "off") {
-    log.info({ reason: poolerChoice.reason }, "previews connect to PostgreSQL directly (no pooler)");
-  }
+  const { embedded, databaseUrl, sql, pooler } = await startDatabase(config, log);
   const stoppers: Array<() => unknown> = [];
 
   // ---- this node's previews
@@ -448,33 +417,6 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   return d;
 }
 
-/**
- * Stops taking connections and lets requests in flight finish, for at most
- * `ms`: a log follower or a WebSocket never ends by itself, and must not hold
- * a restart hostage.
- */
-async function drain(server: Server<unknown>, ms: number): Promise<void> {
-  const graceful = server.stop();
-  const timer = setTimeout(() => void server.stop(true), ms);
-  await graceful;
-  clearTimeout(timer);
-}
-
-/** Drops schemas and roles a crash or an abandoned create left behind, past the retention. */
-function scheduleCleanup(config: Config, store: PreviewStore, databases: PreviewDatabases, log: Logger): () => void {
-  const timer = setInterval(async () => {
-    try {
-      const liveIds = new Set((await store.list()).map((r) => r.id));
-      const { dropped } = await databases.cleanup({ liveIds, retentionSeconds: config.dbRetention });
-      if (dropped.length) log.info({ dropped }, "dropped orphaned preview databases");
-    } catch (err) {
-      log.warn({ err }, "database cleanup failed");
-    }
-  }, Math.max(1000, Math.min(60_000, config.dbRetention * 1000)));
-  timer.unref();
-  return () => clearInterval(timer);
-}
-
 /** Runs the daemon until SIGTERM/SIGINT; resolves after a clean drain. */
 export async function serve(config: Config, log: Logger): Promise<void> {
   const d = await startDaemon(config, log);
@@ -485,54 +427,4 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   log.info("draining");
   await d.stop();
   log.info("stopped");
-}
-
-/** The host firewall, installed; or undefined (logged loudly) when this host cannot have it (not root, no iptables). */
-async function startFirewall(config: Config, runtime: DockerRuntime, databaseUrl: string, log: Logger): Promise<HostFirewall | undefined> {
-  const local = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address));
-  const fw = new HostFirewall({
-    bridge: await runtime.bridgeInterface(),
-    // The database when it runs on this host (embedded, or a local server), a registry mirror on this host.
-    allowTcpPorts: hostPortsOf([databaseUrl, config.npmRegistry], local),
-    dataDir: config.dataDir, // names this daemon's chains: a restart takes its own back
-    log: log.child({ mod: "firewall" }),
-  });
-  const problem = await fw.probe();
-  try {
-    if (problem) throw new Error(problem);
-    await fw.install();
-    // Anything that flushes iptables under us (a package upgrade, another tool, a hand) is put back within two intervals.
-    fw.watch(config.reconcileInterval * 1000);
-    return fw;
-  } catch (err) {
-    log.error({ reason: (err as Error).message }, "the host firewall cannot be installed (needs root and iptables; PREVIEWD_FIREWALL=off to silence): previews can reach the host's own ports");
-    return undefined;
-  }
-}
-
-/** The Fly tier: the app ensured and this cluster's machines reconciled with the store, or undefined (logged) when Fly refuses. */
-async function startFly(
-  config: Config,
-  deps: { store: PreviewStore; databases: PreviewDatabases; log: Logger; lifecycle: Lifecycle; newId: () => string; previewUrl: (id: string) => string; nodeLines: NodeLine[] },
-): Promise<FlyTier | undefined> {
-  const log = deps.log.child({ mod: "fly" });
-  const machines = new FlyMachines({ apiUrl: config.flyApiUrl, token: config.flyApiToken, app: config.flyApp, orgSlug: config.flyOrg, regions: config.flyRegions, log });
-  const fly = new FlyTier({
-    machines, store: deps.store, databases: deps.databases, node: config.nodeId, cluster: config.clusterName,
-    image: config.flyImage || `registry.fly.io/${config.flyApp}:preview-base`,
-    edgeUrl: config.flyEdgeUrl || `https://${config.flyApp}.fly.dev`,
-    databaseAddr: config.flyDatabaseAddr || undefined,
-    prices: { runningPerHour: config.flyPriceRunningHour, suspendedPerHour: config.flyPriceSuspendedHour },
-    previewUrl: deps.previewUrl, newId: deps.newId, log, startTimeoutMs: Math.max(config.startTimeout, 120) * 1000, lifecycle: deps.lifecycle,
-    nodeLines: deps.nodeLines, // machines run the image this node runs (FLY_IMAGE: push the same one)
-  });
-  try {
-    await machines.ensureApp();
-    const r = await fly.reconcile();
-    log.info({ app: config.flyApp, ...r }, "Fly overflow on");
-    return fly;
-  } catch (err) {
-    log.error({ err: (err as Error).message }, "Fly overflow is OFF: Fly.io refused or could not be reached at start");
-    return undefined;
-  }
 }
