@@ -1,0 +1,62 @@
+// Preloaded into every Node.js process of a preview (NODE_OPTIONS --require,
+// set by runner.mjs): makes Next.js's dev server accept the preview's own host
+// without the user's next.config saying so.
+//
+// Next 15.2+ answers 403 to its dev resources (/_next/*, /__nextjs*) and
+// refuses the HMR WebSocket when the browser's Origin (or Referer) is not
+// localhost or in `allowedDevOrigins` (next/dist/server/lib/router-utils/
+// block-cross-site-dev.js), so a preview at http://{id}.preview.test renders
+// but never hydrates. The dev server reads that list from the config that
+// next/dist/server/config.js's default export (loadConfig) returns; this
+// wraps loadConfig so the config it returns also lists PREVIEWD_PREVIEW_HOST
+// (comma-separated host names). The user's own entries are kept. Nothing is
+// changed for any other module, and nothing at all without the variable.
+"use strict";
+const Module = require("node:module");
+const path = require("node:path");
+
+const hosts = (process.env.PREVIEWD_PREVIEW_HOST || "")
+  .split(",")
+  .map((h) => h.trim().toLowerCase())
+  .filter(Boolean);
+
+// next/dist/server/config.js, and the ESM build's copy.
+const CONFIG = new RegExp(`[\\\\/]next[\\\\/]dist[\\\\/](esm[\\\\/])?server[\\\\/]config\\.js$`);
+const wrapped = new WeakMap();
+
+function withHosts(config) {
+  if (!config || typeof config !== "object") return config;
+  const own = Array.isArray(config.allowedDevOrigins) ? config.allowedDevOrigins : [];
+  const missing = hosts.filter((h) => !own.includes(h));
+  if (missing.length === 0) return config;
+  // A copy: Next may freeze the loaded config.
+  return { ...config, allowedDevOrigins: [...own, ...missing] };
+}
+
+function wrap(exports) {
+  if (wrapped.has(exports)) return wrapped.get(exports);
+  const load = exports.default;
+  if (typeof load !== "function") return exports;
+  // The module's exports are getters that cannot be redefined: a new object with the same members.
+  const out = Object.create(null);
+  for (const key of Object.keys(exports)) if (key !== "default") Object.defineProperty(out, key, { enumerable: true, get: () => exports[key] });
+  Object.defineProperty(out, "__esModule", { value: true });
+  Object.defineProperty(out, "default", { enumerable: true, value: async (...args) => withHosts(await load(...args)) });
+  wrapped.set(exports, out);
+  return out;
+}
+
+if (hosts.length > 0) {
+  const load = Module._load;
+  Module._load = function previewdLoad(request, parent, isMain) {
+    const exports = load.apply(this, arguments);
+    // Cheap test first: only requests for a module named config, from inside next/dist.
+    if (typeof request !== "string" || !request.endsWith("config") || !parent?.filename?.includes(`${path.sep}next${path.sep}dist${path.sep}`)) return exports;
+    try {
+      const file = Module._resolveFilename(request, parent, isMain);
+      return CONFIG.test(file) ? wrap(exports) : exports;
+    } catch {
+      return exports;
+    }
+  };
+}
