@@ -27,6 +27,9 @@ export interface Live {
   watching?: Promise<void>;
   /** When the preview was last marked failed (ms): a failure during an engine outage is undone when it returns. */
   failedAt?: number;
+  /** Code-0 exits the daemon restarted (ms, newest last) and the last OOM event: clean-exit.ts. */
+  cleanExits?: number[];
+  oomAt?: number;
   /** A resume or restart in flight, shared by all requests that wait on it. */
   waking?: Promise<void>;
 }
