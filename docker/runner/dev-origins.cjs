@@ -7,10 +7,18 @@
 // localhost or in `allowedDevOrigins` (next/dist/server/lib/router-utils/
 // block-cross-site-dev.js), so a preview at http://{id}.preview.test renders
 // but never hydrates. The dev server reads that list from the config that
+const limited = Number(process.env.PREVIEWD_MEMORY_LIMIT_MB) > 0;
+
 // next/dist/server/config.js's default export (loadConfig) returns; this
 // wraps loadConfig so the config it returns also lists PREVIEWD_PREVIEW_HOST
-// (comma-separated host names). The user's own entries are kept. Nothing is
-// changed for any other module, and nothing at all without the variable.
+// (comma-separated host names). The user's own entries are kept.
+//
+// In a container with a memory limit (PREVIEWD_MEMORY_LIMIT_MB, set by the
+// runner) it also sets Turbopack's memory eviction to "full" unless the app
+// chose one: Turbopack's caches live in the next-server process, outside the
+// V8 heap the runner caps, and "auto" let them grow until the kernel killed
+// the process (measured: 453 MB resident in a 512 MB container).
+// Nothing is changed for any other module, and nothing at all without the variables.
 "use strict";
 const Module = require("node:module");
 const path = require("node:path");
@@ -28,9 +36,14 @@ function withHosts(config) {
   if (!config || typeof config !== "object") return config;
   const own = Array.isArray(config.allowedDevOrigins) ? config.allowedDevOrigins : [];
   const missing = hosts.filter((h) => !own.includes(h));
-  if (missing.length === 0) return config;
   // A copy: Next may freeze the loaded config.
-  return { ...config, allowedDevOrigins: [...own, ...missing] };
+  const out = missing.length > 0 ? { ...config, allowedDevOrigins: [...own, ...missing] } : config;
+  const x = config.experimental;
+  // loadConfig turns the user's `turbopackMemoryEviction` into `turbopackMemoryEvictionMode` ("auto" when unset).
+  if (limited && x && typeof x === "object" && x.turbopackMemoryEviction === undefined && x.turbopackMemoryEvictionMode === "auto") {
+    return { ...out, experimental: { ...x, turbopackMemoryEvictionMode: "full" } };
+  }
+  return out;
 }
 
 function wrap(exports) {
@@ -46,7 +59,7 @@ function wrap(exports) {
   return out;
 }
 
-if (hosts.length > 0) {
+if (hosts.length > 0 || limited) {
   const load = Module._load;
   Module._load = function previewdLoad(request, parent, isMain) {
     const exports = load.apply(this, arguments);

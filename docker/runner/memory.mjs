@@ -66,13 +66,15 @@ function shape(limit, usage, inactiveFile, oomKills, version) {
 /**
  * The heap cap for each Node.js process of the app, in MiB: the container's
  * limit less what the rest needs (the `next dev` parent and other small
- * Node processes, Turbopack's or esbuild's native memory, a shell): 40% of
- * the limit and at least 160 MiB stay outside the heap. Undefined with no limit.
+ * Node processes, Turbopack's or esbuild's native memory, a shell): 55% of
+ * the limit and at least 160 MiB stay outside the heap (Turbopack's caches
+ * live in next-server's own process: 40% was not enough in 512 MB).
+ * Undefined with no limit.
  */
 export function heapCapMiB(limitBytes) {
   if (!limitBytes) return undefined;
   const mib = Math.floor(limitBytes / MiB);
-  const reserve = Math.max(160, Math.ceil(mib * 0.4));
+  const reserve = Math.max(160, Math.ceil(mib * 0.55));
   return Math.max(64, mib - reserve);
 }
 
@@ -95,7 +97,7 @@ export function nodeOptions(own, capMiB, preloads = []) {
  * now and then, not in a loop). Returns a stop function. No limit: no guard.
  */
 export function guardMemory(restart, opts = {}) {
-  const { ratio = 0.92, samples = 2, everyMs = 1000, minGapMs = 60_000, read: readMem = cgroupMemory } = opts;
+  const { ratio = 0.9, samples = 2, everyMs = 500, minGapMs = 60_000, read: readMem = cgroupMemory } = opts;
   let over = 0;
   let lastRestart = -Infinity;
   let busy = false;

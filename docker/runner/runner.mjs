@@ -90,7 +90,9 @@ async function runApp() {
     PATH: `${APP}/node_modules/.bin:${process.env.PATH}`,
   };
   // A heap cap from the container's limit (see memory.mjs), and the preloads.
-  env.NODE_OPTIONS = nodeOptions(env.NODE_OPTIONS, heapCapMiB(cgroupMemory()?.limit), PRELOADS);
+  const limit = cgroupMemory()?.limit;
+  env.NODE_OPTIONS = nodeOptions(env.NODE_OPTIONS, heapCapMiB(limit), PRELOADS);
+  if (limit) env.PREVIEWD_MEMORY_LIMIT_MB = String(Math.floor(limit / 2 ** 20)); // dev-origins.cjs reads it
   delete env.PREVIEWD_CONTROL_PORT;
   startedAt = Date.now();
   // Its own process group, so a restart stops every process the dev script started (concurrently, watchers).

@@ -83,7 +83,8 @@ test.skipIf(!hasChromium())(`create-next-app's app at ${DOMAIN}: hydrates, shows
     sockets.push(s);
     ws.on("close", () => (s.closed = true));
   });
-  const hmr = () => sockets.filter((s) => s.url.includes("/_next/webpack-hmr"));
+  // Next 16's HMR socket is /_next/hmr (/_next/webpack-hmr before).
+  const hmr = () => sockets.filter((s) => /\/_next\/(webpack-)?hmr/.test(s.url));
   const url = `http://${p.id}.${DOMAIN}:${d.proxyPort}/`;
   const explain = async (err: Error) => {
     const logs = await (await d.api(`/v1/previews/${p.id}/logs?tail=60`)).text();

@@ -45,9 +45,9 @@ test("cgroup v1: limit_in_bytes, usage less total_inactive_file, oom_control's o
   expect(cgroupMemory(tree({}))).toBeUndefined();
 });
 
-test("heap cap leaves 40% (at least 160 MiB) outside the heap; the app's own cap wins", () => {
-  expect(heapCapMiB(512 * MiB)).toBe(307);
-  expect(heapCapMiB(2048 * MiB)).toBe(1228);
+test("heap cap leaves 55% (at least 160 MiB) outside the heap; the app's own cap wins", () => {
+  expect(heapCapMiB(512 * MiB)).toBe(230);
+  expect(heapCapMiB(2048 * MiB)).toBe(921);
   expect(heapCapMiB(256 * MiB)).toBe(96);
   expect(heapCapMiB(undefined)).toBeUndefined();
   expect(nodeOptions(undefined, 307, ["/opt/p.cjs"])).toBe("--max-old-space-size=307 --require=/opt/p.cjs");
@@ -79,7 +79,7 @@ test("the preload adds the preview host to the allowedDevOrigins that next/dist/
 Object.defineProperty(exports, "__esModule", { value: true });
 Object.defineProperty(exports, "default", { enumerable: true, get: () => loadConfig });
 Object.defineProperty(exports, "other", { enumerable: true, get: () => 42 });
-async function loadConfig() { return Object.freeze({ allowedDevOrigins: ["mine.example"], distDir: ".next" }); }`,
+async function loadConfig() { return Object.freeze({ allowedDevOrigins: ["mine.example"], distDir: ".next", experimental: { turbopackMemoryEvictionMode: "auto" } }); }`,
     "node_modules/next/dist/server/lib/router-server.js": `module.exports = require("../config");`,
     "node_modules/not-next/config.js": `module.exports = { default: async () => ({}) };`,
     "node_modules/next/dist/server/lib/other.js": `module.exports = require("../../../../not-next/config");`,
@@ -88,14 +88,17 @@ const o = require("./node_modules/next/dist/server/lib/other.js");
 Promise.all([c.default(), o.default()]).then(([a, b]) => console.log(JSON.stringify({ a, b, other: c.other })));`,
   });
   const preload = join(import.meta.dir, "../../docker/runner/dev-origins.cjs");
-  const run = (host: string | undefined) => {
+  const run = (vars: Record<string, string>) => {
     const env: Record<string, string> = { ...process.env, NODE_OPTIONS: `--require=${preload}` } as Record<string, string>;
-    if (host === undefined) delete env.PREVIEWD_PREVIEW_HOST;
-    else env.PREVIEWD_PREVIEW_HOST = host;
-    const r = Bun.spawnSync(["node", join(root, "main.cjs")], { env });
+    delete env.PREVIEWD_PREVIEW_HOST;
+    delete env.PREVIEWD_MEMORY_LIMIT_MB;
+    const r = Bun.spawnSync(["node", join(root, "main.cjs")], { env: { ...env, ...vars } });
     expect(r.stderr.toString()).toBe("");
     return JSON.parse(r.stdout.toString());
   };
-  expect(run("abc123.preview.test")).toEqual({ a: { allowedDevOrigins: ["mine.example", "abc123.preview.test"], distDir: ".next" }, b: {}, other: 42 });
-  expect(run(undefined)).toEqual({ a: { allowedDevOrigins: ["mine.example"], distDir: ".next" }, b: {}, other: 42 });
+  const auto = { turbopackMemoryEvictionMode: "auto" };
+  expect(run({ PREVIEWD_PREVIEW_HOST: "abc123.preview.test" })).toEqual({ a: { allowedDevOrigins: ["mine.example", "abc123.preview.test"], distDir: ".next", experimental: auto }, b: {}, other: 42 });
+  expect(run({})).toEqual({ a: { allowedDevOrigins: ["mine.example"], distDir: ".next", experimental: auto }, b: {}, other: 42 });
+  // In a container with a limit, Turbopack evicts its caches fully (unless the app chose a mode).
+  expect(run({ PREVIEWD_MEMORY_LIMIT_MB: "512" }).a.experimental).toEqual({ turbopackMemoryEvictionMode: "full" });
 });
