@@ -14,10 +14,14 @@ const limited = Number(process.env.PREVIEWD_MEMORY_LIMIT_MB) > 0;
 // (comma-separated host names). The user's own entries are kept.
 //
 // In a container with a memory limit (PREVIEWD_MEMORY_LIMIT_MB, set by the
-// runner) it also sets Turbopack's memory eviction to "full" unless the app
-// chose one: Turbopack's caches live in the next-server process, outside the
-// V8 heap the runner caps, and "auto" let them grow until the kernel killed
-// the process (measured: 453 MB resident in a 512 MB container).
+// runner) it also turns Turbopack's dev filesystem cache off (Next 16's
+// default is on; an app that sets it off keeps it off; one that sets it on
+// cannot be told from the default and loses it): Turbopack's caches live in
+// the next-server process, outside the V8 heap the runner caps, and writing
+// that cache after the first compile ("Finished writing to filesystem
+// cache") is when the kernel killed it (measured: 453-459 MB resident in a
+// 512 MB container, with the heap capped at 307 and at 230 MiB). Forcing
+// turbopackMemoryEvictionMode "full" did not prevent it.
 // Nothing is changed for any other module, and nothing at all without the variables.
 "use strict";
 const Module = require("node:module");
@@ -39,9 +43,8 @@ function withHosts(config) {
   // A copy: Next may freeze the loaded config.
   const out = missing.length > 0 ? { ...config, allowedDevOrigins: [...own, ...missing] } : config;
   const x = config.experimental;
-  // loadConfig turns the user's `turbopackMemoryEviction` into `turbopackMemoryEvictionMode` ("auto" when unset).
-  if (limited && x && typeof x === "object" && x.turbopackMemoryEviction === undefined && x.turbopackMemoryEvictionMode === "auto") {
-    return { ...out, experimental: { ...x, turbopackMemoryEvictionMode: "full" } };
+  if (limited && x && typeof x === "object" && x.turbopackFileSystemCacheForDev === true) {
+    return { ...out, experimental: { ...x, turbopackFileSystemCacheForDev: false } };
   }
   return out;
 }

@@ -97,7 +97,7 @@ export function nodeOptions(own, capMiB, preloads = []) {
  * now and then, not in a loop). Returns a stop function. No limit: no guard.
  */
 export function guardMemory(restart, opts = {}) {
-  const { ratio = 0.9, samples = 2, everyMs = 500, minGapMs = 60_000, read: readMem = cgroupMemory } = opts;
+  const { ratio = 0.88, samples = 1, everyMs = 250, minGapMs = 60_000, read: readMem = cgroupMemory } = opts;
   let over = 0;
   let lastRestart = -Infinity;
   let busy = false;

@@ -79,7 +79,7 @@ test("the preload adds the preview host to the allowedDevOrigins that next/dist/
 Object.defineProperty(exports, "__esModule", { value: true });
 Object.defineProperty(exports, "default", { enumerable: true, get: () => loadConfig });
 Object.defineProperty(exports, "other", { enumerable: true, get: () => 42 });
-async function loadConfig() { return Object.freeze({ allowedDevOrigins: ["mine.example"], distDir: ".next", experimental: { turbopackMemoryEvictionMode: "auto" } }); }`,
+async function loadConfig() { return Object.freeze({ allowedDevOrigins: ["mine.example"], distDir: ".next", experimental: { turbopackFileSystemCacheForDev: true } }); }`,
     "node_modules/next/dist/server/lib/router-server.js": `module.exports = require("../config");`,
     "node_modules/not-next/config.js": `module.exports = { default: async () => ({}) };`,
     "node_modules/next/dist/server/lib/other.js": `module.exports = require("../../../../not-next/config");`,
@@ -96,9 +96,9 @@ Promise.all([c.default(), o.default()]).then(([a, b]) => console.log(JSON.string
     expect(r.stderr.toString()).toBe("");
     return JSON.parse(r.stdout.toString());
   };
-  const auto = { turbopackMemoryEvictionMode: "auto" };
+  const auto = { turbopackFileSystemCacheForDev: true };
   expect(run({ PREVIEWD_PREVIEW_HOST: "abc123.preview.test" })).toEqual({ a: { allowedDevOrigins: ["mine.example", "abc123.preview.test"], distDir: ".next", experimental: auto }, b: {}, other: 42 });
   expect(run({})).toEqual({ a: { allowedDevOrigins: ["mine.example"], distDir: ".next", experimental: auto }, b: {}, other: 42 });
-  // In a container with a limit, Turbopack evicts its caches fully (unless the app chose a mode).
-  expect(run({ PREVIEWD_MEMORY_LIMIT_MB: "512" }).a.experimental).toEqual({ turbopackMemoryEvictionMode: "full" });
+  // In a container with a limit, Turbopack's dev filesystem cache is off.
+  expect(run({ PREVIEWD_MEMORY_LIMIT_MB: "512" }).a.experimental).toEqual({ turbopackFileSystemCacheForDev: false });
 });
