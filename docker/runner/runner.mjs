@@ -19,11 +19,14 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { installOnce, serveFixedPort, unpackOnce } from "./fly.mjs";
+import { cgroupMemory, guardMemory, heapCapMiB, nodeOptions } from "./memory.mjs";
 import { appPort, ensureRelay } from "./ports.mjs";
 
 const APP = "/app";
 const ORDER = `${APP}/.previewd/start.json`;
 const CONTROL_PORT = Number(process.env.PREVIEWD_CONTROL_PORT ?? 7070);
+/** Preloaded into the app's Node.js processes (see the file). */
+const PRELOADS = [new URL("./dev-origins.cjs", import.meta.url).pathname];
 /** The dependency cache's mount inside node_modules (read-only; the daemon mounts it). */
 const STORE = ".previewd-store";
 
@@ -89,6 +92,10 @@ async function runApp() {
     PORT: String(order.port ?? order.portHint ?? 3000),
     PATH: `${APP}/node_modules/.bin:${path}`,
   };
+  // A heap cap from the container's limit (see memory.mjs), and the preloads.
+  const limit = cgroupMemory()?.limit;
+  env.NODE_OPTIONS = nodeOptions(env.NODE_OPTIONS, heapCapMiB(limit), PRELOADS);
+  if (limit) env.PREVIEWD_MEMORY_LIMIT_MB = String(Math.floor(limit / 2 ** 20)); // dev-origins.cjs reads it
   delete env.PREVIEWD_CONTROL_PORT;
   startedAt = Date.now();
   // Its own process group, so a restart stops every process the dev script started (concurrently, watchers).
@@ -183,6 +190,20 @@ const server = createServer(async (req, res) => {
   }
 });
 server.listen(CONTROL_PORT, "0.0.0.0");
+
+// Restarts the app in place before the kernel's OOM killer ends it: same
+// container, files and address; HMR clients reconnect to the new server.
+guardMemory(async (why) => {
+  if (!order || !child || restarting) return;
+  console.error(`[previewd] ${why}: restarting the app before the kernel kills it`);
+  restarting = true;
+  try {
+    await stopApp();
+  } finally {
+    restarting = false;
+  }
+  await runApp();
+});
 
 for (const sig of ["SIGTERM", "SIGINT"]) {
   process.on(sig, () => {

@@ -82,6 +82,8 @@ export class BringUp {
     const env = appEnv(spec.env, l.record.database);
     // Vite refuses Host names it does not know (DNS rebinding guard); the preview's own host is known.
     env.__VITE_ADDITIONAL_SERVER_ALLOWED_HOSTS = this.o.previewHost(l.record.id);
+    // The same for Next.js's allowedDevOrigins: the runner's preload (docker/runner/dev-origins.cjs) reads it.
+    env.PREVIEWD_PREVIEW_HOST = this.o.previewHost(l.record.id);
     // Next.js phones home on first run: no telemetry from strangers' previews (the app may set it back).
     env.NEXT_TELEMETRY_DISABLED ??= "1";
     const nodeBin = spec.runtime && nodeBinDir(Number.parseInt(spec.runtime.node, 10));

@@ -2,10 +2,13 @@
 // restarted by Docker's restart policy (bounded, doubling back-off); each
 // restart re-arms readiness (the app is not up until it answers again); when
 // Docker gives up, the preview is failed with its exit code and last lines.
+// A code-0 exit, which Docker's on-failure policy leaves alone, is restarted
+// here, bounded (clean-exit.ts).
 import type { Logger } from "../log.ts";
 import type { ContainerState, Runtime, RuntimeEvent } from "../pool/index.ts";
 import type { Lifecycle } from "../lifecycle/index.ts";
 import type { BringUp } from "./bringup.ts";
+import { CleanExitPolicy } from "./clean-exit.ts";
 import type { Live } from "./live.ts";
 
 export interface HealthDeps {
@@ -17,10 +20,16 @@ export interface HealthDeps {
   forgetSpare: (containerId: string) => void;
   lifecycle: Lifecycle;
   tail: (l: Live, lines: number) => Promise<string>;
+  /** What to do about code-0 exits; unset: the default budget (clean-exit.ts). */
+  cleanExit?: CleanExitPolicy;
 }
 
 export class Health {
-  constructor(private readonly o: HealthDeps) {}
+  private readonly cleanExit: CleanExitPolicy;
+
+  constructor(private readonly o: HealthDeps) {
+    this.cleanExit = o.cleanExit ?? new CleanExitPolicy();
+  }
 
   /** One Docker event of this node's containers. */
   async onEvent(e: RuntimeEvent): Promise<void> {
@@ -31,7 +40,10 @@ export class Health {
     }
     // A container this preview no longer uses (replaced by drift.ts, re-created after a removal): its end is news to no one.
     if (l.container && l.container.containerId !== e.containerId) return;
-    if (e.action === "oom") this.o.log.warn({ id: e.previewId }, "preview hit its memory limit");
+    if (e.action === "oom") {
+      l.oomAt = Date.now(); // an exit that follows is named for it (clean-exit.ts)
+      this.o.log.warn({ id: e.previewId }, "preview hit its memory limit");
+    }
     if (e.action === "start" && l.container) {
       // Docker restarted a crashed app: its address may have changed, and it
       // is not up until it answers again, whatever the status said (a crash
@@ -49,6 +61,7 @@ export class Health {
       if (!state) return this.o.log.warn({ id: l.record.id, containerId: e.containerId }, "preview's container was removed outside previewd");
       // Deleted, stopped or failed by someone else while Docker settled: theirs to say.
       if (l.record.status !== "running" && l.record.status !== "starting") return;
+      if (state.status === "exited" && state.exitCode === 0) return this.onCleanExit(l, state);
       if (state.status === "exited" || state.status === "dead") {
         const logs = await this.o.tail(l, 30);
         if (l.record.status !== "running" && l.record.status !== "starting") return;
@@ -60,6 +73,24 @@ export class Health {
         await this.rearm(l); // Docker restarts it (its back-off): answering again makes it running
       }
     }
+  }
+
+  /** Exit code 0, which Docker does not restart: restart it here (bounded), or fail it, saying why. */
+  private async onCleanExit(l: Live, state: ContainerState): Promise<void> {
+    const d = this.cleanExit.decide(l, state.oomKilled);
+    if (!d.restart) {
+      const logs = await this.o.tail(l, 30);
+      if (l.record.status !== "running" && l.record.status !== "starting") return;
+      l.failedAt = Date.now();
+      l.phase = undefined;
+      await this.o.lifecycle.move(l, "failed", "the app kept exiting with code 0", { failure: `${d.message} Last log lines:\n${logs}` });
+      return this.o.log.warn({ id: l.record.id, oomKilled: state.oomKilled }, "preview failed: exits with code 0");
+    }
+    this.o.log.warn({ id: l.record.id, oomKilled: state.oomKilled }, d.message);
+    l.phase = d.message;
+    if (l.record.status === "running") await this.o.lifecycle.move(l, "starting", "the app exited with code 0");
+    // The runner replays its saved start order; the start event re-arms readiness (rearm above).
+    await this.o.runtime.start(state.containerId);
   }
 
   /** The app restarted: find its port again and watch until it answers (one watch at a time). */

@@ -20,6 +20,7 @@ import { DiskFloor } from "./disk-floor.ts";
 import { DriftLoop, type DriftKind } from "./drift.ts";
 import { Fencing, NodeFencedError } from "./fencing.ts";
 import { updateFilesHere } from "./file-change.ts";
+import { CleanExitPolicy } from "./clean-exit.ts";
 import { Health } from "./health.ts";
 import { LiveSet, type Live } from "./live.ts";
 import { MemoryAccount, type MemoryFigures } from "./memory.ts";
@@ -80,6 +81,7 @@ export class Orchestrator implements Adopter {
       live: (id) => this.live.get(id),
       forgetSpare: (containerId) => this.pool.forget(containerId),
       tail: (l, n) => tailLogs(o.runtime, l, n),
+      cleanExit: new CleanExitPolicy({ ...o.cleanExit, memoryMb: o.memoryMb }),
     });
     this.sleep = new SleepCycle({
       live: this.live, idle: this.idle, runtime: o.runtime, store: o.store, log: o.log, lifecycle,

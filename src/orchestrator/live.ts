@@ -29,6 +29,9 @@ export interface Live {
   failedAt?: number;
   /** When it was last suspended (ms; set at the move, or at adoption after a restart): deep sleep counts from it. */
   sleptAt?: number;
+  /** Code-0 exits the daemon restarted (ms, newest last) and the last OOM event: clean-exit.ts. */
+  cleanExits?: number[];
+  oomAt?: number;
   /** A resume or restart in flight, shared by all requests that wait on it. */
   waking?: Promise<void>;
 }

@@ -43,4 +43,8 @@ export interface OrchestratorOptions {
    * `minFreeMb` free, both answer 507 before writing anything (disk-floor.ts).
    */
   storage?: { dirs: string[]; minFreeMb: number };
+  /** A preview's memory limit (MB), named when an OOM kill explains an exit. */
+  memoryMb?: number;
+  /** Restarts of code-0 exits allowed per window (clean-exit.ts; default 3 in 10 minutes). */
+  cleanExit?: { restarts?: number; windowMs?: number };
 }

@@ -299,6 +299,7 @@ export class DockerRuntime implements Runtime {
         status: info.State.Status as ContainerState["status"],
         exitCode: info.State.ExitCode,
         restartCount: info.RestartCount,
+        oomKilled: info.State.OOMKilled === true,
       };
     } catch (e) {
       if ((e as { statusCode?: number }).statusCode === 404) return undefined;

@@ -133,6 +133,7 @@ export class MemoryRuntime implements Runtime {
     const c = this.need(containerId, "start");
     if (c.state.status === "running") return;
     c.state.status = "running";
+    c.state.oomKilled = false; // Docker clears it on start
     this.emit(c.state, "start");
     if (c.order) this.listen(c); // the runner replays its saved start order
   }
@@ -167,10 +168,12 @@ export class MemoryRuntime implements Runtime {
    * The app exits with `exitCode`. Docker's restart policy: up to `restarts`
    * more runs, then it stays exited (the die event comes once it has settled).
    */
-  crash(containerId: string, opts: { exitCode?: number; restarts?: number } = {}): void {
+  crash(containerId: string, opts: { exitCode?: number; restarts?: number; oomKilled?: boolean } = {}): void {
     const c = this.need(containerId, "crash");
     this.close(c);
     c.state.exitCode = opts.exitCode ?? 1;
+    c.state.oomKilled = opts.oomKilled ?? false;
+    if (opts.oomKilled) this.emit(c.state, "oom"); // Docker sends it before the die
     c.state.restartCount += 1;
     const restarting = (opts.restarts ?? 0) > 0;
     c.state.status = restarting ? "restarting" : "exited";

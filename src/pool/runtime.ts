@@ -19,6 +19,8 @@ export interface ContainerState {
   status: "created" | "running" | "paused" | "restarting" | "exited" | "dead" | "removing";
   exitCode: number;
   restartCount: number;
+  /** The kernel's OOM killer ended a process of its cgroup in its last run (Docker's State.OOMKilled). */
+  oomKilled?: boolean;
 }
 
 /** What the runner inside the container needs to start the app. */
