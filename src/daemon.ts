@@ -248,7 +248,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     // Names, units and types: src/metrics.ts; the values are read here at scrape time.
     metrics: () => prom.render({
       previews: orchestrator.counts(),
-      capacity, capacityUsed: orchestrator.occupied, warmAvailable: orchestrator.pool.available,
+      capacity, capacityUsed: orchestrator.occupied, warmAvailable: orchestrator.pool.available, memory: orchestrator.memory(), asleep: orchestrator.asleep(),
       dbWatchdog: { ...watchdog.counts, ...cpuShare?.counts },
       deps: { ...deps.counters, entries: deps.size, bytes: deps.bytes },
       peerRefused: verifier.refused, peerVerified: verifier.verified, gossipDropped: gossipDropped(),

@@ -18,6 +18,10 @@ export interface MetricsSnapshot {
   /** Slots held: previews installing, starting, running or suspended, plus creates in flight. */
   capacityUsed: number;
   warmAvailable: number;
+  /** Memory for previews (capacity by memory, orchestrator/memory.ts); unset: by count only. */
+  memory?: { totalBytes: number; freeBytes: number };
+  /** Suspended container previews by sleep stage (frozen: memory in RAM; reclaimed: pushed out to swap). */
+  asleep?: Record<string, number>;
   /** Cumulative since start: the database watchdog's actions. */
   dbWatchdog: { cancelled: number; terminated: number };
   /** Cumulative counters and current size of the dependency cache. */
@@ -56,6 +60,9 @@ export class DaemonMetrics {
     capacity: this.gauge("previewd_capacity", "Previews this node may hold."),
     capacityUsed: this.gauge("previewd_capacity_used", "Slots held on this node: previews installing, starting, running or suspended, plus creates in flight."),
     warm: this.gauge("previewd_warm_available", "Warm containers ready to claim."),
+    memoryBudget: this.gauge("previewd_memory_budget_bytes", "Memory previews may use on this node (PREVIEWD_MEMORY_BUDGET_MB)."),
+    memoryFree: this.gauge("previewd_memory_free_bytes", "Memory budget left: awake previews count at least their reservation, sleeping ones what they hold."),
+    asleep: this.gauge("previewd_previews_asleep", "Suspended container previews by sleep stage: frozen (memory in RAM) or reclaimed (pushed out to swap).", ["sleep"]),
     depsEntries: this.gauge("previewd_deps_cache_entries", "Sealed dependency cache entries."),
     depsBytes: this.gauge("previewd_deps_cache_bytes", "Disk used by the dependency cache."),
     alive: this.gauge("previewd_cluster_alive_nodes", "Nodes this node sees alive (itself included)."),
@@ -111,6 +118,11 @@ export class DaemonMetrics {
     g.capacity.set(s.capacity);
     g.capacityUsed.set(s.capacityUsed);
     g.warm.set(s.warmAvailable);
+    if (s.memory) {
+      g.memoryBudget.set(s.memory.totalBytes);
+      g.memoryFree.set(s.memory.freeBytes);
+    }
+    for (const stage of ["frozen", "reclaimed"]) g.asleep.set({ sleep: stage }, s.asleep?.[stage] ?? 0);
     g.depsEntries.set(s.deps.entries);
     g.depsBytes.set(s.deps.bytes);
     g.alive.set(s.aliveNodes);

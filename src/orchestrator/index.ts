@@ -134,6 +134,10 @@ export class Orchestrator implements Adopter {
     return this.live.counts();
   }
 
+  asleep(): { frozen: number; reclaimed: number } {
+    return this.live.asleep();
+  }
+
   view(r: PreviewRecord, phase?: string): PreviewView {
     return this.reads.view(r, phase);
   }

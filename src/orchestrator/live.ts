@@ -96,6 +96,13 @@ export class LiveSet {
     return c;
   }
 
+  /** Suspended previews by sleep stage. */
+  asleep(): { frozen: number; reclaimed: number } {
+    const c = { frozen: 0, reclaimed: 0 };
+    for (const l of this.map.values()) if (l.record.status === "suspended" && l.record.sleep) c[l.record.sleep]++;
+    return c;
+  }
+
   /** Running previews' app addresses (the table the proxy threads route by); none while fenced. */
   routes(runtime: Pick<Runtime, "endpoint">, fenced: boolean): RouteEntry[] {
     const out: RouteEntry[] = [];

@@ -53,6 +53,9 @@ test("suspended, reclaimed to about the floor, woken by concurrent requests: all
   await eventually("frozen", () => viewOf(id), (v) => v.status === "suspended" && v.sleep === "frozen", 10_000, 20);
   await eventually("reclaimed", () => viewOf(id), (v) => v.sleep === "reclaimed", 10_000, 50);
   const asleep = usage();
+  const metrics = await (await d.api("/metrics")).text();
+  expect(metrics).toContain('previewd_previews_asleep{sleep="reclaimed"} 1');
+  expect(metrics).toMatch(/^previewd_memory_free_bytes \d+/m);
   console.log(`deep sleep: ${awake.toFixed(1)} MiB awake -> ${asleep.toFixed(1)} MiB reclaimed`);
   expect(asleep).toBeLessThan(20); // floor 12 MiB, a little over where the kernel keeps a few pages
 
