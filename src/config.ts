@@ -88,6 +88,8 @@ const settings = {
   swapMb: { env: "PREVIEWD_SWAP_MB", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || (/^\d+$/.test(s) && Number(s) >= 64), "megabytes of swap set-up makes, 64 or more (unset: twice the host's memory, at most a quarter of the data disk's free space)")) },
   image: { env: "PREVIEWD_IMAGE", def: "previewd/preview-base:latest", schema: nonEmpty("a Docker image reference") },
   memoryMb: { env: "PREVIEWD_MEMORY_MB", def: "512", schema: posInt("megabytes of memory per preview (64 or more)", 64) },
+  // Next.js 16 dev (Turbopack) does not fit 512 MB: src/orchestrator/memory-class.ts. 0: the same as PREVIEWD_MEMORY_MB.
+  nextMemoryMb: { env: "PREVIEWD_NEXT_MEMORY_MB", def: "1024", schema: posInt("megabytes of memory for a preview whose package.json depends on next (0: PREVIEWD_MEMORY_MB)", 0) },
   cpus: { env: "PREVIEWD_CPUS", def: "0.25", schema: posNumber("a CPU share per preview, such as 0.25") },
   // Why: overlay2 on ext4 has no per-container quota; each preview gets a filesystem of this size for /app and /tmp (src/pool/disk.ts).
   diskMb: { env: "PREVIEWD_DISK_MB", def: "1024", schema: posInt("megabytes of disk per preview for its files, node_modules' own writes and /tmp (64 or more)", 64) },

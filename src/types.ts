@@ -45,6 +45,8 @@ export interface PreviewSpec {
   visibility?: Visibility;
   /** Set by the daemon: the dependency cache entry the app uses (kept so eviction spares it after a restart). */
   deps?: { key: string; manager: string };
+  /** Set by the daemon: a memory limit (MB) above the node's default, for apps that need it (memory-class.ts). */
+  memoryMb?: number;
   /** Set by the daemon: why tier auto chose where it runs. */
   tierReason?: string;
   /** Set by the daemon for a preview on Fly: its machine and what it has run so far. */

@@ -10,6 +10,7 @@ import type { Logger } from "../log.ts";
 import type { Runtime, StartOrder } from "../pool/index.ts";
 import { appEnv } from "./env.ts";
 import type { Live } from "./live.ts";
+import { memoryClass } from "./memory-class.ts";
 import type { PreviewStore } from "./ports.ts";
 import { waitUntilAnswering } from "./readiness.ts";
 
@@ -31,6 +32,8 @@ export interface BringUpDeps {
   lifecycle: Lifecycle;
   isLive: (id: string) => boolean;
   tail: (l: Live, lines: number) => Promise<string>;
+  /** The node's per-preview memory and what a Next.js app gets instead (memory-class.ts); unset: no class. */
+  memory?: { memoryMb: number; nextMemoryMb: number };
 }
 
 export class BringUp {
@@ -62,6 +65,8 @@ export class BringUp {
       l.phase = "starting the app";
       await this.o.lifecycle.move(l, "starting", plan ? "dependencies ready" : "no dependencies to install");
       if (!l.record.spec.port) l.port = undefined; // found again: a restarted app may listen elsewhere
+      // Before the app starts: the runner sizes its heap cap from the limit it sees then.
+      if (l.record.spec.memoryMb) await this.o.runtime.setMemory(l.container!.containerId, l.record.spec.memoryMb);
       if (restart) await this.o.runtime.restartApp(l.container!, this.order(l));
       else await this.o.runtime.startApp(l.container!, this.order(l));
     } catch (err) {
@@ -74,6 +79,11 @@ export class BringUp {
       return;
     }
     await this.watchReadiness(l);
+  }
+
+  /** The memory limit a new preview of these files gets, when above the default (memory-class.ts). */
+  memoryFor(files: FileMap): number | undefined {
+    return this.o.memory && memoryClass(files, this.o.memory);
   }
 
   /** The runner's order: command, ports, env (ours win), and the dependency entry to link. */

@@ -39,7 +39,7 @@ export async function createHere(p: NodeParts, spec: PreviewSpec, plan: InstallP
     // Files live in the store and the container, not in this process's memory.
     const installing = plan !== undefined && !p.deps!.has(plan.key);
     const deps = plan && { key: plan.key, manager: plan.manager };
-    const record: PreviewRecord = { id, node: p.nodeId, tier: "container", status: installing ? "installing" : "starting", spec: { ...spec, files: {}, deps }, database, createdAt: now, lastActiveAt: now };
+    const record: PreviewRecord = { id, node: p.nodeId, tier: "container", status: installing ? "installing" : "starting", spec: { ...spec, files: {}, deps, memoryMb: p.bringUp.memoryFor(spec.files) }, database, createdAt: now, lastActiveAt: now };
     const l: Live = { record, container: claimed, port: spec.port };
     await p.lifecycle.insert(l, { containerId: claimed.containerId });
     await p.store.putFiles(id, spec.files);

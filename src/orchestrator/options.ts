@@ -45,6 +45,8 @@ export interface OrchestratorOptions {
   storage?: { dirs: string[]; minFreeMb: number };
   /** A preview's memory limit (MB), named when an OOM kill explains an exit. */
   memoryMb?: number;
+  /** The memory limit (MB) of a preview whose package.json depends on next (memory-class.ts); unset or not above memoryMb: none. */
+  nextMemoryMb?: number;
   /** Restarts of code-0 exits allowed per window (clean-exit.ts; default 3 in 10 minutes). */
   cleanExit?: { restarts?: number; windowMs?: number };
 }

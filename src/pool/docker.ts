@@ -184,6 +184,11 @@ export class DockerRuntime implements Runtime {
     return parseNodeLines(info.Config?.Labels?.["previewd.node-lines"]);
   }
 
+  async setMemory(containerId: string, mb: number): Promise<void> {
+    const bytes = mb * 1024 * 1024;
+    await this.docker.getContainer(containerId).update({ Memory: bytes, MemorySwap: bytes });
+  }
+
   async setCpus(containerId: string, cpus: number): Promise<void> {
     await this.docker.getContainer(containerId).update({ NanoCpus: Math.round(cpus * 1e9) });
   }

@@ -71,6 +71,14 @@ export class MemoryRuntime implements Runtime {
     return this.containers.get(state.containerId)?.app?.port;
   }
 
+  /** Memory limits asked for, by container (what a test asserts). */
+  readonly memory = new Map<string, number>();
+
+  async setMemory(containerId: string, mb: number): Promise<void> {
+    this.need(containerId, "setMemory");
+    this.memory.set(containerId, mb);
+  }
+
   async setCpus(containerId: string, cpus: number): Promise<void> {
     this.need(containerId, "setCpus").cpus = cpus;
   }

@@ -73,6 +73,8 @@ export interface ContainerEngine {
   deleteFiles(containerId: string, paths: string[]): Promise<void>;
   /** Changes a container's CPU quota (startup boost, then the preview's limit). */
   setCpus(containerId: string, cpus: number): Promise<void>;
+  /** Changes a container's memory limit (no swap), before its app starts (memory-class.ts). */
+  setMemory(containerId: string, mb: number): Promise<void>;
   runJob(job: JobSpec): Promise<JobOutcome>;
   /** What identifies the image's Node.js build and platform (part of dependency cache keys). */
   imageIdentity(): Promise<string>;

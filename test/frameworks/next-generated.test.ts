@@ -16,8 +16,10 @@ const EDITS = Number(process.env.TEST_NEXT_EDITS ?? 20);
 // Next 16 dev (Turbopack) does not fit the default 512 MB: next-server alone reached 453-501 MB resident
 // (Turbopack's native caches are outside the V8 heap the runner caps), the kernel OOM-killed it, or the
 // runner's guard restarted it first, and Next's HMR client does not reconnect to a restarted server (the
-// next edit never shows). Measured at 1024 MB it stays up; TEST_NEXT_MEMORY_MB=512 shows the failure.
+// next edit never shows). The daemon gives an app that depends on next PREVIEWD_NEXT_MEMORY_MB (default 1024,
+// used here); TEST_NEXT_MEMORY_MB=512 shows the failure.
 const MEMORY_MB = process.env.TEST_NEXT_MEMORY_MB ?? "1024";
+const memory: Record<string, string> = process.env.TEST_NEXT_MEMORY_MB ? { PREVIEWD_NEXT_MEMORY_MB: MEMORY_MB } : {};
 
 let d: TestDaemon;
 let browser: Browser;
@@ -25,7 +27,7 @@ let browser: Browser;
 beforeAll(async () => {
   // First compile of a Next app at a preview's CPU share on a shared 2-core machine: minutes, not seconds.
   [d, browser] = await Promise.all([
-    startTestDaemon({ PREVIEWD_DEPS_DIR: testDepsDir(), PREVIEWD_START_TIMEOUT: "300", PREVIEWD_DOMAIN: DOMAIN, PREVIEWD_MEMORY_MB: MEMORY_MB }),
+    startTestDaemon({ PREVIEWD_DEPS_DIR: testDepsDir(), PREVIEWD_START_TIMEOUT: "300", PREVIEWD_DOMAIN: DOMAIN, ...memory }),
     launchBrowser([`--host-resolver-rules=MAP *.${DOMAIN} 127.0.0.1`]),
   ]);
 });

@@ -1,0 +1,44 @@
+// A preview whose package.json depends on next gets PREVIEWD_NEXT_MEMORY_MB before its app starts (memory-class.ts);
+// others keep the node's default. The orchestrator on the in-memory runtime.
+import { afterEach, expect, test } from "bun:test";
+import { MemoryStore } from "../../src/db/memory-store.ts";
+import { createLogger } from "../../src/log.ts";
+import { Orchestrator } from "../../src/orchestrator/index.ts";
+import { dependsOnNext } from "../../src/orchestrator/memory-class.ts";
+import { MemoryRuntime } from "../../src/pool/memory-runtime.ts";
+
+const running: Orchestrator[] = [];
+afterEach(async () => {
+  for (const o of running.splice(0)) await o.stop();
+});
+
+async function create(pkg: object, nextMemoryMb: number) {
+  const runtime = new MemoryRuntime();
+  const orch = new Orchestrator({
+    nodeId: "n1", runtime, store: new MemoryStore(), log: createLogger("silent"), warmPoolSize: 0, capacity: 10, idleTimeoutMs: 3_600_000,
+    stopAfterMs: 3_600_000, startTimeoutMs: 5_000, previewUrl: (id) => `http://${id}.localhost:8080`, cpus: 0.25, memoryMb: 512, nextMemoryMb,
+  });
+  await orch.start();
+  running.push(orch);
+  const v = await orch.create({ files: { "package.json": JSON.stringify(pkg), "server.js": "1" }, env: {}, tier: "container", command: ["node", "server.js"] }, { wait: true });
+  const cid = (await runtime.list()).find((x) => x.previewId === v.id)!.containerId;
+  const ops = runtime.calls.filter((c) => c.containerId === cid).map((c) => c.op);
+  await runtime.close();
+  return { status: v.status, memory: runtime.memory.get(cid), ops };
+}
+
+test("a Next.js app's container gets the larger limit before its app starts; another app keeps the default", async () => {
+  const next = await create({ dependencies: { next: "16.4.3", react: "19" } }, 1024);
+  expect(next.status).toBe("running");
+  expect(next.memory).toBe(1024);
+  expect(next.ops.indexOf("setMemory")).toBeLessThan(next.ops.indexOf("startApp"));
+  expect((await create({ dependencies: { express: "5" } }, 1024)).memory).toBeUndefined();
+  expect((await create({ dependencies: { next: "16" } }, 0)).memory).toBeUndefined(); // 0: no class
+});
+
+test("dependsOnNext reads dependencies and devDependencies, and nothing else", () => {
+  expect(dependsOnNext({ "package.json": '{"devDependencies":{"next":"15"}}' })).toBe(true);
+  expect(dependsOnNext({ "package.json": '{"dependencies":{"next-auth":"5"},"name":"next"}' })).toBe(false);
+  expect(dependsOnNext({ "package.json": "{broken" })).toBe(false);
+  expect(dependsOnNext({ "app/package.json": '{"dependencies":{"next":"15"}}' })).toBe(false);
+});
