@@ -5,6 +5,7 @@
 // until the app answers, then drops to the preview's limit.
 import { InstallError, OutputLog, type DepsCache, type InstallPlan } from "../deps/index.ts";
 import { nodeBinDir } from "../nodejs/index.ts";
+import type { FileMap } from "../types.ts";
 import type { Lifecycle } from "../lifecycle/index.ts";
 import type { Logger } from "../log.ts";
 import type { Runtime, StartOrder } from "../pool/index.ts";
