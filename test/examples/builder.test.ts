@@ -1,0 +1,181 @@
+// examples/builder end to end, as its README runs it: a real daemon, the fake
+// Railway, the builder's server as its own process (`bun examples/builder/server.ts`)
+// and Chromium with third-party cookies blocked. The builder page is on
+// 127.0.0.1, the preview on {id}.localhost: another site, so the iframe's
+// share cookie is a third-party one and loads only because it is Partitioned.
+// (A non-localhost preview domain would need https here: the cookie is
+// SameSite=None, which browsers keep only when Secure, and previewd marks it
+// Secure on https or localhost names.)
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { Subprocess } from "bun";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Browser, Frame, Page } from "playwright-core";
+import { startFakeRailway, type FakeRailway } from "../fakes/railway/index.ts";
+import { hasChromium, launchBrowser, openPage, pageJournal } from "../support/browser.ts";
+import { startTestDaemon, type TestDaemon } from "../support/daemon.ts";
+import { testDepsDir } from "../support/deps.ts";
+import { ensureBaseImage } from "../support/docker.ts";
+import { eventually } from "../support/eventually.ts";
+
+const EXAMPLE = join(import.meta.dir, "..", "..", "examples", "builder");
+const EDIT = "Edited in the builder";
+
+let fake: FakeRailway;
+let d: TestDaemon;
+let server: Subprocess<"ignore", "pipe", "pipe"> | undefined;
+let builderUrl = "";
+let serverOutput = "";
+let browser: Browser;
+
+/** The example's own dependencies (React, CodeMirror), from the npm registry by its lockfile, once. */
+async function installExample(): Promise<void> {
+  if (existsSync(join(EXAMPLE, "node_modules", "codemirror"))) return;
+  const npm = Bun.spawn(["npm", "ci", "--no-audit", "--no-fund", "--prefix", EXAMPLE], { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(npm.stdout).text(), new Response(npm.stderr).text(), npm.exited]);
+  if (code !== 0) throw new Error(`npm ci --prefix examples/builder failed (${code}):\n${out}\n${err}`);
+}
+
+/** Starts the builder's server and reads its address from the line it prints. */
+async function startBuilder(): Promise<void> {
+  server = Bun.spawn([process.execPath, join(EXAMPLE, "server.ts")], {
+    env: { ...process.env, PREVIEWD_URL: `http://127.0.0.1:${d.apiPort}`, PREVIEWD_TOKEN: d.token, PORT: "0" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const drain = async (s: ReadableStream<Uint8Array>) => {
+    for await (const chunk of s) serverOutput += new TextDecoder().decode(chunk);
+  };
+  void drain(server.stdout);
+  void drain(server.stderr);
+  await eventually("the builder's server to print its address", async () => /builder: (http:\/\/\S+\/)/.exec(serverOutput)?.[1], (u) => !!u || server!.exitCode !== null, 60_000, 50);
+  const url = /builder: (http:\/\/\S+\/)/.exec(serverOutput)?.[1];
+  if (!url) throw new Error(`the builder's server exited (${server.exitCode}):\n${serverOutput}`);
+  builderUrl = url;
+}
+
+beforeAll(async () => {
+  await installExample();
+  fake = await startFakeRailway({ image: await ensureBaseImage() });
+  d = await startTestDaemon(
+    { RAILWAY_API_TOKEN: fake.token, RAILWAY_API_URL: fake.apiUrl, RAILWAY_EDGE_URL: fake.edgeUrl, PREVIEWD_DEPS_DIR: testDepsDir(), PREVIEWD_START_TIMEOUT: "90", PREVIEWD_WARM_POOL: "1" },
+    { deployPollMs: 200 },
+  );
+  await startBuilder();
+  // Third-party cookies blocked, as Chrome does for a share of its users and Safari for all.
+  browser = await launchBrowser(["--test-third-party-cookie-phaseout"]);
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  server?.kill();
+  await server?.exited;
+  await d?.cleanup();
+  await fake?.stop();
+}, 120_000);
+
+/** Status and phase texts in the order the page showed them (recorded in the page, so none is missed between polls). */
+const RECORD = `new MutationObserver(() => {
+  const seen = (window.__seen ??= []);
+  for (const sel of ["#status", "#phase"]) {
+    const t = document.querySelector(sel)?.textContent;
+    if (t && !seen.includes(sel + " " + t)) seen.push(sel + " " + t);
+  }
+}).observe(document, { subtree: true, childList: true, characterData: true });`;
+
+/** Selects `text` in the CodeMirror editor the way a mouse would (a DOM selection, which CodeMirror follows). */
+async function selectInEditor(page: Page, text: string): Promise<boolean> {
+  await page.click(".cm-content");
+  return page.evaluate((target) => {
+    const doc = (globalThis as any).document;
+    const walker = doc.createTreeWalker(doc.querySelector(".cm-content"), 4 /* NodeFilter.SHOW_TEXT */);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const at = node.data.indexOf(target);
+      if (at < 0) continue;
+      const range = doc.createRange();
+      range.setStart(node, at);
+      range.setEnd(node, at + target.length);
+      const sel = (globalThis as any).getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      return true;
+    }
+    return false;
+  }, text);
+}
+
+test.skipIf(!hasChromium())("the builder: a private preview in a third-party iframe by its share link, an edit by HMR, a deploy to live", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const journal = pageJournal(page);
+  const tokensSeen: string[] = [];
+  page.on("request", (r) => {
+    const auth = r.headers().authorization;
+    if (auth) tokensSeen.push(auth);
+  });
+  await page.addInitScript(RECORD);
+  try {
+    await openPage(page, builderUrl, () => page.waitForSelector(".cm-content", { timeout: 30_000 }));
+    await page.locator("#status", { hasText: /^running$/ }).waitFor({ timeout: 180_000 }).catch((e: Error) => {
+      throw new Error(`${e.message}\n--- page:\n${journal.summary()}\n--- builder server:\n${serverOutput}`);
+    });
+    const seen = (await page.evaluate("window.__seen")) as string[];
+    console.log(`the page showed: ${seen.join(" | ")}`);
+    // creating (the server's POST), then what the daemon's events said (installing, starting, with phases), then running.
+    expect(seen).toContain("#status creating");
+    expect(seen.indexOf("#status creating")).toBeLessThan(seen.indexOf("#status running"));
+    const id = (await page.textContent("#preview-id"))!;
+    expect(id).toMatch(/^[a-z0-9]+$/);
+
+    // Private: without the share cookie the preview answers 401 and the app is never reached.
+    const preview = (await (await d.api(`/v1/previews/${id}`)).json()) as { visibility: string; tier: string };
+    expect([preview.visibility, preview.tier]).toEqual(["private", "container"]);
+    expect((await d.preview(id, "/")).status).toBe(401);
+
+    // The iframe opened the share link: the cookie was set (partitioned under the builder's site), the token left the URL.
+    const frame = page.frameLocator("#preview");
+    await frame.locator("#title", { hasText: "Hello from Vite + React" }).waitFor({ timeout: 120_000 }).catch((e: Error) => {
+      throw new Error(`${e.message}\n--- page:\n${journal.summary()}`);
+    });
+    const f: Frame = page.frames().find((x) => x.url().includes(`${id}.localhost`))!;
+    expect(new URL(f.url()).search).toBe("");
+    const access = (await context.cookies()).find((c) => c.name === "previewd_access");
+    expect([access?.domain, access?.partitionKey]).toEqual([`${id}.localhost`, "http://127.0.0.1"]);
+    await f.evaluate("window.marker = 42"); // a full reload would wipe it
+
+    // Edit the component in the editor, save: the PATCH reaches Vite, HMR updates the iframe in place.
+    await page.click('[data-path="src/App.jsx"]');
+    expect(await selectInEditor(page, "Hello from Vite + React")).toBe(true);
+    await page.keyboard.type(EDIT);
+    await page.locator('[data-path="src/App.jsx"]', { hasText: "•" }).waitFor({ timeout: 5_000 }); // unsaved
+    await page.click("#save");
+    await frame.locator("#title", { hasText: EDIT }).waitFor({ timeout: 30_000 });
+    expect(await frame.locator("#title").textContent()).toBe(EDIT);
+    expect(await f.evaluate("window.marker")).toBe(42);
+    await page.locator("#saved", { hasText: "saved (1 updates)" }).waitFor({ timeout: 10_000 });
+
+    // Deploy against the fake Railway: steps appear as they happen, then live with its URL.
+    await page.click("#deploy");
+    await page.locator("#deploy-status", { hasText: /^(live|failed)$/ }).waitFor({ timeout: 300_000 });
+    const status = await page.textContent("#deploy-status");
+    if (status !== "live") throw new Error(`deploy ${status}: ${await page.textContent("#deploy-error").catch(() => "")}`);
+    const steps = await page.locator("#steps li").allTextContents();
+    expect(steps.some((s) => s.startsWith("building"))).toBe(true);
+    const liveUrl = (await page.textContent("#deploy-url"))!;
+    expect(liveUrl).toMatch(/^https:\/\/\S+\.up\.railway\.app$/);
+
+    // The deployed app answers at that URL (the fake's edge, by Host) with the edited build.
+    const host = new URL(liveUrl).host;
+    const html = await (await fetch(fake.edgeUrl, { headers: { host } })).text();
+    expect(html).toContain('<div id="root"></div>');
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    expect(await (await fetch(new URL(script!, fake.edgeUrl), { headers: { host } })).text()).toContain(EDIT);
+
+    // The page never held a token: no request it made carried one.
+    expect(tokensSeen).toEqual([]);
+    expect(await (await fetch(new URL("app.js", builderUrl))).text()).not.toContain(d.token);
+  } finally {
+    await context.close();
+  }
+}, 600_000);
