@@ -9,7 +9,7 @@
 //
 // Run: PREVIEWD_URL=http://127.0.0.1:8081 PREVIEWD_TOKEN=... bun examples/builder/server.ts
 import type { BunPlugin } from "bun";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient, PreviewdError } from "../../sdk/src/index.ts";
 
@@ -41,6 +41,14 @@ function readStarter(dir = STARTER_DIR, prefix = ""): Record<string, string> {
   return files;
 }
 const starter = readStarter();
+
+// The page's dependencies (React, CodeMirror) are this package's own, installed from its lockfile on the first
+// run, so that one command starts the example.
+if (!existsSync(join(import.meta.dir, "node_modules", "codemirror"))) {
+  console.log("builder: installing the page's dependencies (npm ci in examples/builder)");
+  const npm = Bun.spawnSync(["npm", "ci", "--no-audit", "--no-fund"], { cwd: import.meta.dir, stdout: "inherit", stderr: "inherit" });
+  if (npm.exitCode !== 0) throw new Error(`npm ci in ${import.meta.dir} failed (exit ${npm.exitCode})`);
+}
 
 // The SDK's source imports "react" too; resolved from the SDK's folder it would be another copy of React than
 // the page's (two Reacts break hooks). Every react import goes to this package's own node_modules.

@@ -8,7 +8,6 @@
 // Secure on https or localhost names.)
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Frame, Page } from "playwright-core";
 import { startFakeRailway, type FakeRailway } from "../fakes/railway/index.ts";
@@ -28,15 +27,7 @@ let builderUrl = "";
 let serverOutput = "";
 let browser: Browser;
 
-/** The example's own dependencies (React, CodeMirror), from the npm registry by its lockfile, once. */
-async function installExample(): Promise<void> {
-  if (existsSync(join(EXAMPLE, "node_modules", "codemirror"))) return;
-  const npm = Bun.spawn(["npm", "ci", "--no-audit", "--no-fund", "--prefix", EXAMPLE], { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(npm.stdout).text(), new Response(npm.stderr).text(), npm.exited]);
-  if (code !== 0) throw new Error(`npm ci --prefix examples/builder failed (${code}):\n${out}\n${err}`);
-}
-
-/** Starts the builder's server and reads its address from the line it prints. */
+/** Starts the builder's server (the README's command; on a fresh checkout it runs `npm ci` for the page first) and reads its address from the line it prints. */
 async function startBuilder(): Promise<void> {
   server = Bun.spawn([process.execPath, join(EXAMPLE, "server.ts")], {
     env: { ...process.env, PREVIEWD_URL: `http://127.0.0.1:${d.apiPort}`, PREVIEWD_TOKEN: d.token, PORT: "0" },
@@ -48,14 +39,13 @@ async function startBuilder(): Promise<void> {
   };
   void drain(server.stdout);
   void drain(server.stderr);
-  await eventually("the builder's server to print its address", async () => /builder: (http:\/\/\S+\/)/.exec(serverOutput)?.[1], (u) => !!u || server!.exitCode !== null, 60_000, 50);
+  await eventually("the builder's server to print its address", async () => /builder: (http:\/\/\S+\/)/.exec(serverOutput)?.[1], (u) => !!u || server!.exitCode !== null, 180_000, 50);
   const url = /builder: (http:\/\/\S+\/)/.exec(serverOutput)?.[1];
   if (!url) throw new Error(`the builder's server exited (${server.exitCode}):\n${serverOutput}`);
   builderUrl = url;
 }
 
 beforeAll(async () => {
-  await installExample();
   fake = await startFakeRailway({ image: await ensureBaseImage() });
   d = await startTestDaemon(
     { RAILWAY_API_TOKEN: fake.token, RAILWAY_API_URL: fake.apiUrl, RAILWAY_EDGE_URL: fake.edgeUrl, PREVIEWD_DEPS_DIR: testDepsDir(), PREVIEWD_START_TIMEOUT: "90", PREVIEWD_WARM_POOL: "1" },
