@@ -48,6 +48,10 @@ if (!existsSync(join(import.meta.dir, "node_modules", "codemirror"))) {
   console.log("builder: installing the page's dependencies (npm ci in examples/builder)");
   const npm = Bun.spawnSync(["npm", "ci", "--no-audit", "--no-fund"], { cwd: import.meta.dir, stdout: "inherit", stderr: "inherit" });
   if (npm.exitCode !== 0) throw new Error(`npm ci in ${import.meta.dir} failed (exit ${npm.exitCode})`);
+  // Bun's resolver keeps what it saw at start (no node_modules here), so the bundling runs in a fresh process.
+  const child = Bun.spawn([process.execPath, import.meta.path], { stdio: ["inherit", "inherit", "inherit"] });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal));
+  process.exit(await child.exited);
 }
 
 // The SDK's source imports "react" too; resolved from the SDK's folder it would be another copy of React than
