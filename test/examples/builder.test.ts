@@ -1,24 +1,27 @@
 // examples/builder end to end, as its README runs it: a real daemon, the fake
 // Railway, the builder's server as its own process (`bun examples/builder/server.ts`)
 // and Chromium with third-party cookies blocked. The builder page is on
-// 127.0.0.1, the preview on {id}.localhost: another site, so the iframe's
-// share cookie is a third-party one and loads only because it is Partitioned.
-// (A non-localhost preview domain would need https here: the cookie is
-// SameSite=None, which browsers keep only when Secure, and previewd marks it
-// Secure on https or localhost names.)
+// http://127.0.0.1, the previews on https://{id}.preview.test (a TLS front
+// before the proxy, as nginx is in production): another site, so the
+// iframe's share cookie is a third-party one and loads only because it is
+// Partitioned. (https, because the cookie is SameSite=None, which browsers
+// keep only when Secure, and on plain http previewd marks it Secure on
+// localhost names only.)
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { join } from "node:path";
-import type { Browser, Frame, Page } from "playwright-core";
+import type { Browser, Frame, Page, Request } from "playwright-core";
 import { startFakeRailway, type FakeRailway } from "../fakes/railway/index.ts";
 import { hasChromium, launchBrowser, openPage, pageJournal } from "../support/browser.ts";
 import { startTestDaemon, type TestDaemon } from "../support/daemon.ts";
 import { testDepsDir } from "../support/deps.ts";
 import { ensureBaseImage } from "../support/docker.ts";
 import { eventually } from "../support/eventually.ts";
+import { startTlsFront, type TlsFront } from "../support/tls-front.ts";
 
 const EXAMPLE = join(import.meta.dir, "..", "..", "examples", "builder");
 const EDIT = "Edited in the builder";
+const DOMAIN = "preview.test";
 
 let fake: FakeRailway;
 let d: TestDaemon;
@@ -26,6 +29,7 @@ let server: Subprocess<"ignore", "pipe", "pipe"> | undefined;
 let builderUrl = "";
 let serverOutput = "";
 let browser: Browser;
+let tls: TlsFront;
 
 /** Starts the builder's server (the README's command; on a fresh checkout it runs `npm ci` for the page first) and reads its address from the line it prints. */
 async function startBuilder(): Promise<void> {
@@ -46,14 +50,20 @@ async function startBuilder(): Promise<void> {
 }
 
 beforeAll(async () => {
-  fake = await startFakeRailway({ image: await ensureBaseImage() });
+  [fake, tls] = await Promise.all([ensureBaseImage().then((image) => startFakeRailway({ image })), startTlsFront(DOMAIN)]);
   d = await startTestDaemon(
-    { RAILWAY_API_TOKEN: fake.token, RAILWAY_API_URL: fake.apiUrl, RAILWAY_EDGE_URL: fake.edgeUrl, PREVIEWD_DEPS_DIR: testDepsDir(), PREVIEWD_START_TIMEOUT: "90", PREVIEWD_WARM_POOL: "1" },
+    {
+      ...{ RAILWAY_API_TOKEN: fake.token, RAILWAY_API_URL: fake.apiUrl, RAILWAY_EDGE_URL: fake.edgeUrl },
+      ...{ PREVIEWD_DOMAIN: DOMAIN, PREVIEWD_URL_TEMPLATE: `https://{id}.${DOMAIN}:${tls.port}` },
+      ...{ PREVIEWD_DEPS_DIR: testDepsDir(), PREVIEWD_START_TIMEOUT: "90", PREVIEWD_WARM_POOL: "0" }, // no refill: every container come or gone cuts Chromium's loads (below)
+    },
     { deployPollMs: 200 },
   );
+  tls.target.port = d.proxyPort;
   await startBuilder();
-  // Third-party cookies blocked, as Chrome does for a share of its users and Safari for all.
-  browser = await launchBrowser(["--test-third-party-cookie-phaseout"]);
+  // Third-party cookies blocked, as Chrome does for a share of its users and Safari for all; the test domain
+  // resolved to loopback and its self-signed certificate accepted.
+  browser = await launchBrowser(["--test-third-party-cookie-phaseout", `--host-resolver-rules=MAP *.${DOMAIN} 127.0.0.1`, "--ignore-certificate-errors"]);
 }, 300_000);
 
 afterAll(async () => {
@@ -62,6 +72,7 @@ afterAll(async () => {
   await server?.exited;
   await d?.cleanup();
   await fake?.stop();
+  tls?.stop();
 }, 120_000);
 
 /** Status and phase texts in the order the page showed them (recorded in the page, so none is missed between polls). */
@@ -94,6 +105,33 @@ async function selectInEditor(page: Page, text: string): Promise<boolean> {
   }, text);
 }
 
+/**
+ * Waits for the preview's frame to show `ready`. As openPage (test/support/browser.ts) does for a page: Chromium
+ * cancels loads in flight, loopback ones too, when a host interface changes (net::ERR_NETWORK_CHANGED), which
+ * Docker does with every container that starts or goes on this shared machine; a frame whose module requests were
+ * cut never renders, so it is loaded again (its cookie is kept), up to three times.
+ */
+async function frameReady(page: Page, hostname: string, ready: () => Promise<unknown>): Promise<Frame> {
+  await page.waitForSelector("#preview", { timeout: 60_000 });
+  for (let attempt = 1; ; attempt++) {
+    let cut!: () => void;
+    const changed = new Promise<"changed">((resolve) => (cut = () => resolve("changed")));
+    const onFailed = (r: Request) => {
+      if (r.failure()?.errorText === "net::ERR_NETWORK_CHANGED" && new URL(r.url()).hostname === hostname) cut();
+    };
+    page.on("requestfailed", onFailed);
+    try {
+      if ((await Promise.race([ready(), changed])) !== "changed") return page.frames().find((x) => new URL(x.url()).hostname === hostname)!;
+      if (attempt === 3) throw new Error(`the preview's frame was cut by net::ERR_NETWORK_CHANGED three times`);
+      console.log("the preview's frame: a load was cut by net::ERR_NETWORK_CHANGED (a container's interface came or went); loading it again");
+      const f = page.frames().find((x) => new URL(x.url()).hostname === hostname)!;
+      await f.goto(f.url()).catch(() => {});
+    } finally {
+      page.off("requestfailed", onFailed);
+    }
+  }
+}
+
 test.skipIf(!hasChromium())("the builder: a private preview in a third-party iframe by its share link, an edit by HMR, a deploy to live", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -116,21 +154,21 @@ test.skipIf(!hasChromium())("the builder: a private preview in a third-party ifr
     expect(seen.indexOf("#status creating")).toBeLessThan(seen.indexOf("#status running"));
     const id = (await page.textContent("#preview-id"))!;
     expect(id).toMatch(/^[a-z0-9]+$/);
+    const previewHost = `${id}.${DOMAIN}`;
 
     // Private: without the share cookie the preview answers 401 and the app is never reached.
-    const preview = (await (await d.api(`/v1/previews/${id}`)).json()) as { visibility: string; tier: string };
-    expect([preview.visibility, preview.tier]).toEqual(["private", "container"]);
-    expect((await d.preview(id, "/")).status).toBe(401);
+    const preview = (await (await d.api(`/v1/previews/${id}`)).json()) as { visibility: string; tier: string; url: string };
+    expect([preview.visibility, preview.tier, preview.url]).toEqual(["private", "container", `https://${previewHost}:${tls.port}`]);
+    expect((await fetch(`http://127.0.0.1:${d.proxyPort}/`, { headers: { host: previewHost } })).status).toBe(401);
 
     // The iframe opened the share link: the cookie was set (partitioned under the builder's site), the token left the URL.
     const frame = page.frameLocator("#preview");
-    await frame.locator("#title", { hasText: "Hello from Vite + React" }).waitFor({ timeout: 120_000 }).catch((e: Error) => {
+    const f = await frameReady(page, previewHost, () => frame.locator("#title", { hasText: "Hello from Vite + React" }).waitFor({ timeout: 120_000 })).catch((e: Error) => {
       throw new Error(`${e.message}\n--- page:\n${journal.summary()}`);
     });
-    const f: Frame = page.frames().find((x) => x.url().includes(`${id}.localhost`))!;
     expect(new URL(f.url()).search).toBe("");
     const access = (await context.cookies()).find((c) => c.name === "previewd_access");
-    expect([access?.domain, access?.partitionKey]).toEqual([`${id}.localhost`, "http://127.0.0.1"]);
+    expect([access?.domain, access?.secure, access?.sameSite, access?.partitionKey]).toEqual([previewHost, true, "None", "http://127.0.0.1"]);
     await f.evaluate("window.marker = 42"); // a full reload would wipe it
 
     // Edit the component in the editor, save: the PATCH reaches Vite, HMR updates the iframe in place.
