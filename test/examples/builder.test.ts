@@ -14,7 +14,6 @@ import type { Browser, Frame, Page, Request } from "playwright-core";
 import { startFakeRailway, type FakeRailway } from "../fakes/railway/index.ts";
 import { hasChromium, launchBrowser, openPage, pageJournal } from "../support/browser.ts";
 import { startTestDaemon, type TestDaemon } from "../support/daemon.ts";
-import { testDepsDir } from "../support/deps.ts";
 import { ensureBaseImage } from "../support/docker.ts";
 import { eventually } from "../support/eventually.ts";
 import { startTlsFront, type TlsFront } from "../support/tls-front.ts";
@@ -55,7 +54,8 @@ beforeAll(async () => {
     {
       ...{ RAILWAY_API_TOKEN: fake.token, RAILWAY_API_URL: fake.apiUrl, RAILWAY_EDGE_URL: fake.edgeUrl },
       ...{ PREVIEWD_DOMAIN: DOMAIN, PREVIEWD_URL_TEMPLATE: `https://{id}.${DOMAIN}:${tls.port}` },
-      ...{ PREVIEWD_DEPS_DIR: testDepsDir(), PREVIEWD_START_TIMEOUT: "90", PREVIEWD_WARM_POOL: "0" }, // no refill: every container come or gone cuts Chromium's loads (below)
+      // Its own dependency cache (under its data dir, gone with it): the preview really installs, and the page shows it.
+      ...{ PREVIEWD_START_TIMEOUT: "90", PREVIEWD_WARM_POOL: "0" }, // no refill: every container come or gone cuts Chromium's loads (below)
     },
     { deployPollMs: 200 },
   );
@@ -105,30 +105,46 @@ async function selectInEditor(page: Page, text: string): Promise<boolean> {
   }, text);
 }
 
+/** Loads of previews (any host under `domain`) that Chromium cut (see frameReady), counted from the page's start. */
+function cutsOf(page: Page, domain: string) {
+  let count = 0;
+  const waiting = new Set<() => void>();
+  page.on("requestfailed", (r: Request) => {
+    if (r.failure()?.errorText !== "net::ERR_NETWORK_CHANGED" || !new URL(r.url()).hostname.endsWith(`.${domain}`)) return;
+    count++;
+    for (const wake of waiting) wake();
+  });
+  return {
+    get count() {
+      return count;
+    },
+    /** Resolves once more than `n` loads were cut (at once when that already happened). */
+    beyond(n: number): Promise<"cut"> {
+      return new Promise((resolve) => {
+        const check = () => count > n && (waiting.delete(check), resolve("cut"));
+        waiting.add(check);
+        check();
+      });
+    },
+  };
+}
+
 /**
  * Waits for the preview's frame to show `ready`. As openPage (test/support/browser.ts) does for a page: Chromium
  * cancels loads in flight, loopback ones too, when a host interface changes (net::ERR_NETWORK_CHANGED), which
- * Docker does with every container that starts or goes on this shared machine; a frame whose module requests were
- * cut never renders, so it is loaded again (its cookie is kept), up to three times.
+ * Docker does with every container that starts or goes on this shared machine; a frame whose requests were cut
+ * never renders, so it opens its share link again (as a reload by the user would), up to three times.
  */
-async function frameReady(page: Page, hostname: string, ready: () => Promise<unknown>): Promise<Frame> {
-  await page.waitForSelector("#preview", { timeout: 60_000 });
-  for (let attempt = 1; ; attempt++) {
-    let cut!: () => void;
-    const changed = new Promise<"changed">((resolve) => (cut = () => resolve("changed")));
-    const onFailed = (r: Request) => {
-      if (r.failure()?.errorText === "net::ERR_NETWORK_CHANGED" && new URL(r.url()).hostname === hostname) cut();
-    };
-    page.on("requestfailed", onFailed);
-    try {
-      if ((await Promise.race([ready(), changed])) !== "changed") return page.frames().find((x) => new URL(x.url()).hostname === hostname)!;
-      if (attempt === 3) throw new Error(`the preview's frame was cut by net::ERR_NETWORK_CHANGED three times`);
-      console.log("the preview's frame: a load was cut by net::ERR_NETWORK_CHANGED (a container's interface came or went); loading it again");
-      const f = page.frames().find((x) => new URL(x.url()).hostname === hostname)!;
-      await f.goto(f.url()).catch(() => {});
-    } finally {
-      page.off("requestfailed", onFailed);
-    }
+async function frameReady(page: Page, cuts: ReturnType<typeof cutsOf>, ready: () => Promise<unknown>): Promise<Frame> {
+  const iframe = page.locator("#preview");
+  await iframe.waitFor({ timeout: 60_000 });
+  for (let attempt = 1, handled = 0; ; attempt++) {
+    if ((await Promise.race([ready(), cuts.beyond(handled)])) !== "cut") return (await (await iframe.elementHandle())!.contentFrame())!;
+    if (attempt === 3) throw new Error("the preview's frame was cut by net::ERR_NETWORK_CHANGED three times");
+    console.log("the preview's frame: a load was cut by net::ERR_NETWORK_CHANGED (a container's interface came or went); loading it again");
+    handled = cuts.count;
+    const frame = (await (await iframe.elementHandle())!.contentFrame())!;
+    await frame.goto((await iframe.getAttribute("src"))!).catch(() => {});
   }
 }
 
@@ -142,6 +158,7 @@ test.skipIf(!hasChromium())("the builder: a private preview in a third-party ifr
     if (auth) tokensSeen.push(auth);
   });
   await page.addInitScript(RECORD);
+  const cuts = cutsOf(page, DOMAIN);
   try {
     await openPage(page, builderUrl, () => page.waitForSelector(".cm-content", { timeout: 30_000 }));
     await page.locator("#status", { hasText: /^running$/ }).waitFor({ timeout: 180_000 }).catch((e: Error) => {
@@ -150,8 +167,11 @@ test.skipIf(!hasChromium())("the builder: a private preview in a third-party ifr
     const seen = (await page.evaluate("window.__seen")) as string[];
     console.log(`the page showed: ${seen.join(" | ")}`);
     // creating (the server's POST), then what the daemon's events said (installing, starting, with phases), then running.
-    expect(seen).toContain("#status creating");
-    expect(seen.indexOf("#status creating")).toBeLessThan(seen.indexOf("#status running"));
+    const at = (entry: string) => seen.findIndex((x) => x.startsWith(entry));
+    expect(at("#status creating")).toBeGreaterThanOrEqual(0);
+    expect(at("#status creating")).toBeLessThan(at("#status installing"));
+    expect(at("#status installing")).toBeLessThan(at("#phase installing dependencies (npm ci"));
+    expect(at("#phase installing dependencies (npm ci")).toBeLessThan(at("#status running"));
     const id = (await page.textContent("#preview-id"))!;
     expect(id).toMatch(/^[a-z0-9]+$/);
     const previewHost = `${id}.${DOMAIN}`;
@@ -163,7 +183,7 @@ test.skipIf(!hasChromium())("the builder: a private preview in a third-party ifr
 
     // The iframe opened the share link: the cookie was set (partitioned under the builder's site), the token left the URL.
     const frame = page.frameLocator("#preview");
-    const f = await frameReady(page, previewHost, () => frame.locator("#title", { hasText: "Hello from Vite + React" }).waitFor({ timeout: 120_000 })).catch((e: Error) => {
+    const f = await frameReady(page, cuts, () => frame.locator("#title", { hasText: "Hello from Vite + React" }).waitFor({ timeout: 120_000 })).catch((e: Error) => {
       throw new Error(`${e.message}\n--- page:\n${journal.summary()}`);
     });
     expect(new URL(f.url()).search).toBe("");
