@@ -109,7 +109,7 @@ function Builder({ starter }: { starter: Files }) {
             </li>
           ))}
         </ol>
-        {dep?.url ? (
+        {dep?.url && /^https?:\/\//.test(dep.url) ? ( // a link, never a javascript: URL
           <p>
             Live at <a id="deploy-url" href={dep.url} target="_blank" rel="noreferrer">{dep.url}</a>
           </p>
