@@ -89,7 +89,7 @@ const settings = {
   image: { env: "PREVIEWD_IMAGE", def: "previewd/preview-base:latest", schema: nonEmpty("a Docker image reference") },
   memoryMb: { env: "PREVIEWD_MEMORY_MB", def: "512", schema: posInt("megabytes of memory per preview (64 or more)", 64) },
   // Next.js 16 dev (Turbopack) does not fit 512 MB: src/orchestrator/memory-class.ts. 0: the same as PREVIEWD_MEMORY_MB.
-  nextMemoryMb: { env: "PREVIEWD_NEXT_MEMORY_MB", def: "1024", schema: posInt("megabytes of memory for a preview whose package.json depends on next (0: PREVIEWD_MEMORY_MB)", 0) },
+  largeMemoryMb: { env: "PREVIEWD_LARGE_MEMORY_MB", def: "1024", schema: posInt("megabytes of memory for a preview whose dev server needs more (Next.js, Angular; 0: PREVIEWD_MEMORY_MB)", 0) },
   cpus: { env: "PREVIEWD_CPUS", def: "0.25", schema: posNumber("a CPU share per preview, such as 0.25") },
   // Why: overlay2 on ext4 has no per-container quota; each preview gets a filesystem of this size for /app and /tmp (src/pool/disk.ts).
   diskMb: { env: "PREVIEWD_DISK_MB", def: "1024", schema: posInt("megabytes of disk per preview for its files, node_modules' own writes and /tmp (64 or more)", 64) },

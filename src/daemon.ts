@@ -140,7 +140,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   lifecycle.on((t) => prom.transition(t.tier, t.from, t.to));
   const orchestrator = new Orchestrator({
     nodeId: config.nodeId, runtime, store, databases, log, deps, lifecycle,
-    cpus: config.cpus, boostCpus: Math.max(config.boostCpus, config.cpus), memoryMb: config.memoryMb, nextMemoryMb: config.nextMemoryMb,
+    cpus: config.cpus, boostCpus: Math.max(config.boostCpus, config.cpus), memoryMb: config.memoryMb, largeMemoryMb: config.largeMemoryMb,
     warmPoolSize: config.warmPool, capacity,
     idleTimeoutMs: config.idleTimeout * 1000, stopAfterMs: config.stopAfter * 1000, startTimeoutMs: config.startTimeout * 1000,
     // Deep sleep (src/sleep/): says at start what swap it found, or why it cannot work here.

@@ -23,7 +23,7 @@ const results: Record<string, unknown> = {};
 const rows: Array<Record<string, string | number>> = [];
 
 async function main() {
-  // Previews' own memory: Next has its class (PREVIEWD_NEXT_MEMORY_MB); the rest run at the default limit.
+  // Previews' own memory: Next.js and Angular have the large class (PREVIEWD_LARGE_MEMORY_MB); the rest run at the default limit.
   [d, browser] = await Promise.all([
     startTestDaemon({ PREVIEWD_START_TIMEOUT: "600", PREVIEWD_DOMAIN: DOMAIN, PREVIEWD_WARM_POOL: "1" }),
     launchBrowser([`--host-resolver-rules=MAP *.${DOMAIN} 127.0.0.1`]),

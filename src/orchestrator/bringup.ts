@@ -34,7 +34,7 @@ export interface BringUpDeps {
   isLive: (id: string) => boolean;
   tail: (l: Live, lines: number) => Promise<string>;
   /** The node's per-preview memory and what a Next.js app gets instead (memory-class.ts); unset: no class. */
-  memory?: { memoryMb: number; nextMemoryMb: number };
+  memory?: { memoryMb: number; largeMemoryMb: number };
 }
 
 export class BringUp {

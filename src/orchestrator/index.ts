@@ -74,7 +74,7 @@ export class Orchestrator implements Adopter {
       runtime: o.runtime, store: o.store, deps: o.deps, log: o.log, cpus: o.cpus, startTimeoutMs: o.startTimeoutMs, lifecycle,
       previewHost: (id) => new URL(o.previewUrl(id)).hostname,
       isLive: (id) => this.live.has(id),
-      memory: o.memoryMb && o.nextMemoryMb ? { memoryMb: o.memoryMb, nextMemoryMb: o.nextMemoryMb } : undefined,
+      memory: o.memoryMb && o.largeMemoryMb ? { memoryMb: o.memoryMb, largeMemoryMb: o.largeMemoryMb } : undefined,
       tail: (l, n) => tailLogs(o.runtime, l, n),
     });
     this.health = new Health({

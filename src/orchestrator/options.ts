@@ -46,7 +46,7 @@ export interface OrchestratorOptions {
   /** A preview's memory limit (MB), named when an OOM kill explains an exit. */
   memoryMb?: number;
   /** The memory limit (MB) of a preview whose package.json depends on next (memory-class.ts); unset or not above memoryMb: none. */
-  nextMemoryMb?: number;
+  largeMemoryMb?: number;
   /** Restarts of code-0 exits allowed per window (clean-exit.ts; default 3 in 10 minutes). */
   cleanExit?: { restarts?: number; windowMs?: number };
 }

@@ -16,10 +16,10 @@ const EDITS = Number(process.env.TEST_NEXT_EDITS ?? 20);
 // Next 16 dev (Turbopack) does not fit the default 512 MB: next-server alone reached 453-501 MB resident
 // (Turbopack's native caches are outside the V8 heap the runner caps), the kernel OOM-killed it, or the
 // runner's guard restarted it first, and Next's HMR client does not reconnect to a restarted server (the
-// next edit never shows). The daemon gives an app that depends on next PREVIEWD_NEXT_MEMORY_MB (default 1024,
+// next edit never shows). The daemon gives an app that depends on next PREVIEWD_LARGE_MEMORY_MB (default 1024,
 // used here); TEST_NEXT_MEMORY_MB=512 shows the failure.
 const MEMORY_MB = process.env.TEST_NEXT_MEMORY_MB ?? "1024";
-const memory: Record<string, string> = process.env.TEST_NEXT_MEMORY_MB ? { PREVIEWD_NEXT_MEMORY_MB: MEMORY_MB } : {};
+const memory: Record<string, string> = process.env.TEST_NEXT_MEMORY_MB ? { PREVIEWD_LARGE_MEMORY_MB: MEMORY_MB } : {};
 
 let d: TestDaemon;
 let browser: Browser;

@@ -1,10 +1,10 @@
-// A preview whose package.json depends on next gets PREVIEWD_NEXT_MEMORY_MB before its app starts (memory-class.ts);
+// A preview whose package.json depends on next gets PREVIEWD_LARGE_MEMORY_MB before its app starts (memory-class.ts);
 // others keep the node's default. The orchestrator on the in-memory runtime.
 import { afterEach, expect, test } from "bun:test";
 import { MemoryStore } from "../../src/db/memory-store.ts";
 import { createLogger } from "../../src/log.ts";
 import { Orchestrator } from "../../src/orchestrator/index.ts";
-import { dependsOnNext } from "../../src/orchestrator/memory-class.ts";
+import { largeDevServer } from "../../src/orchestrator/memory-class.ts";
 import { MemoryRuntime } from "../../src/pool/memory-runtime.ts";
 
 const running: Orchestrator[] = [];
@@ -12,11 +12,11 @@ afterEach(async () => {
   for (const o of running.splice(0)) await o.stop();
 });
 
-async function create(pkg: object, nextMemoryMb: number) {
+async function create(pkg: object, largeMemoryMb: number) {
   const runtime = new MemoryRuntime();
   const orch = new Orchestrator({
     nodeId: "n1", runtime, store: new MemoryStore(), log: createLogger("silent"), warmPoolSize: 0, capacity: 10, idleTimeoutMs: 3_600_000,
-    stopAfterMs: 3_600_000, startTimeoutMs: 5_000, previewUrl: (id) => `http://${id}.localhost:8080`, cpus: 0.25, memoryMb: 512, nextMemoryMb,
+    stopAfterMs: 3_600_000, startTimeoutMs: 5_000, previewUrl: (id) => `http://${id}.localhost:8080`, cpus: 0.25, memoryMb: 512, largeMemoryMb,
   });
   await orch.start();
   running.push(orch);
@@ -36,9 +36,12 @@ test("a Next.js app's container gets the larger limit before its app starts; ano
   expect((await create({ dependencies: { next: "16" } }, 0)).memory).toBeUndefined(); // 0: no class
 });
 
-test("dependsOnNext reads dependencies and devDependencies, and nothing else", () => {
-  expect(dependsOnNext({ "package.json": '{"devDependencies":{"next":"15"}}' })).toBe(true);
-  expect(dependsOnNext({ "package.json": '{"dependencies":{"next-auth":"5"},"name":"next"}' })).toBe(false);
-  expect(dependsOnNext({ "package.json": "{broken" })).toBe(false);
-  expect(dependsOnNext({ "app/package.json": '{"dependencies":{"next":"15"}}' })).toBe(false);
+test("largeDevServer reads dependencies and devDependencies, and nothing else", () => {
+  expect(largeDevServer({ "package.json": '{"devDependencies":{"next":"15"}}' })).toBe("next");
+  expect(largeDevServer({ "package.json": '{"dependencies":{"next-auth":"5"},"name":"next"}' })).toBeUndefined();
+  expect(largeDevServer({ "package.json": "{broken" })).toBeUndefined();
+  expect(largeDevServer({ "app/package.json": '{"dependencies":{"next":"15"}}' })).toBeUndefined();
+  // Angular CLI's apps build with @angular/build (older ones with @angular-devkit/build-angular).
+  expect(largeDevServer({ "package.json": '{"devDependencies":{"@angular/build":"^22.2.0","@angular/cli":"^22.2.0"}}' })).toBe("@angular/build");
+  expect(largeDevServer({ "package.json": '{"devDependencies":{"@angular-devkit/build-angular":"^19"}}' })).toBe("@angular-devkit/build-angular");
 });

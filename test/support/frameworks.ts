@@ -80,6 +80,10 @@ export async function previewInChromium(d: TestDaemon, browser: Browser, app: Ge
   const createMs = Date.now() - t0;
   const tab: Page = await browser.newPage();
   const journal = pageJournal(tab);
+  // The dev server's hot-update socket has said hello: an edit before that is one the page never hears of
+  // (a server-rendered page shows its text before its scripts connect).
+  let hmrConnected = false;
+  tab.on("websocket", (ws) => ws.on("framereceived", () => (hmrConnected = true)));
   const explain = async (step: string, err: unknown) => {
     const logs = await (await d.api(`/v1/previews/${p.id}/logs?tail=40`)).text().catch(() => "");
     return new Error(`${app.name}: ${step}: ${(err as Error).message}\n--- the page:\n${journal.summary()}\n--- the preview's logs:\n${logs}`);
@@ -90,6 +94,11 @@ export async function previewInChromium(d: TestDaemon, browser: Browser, app: Ge
     const t1 = Date.now();
     await openPage(tab, url, () => tab.waitForFunction(shown(app.shows), undefined, { timeout })).catch(async (e) => Promise.reject(await explain("first render", e)));
     const firstRenderMs = Date.now() - t1;
+    if (app.update === "hmr") {
+      const deadline = Date.now() + 60_000;
+      while (!hmrConnected && Date.now() < deadline) await Bun.sleep(50);
+      if (!hmrConnected) throw await explain("hot-update socket", new Error("no frame on any WebSocket within 60 s"));
+    }
     const editMs: number[] = [];
     let source = files[app.file] as string;
     for (let n = 1; n <= opts.edits; n++) {
