@@ -29,7 +29,7 @@ afterAll(async () => {
   await d?.cleanup();
 });
 
-for (const app of GENERATED_APPS) {
+for (const app of GENERATED_APPS.filter((a) => !a.benchOnly)) {
   test.skipIf(!hasChromium())(`${app.framework} (${app.name}) at ${DOMAIN}: renders, shows ${EDITS} edits ${app.update === "hmr" ? "by hot update" : "after a reload"}, stays running`, async () => {
     const run = await previewInChromium(d, browser, app, DOMAIN, { edits: EDITS, lockfile: true });
     expect(run.editMs).toHaveLength(EDITS);

@@ -58,6 +58,19 @@ test("engines.node as Angular's CLI writes it gets the newest line that satisfie
   expect((await report(plain.id)).node).toBe("v26.12.1");
 });
 
+test(".node-version, volta.node and devEngines.runtime each pick their line (22, 24, 20), as the preview object says", async () => {
+  const cases: Array<[object, Record<string, string>, string, string]> = [
+    [{}, { ".node-version": "22.3.0\n" }, "22.23.5", ".node-version"],
+    [{ volta: { node: "24.1.0" } }, {}, "24.22.3", "volta.node"],
+    [{ devEngines: { runtime: { name: "node", version: "^20.19.0", onFail: "error" } } }, {}, "20.20.2", "devEngines.runtime"],
+  ];
+  await Promise.all(cases.map(async ([fields, extra, node, source]) => {
+    const p = (await createPreview(d, { files: { "server.js": REPORTER, "package.json": pkg(fields), ...extra } })) as { id: string; runtime?: object };
+    expect(p.runtime).toEqual({ node, source });
+    expect((await report(p.id)).node).toBe(`v${node}`);
+  }));
+});
+
 test("the install runs on the app's line, and a new .nvmrc moves the running preview to its line with a new install", async () => {
   const p = await createPreview(d, { files: { "server.js": REPORTER, "package.json": withDeps, ".nvmrc": "22" } });
   expect(p.status).toBe("running");

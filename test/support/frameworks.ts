@@ -23,11 +23,14 @@ export interface GeneratedApp {
   selector: string;
   /** hmr: the edit must appear without a page load (the dev server pushes it); reload: the test reloads until it does. */
   update: "hmr" | "reload";
+  /** In the benchmark only: the suite has a test of its own for it (next-generated.test.ts). */
+  benchOnly?: boolean;
 }
 
 const h1 = (n: number) => `<h1>Edited ${n}</h1>`;
 
 export const GENERATED_APPS: GeneratedApp[] = [
+  { name: "next-app", framework: "Next.js (App Router, Turbopack)", file: "app/page.tsx", from: "To get started, edit the", edit: (n) => `Edited ${n}, edit the`, shows: "To get started", showsAfter: (n) => `Edited ${n}`, selector: "h1", update: "hmr", benchOnly: true },
   { name: "vite-react-ts", framework: "Vite + React", file: "src/App.tsx", from: "<h1>Get started</h1>", edit: h1, shows: "Get started", showsAfter: (n) => `Edited ${n}`, selector: "h1", update: "hmr" },
   { name: "vite-vue-ts", framework: "Vite + Vue", file: "src/components/HelloWorld.vue", from: "<h1>Get started</h1>", edit: h1, shows: "Get started", showsAfter: (n) => `Edited ${n}`, selector: "h1", update: "hmr" },
   { name: "vite-svelte-ts", framework: "Vite + Svelte", file: "src/App.svelte", from: "<h1>Get started</h1>", edit: h1, shows: "Get started", showsAfter: (n) => `Edited ${n}`, selector: "h1", update: "hmr" },
@@ -94,7 +97,7 @@ export async function previewInChromium(d: TestDaemon, browser: Browser, app: Ge
     const t1 = Date.now();
     await openPage(tab, url, () => tab.waitForFunction(shown(app.shows), undefined, { timeout })).catch(async (e) => Promise.reject(await explain("first render", e)));
     const firstRenderMs = Date.now() - t1;
-    if (app.update === "hmr") {
+    if (app.update === "hmr" && opts.edits > 0) {
       const deadline = Date.now() + 60_000;
       while (!hmrConnected && Date.now() < deadline) await Bun.sleep(50);
       if (!hmrConnected) throw await explain("hot-update socket", new Error("no frame on any WebSocket within 60 s"));
