@@ -25,12 +25,21 @@ export interface GeneratedApp {
   update: "hmr" | "reload";
   /** In the benchmark only: the suite has a test of its own for it (next-generated.test.ts). */
   benchOnly?: boolean;
+  /** A change a user would make to the generated app before previewing it (another dev command). */
+  adjust?: (files: Record<string, FileContent>) => void;
 }
 
 const h1 = (n: number) => `<h1>Edited ${n}</h1>`;
 
 export const GENERATED_APPS: GeneratedApp[] = [
   { name: "next-app", framework: "Next.js (App Router, Turbopack)", file: "app/page.tsx", from: "To get started, edit the", edit: (n) => `Edited ${n}, edit the`, shows: "To get started", showsAfter: (n) => `Edited ${n}`, selector: "h1", update: "hmr", benchOnly: true },
+  // The Pages Router on webpack, Next's other dev bundler (a user's `next dev --webpack`).
+  { name: "next-pages", framework: "Next.js (Pages Router, webpack)", file: "pages/index.tsx", from: "To get started, edit the", edit: (n) => `Edited ${n}, edit the`, shows: "To get started", showsAfter: (n) => `Edited ${n}`, selector: "h1", update: "hmr",
+    adjust: (files) => {
+      const pkg = JSON.parse(files["package.json"] as string) as { scripts: Record<string, string> };
+      pkg.scripts.dev = "next dev --webpack";
+      files["package.json"] = JSON.stringify(pkg, null, 2);
+    } },
   { name: "vite-react-ts", framework: "Vite + React", file: "src/App.tsx", from: "<h1>Get started</h1>", edit: h1, shows: "Get started", showsAfter: (n) => `Edited ${n}`, selector: "h1", update: "hmr" },
   { name: "vite-vue-ts", framework: "Vite + Vue", file: "src/components/HelloWorld.vue", from: "<h1>Get started</h1>", edit: h1, shows: "Get started", showsAfter: (n) => `Edited ${n}`, selector: "h1", update: "hmr" },
   { name: "vite-svelte-ts", framework: "Vite + Svelte", file: "src/App.svelte", from: "<h1>Get started</h1>", edit: h1, shows: "Get started", showsAfter: (n) => `Edited ${n}`, selector: "h1", update: "hmr" },
@@ -64,6 +73,7 @@ export function generatedFiles(app: GeneratedApp, opts: { lockfile: boolean; uni
     const pkg = JSON.parse(files["package.json"] as string) as { name?: string };
     files["package.json"] = JSON.stringify({ ...pkg, name: `${pkg.name ?? app.name}-${opts.unique}` }, null, 2);
   }
+  app.adjust?.(files);
   const source = files[app.file];
   if (typeof source !== "string" || !source.includes(app.from)) throw new Error(`${app.name}/${app.file} no longer holds ${JSON.stringify(app.from)}: the generator changed; update GENERATED_APPS`);
   return files;
