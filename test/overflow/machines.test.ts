@@ -244,14 +244,16 @@ describe("Fly Machines client against the fake", () => {
 
 describe("the fake's autostop (Fly's proxy suspends idle machines whose service says autostop: suspend)", () => {
   test("an idle machine is suspended, and the next request through the edge resumes it with memory kept", async () => {
-    const idle = await startFakeFly({ autostopIdleMs: 400, createApp: true });
+    // Idle longer than the machine's app takes to start (the runner, then node): a machine suspended
+    // before its app listens is another case (the first request would resume it half-started).
+    const idle = await startFakeFly({ autostopIdleMs: 3000, createApp: true });
     try {
       const c = new FlyMachines({ apiUrl: idle.apiUrl, token: idle.token, app: idle.app, regions: [] });
       const m = await c.createMachine(config("idle1"));
       await c.waitFor(m.id, "started", { timeoutS: 30 });
       const get = (path: string) => fetch(`${idle.edgeUrl}${path}`, { headers: { host: `${idle.app}.fly.dev`, "fly-force-instance-id": m.id } });
       expect(await (await get("/counter")).text()).toBe("1");
-      await c.waitFor(m.id, "suspended", { timeoutS: 10 });
+      await c.waitFor(m.id, "suspended", { timeoutS: 20 });
       expect(await (await get("/counter")).text()).toBe("2");
       const m2 = await c.get(m.id);
       expect(m2.state).toBe("started");
