@@ -67,7 +67,9 @@ export class BringUp {
       await this.o.lifecycle.move(l, "starting", plan ? "dependencies ready" : "no dependencies to install");
       if (!l.record.spec.port) l.port = undefined; // found again: a restarted app may listen elsewhere
       // Before the app starts: the runner sizes its heap cap from the limit it sees then.
-      if (l.record.spec.memoryMb) await this.o.runtime.setMemory(l.container!.containerId, l.record.spec.memoryMb);
+      // A restart applies the limit again: its package.json may have gained or lost a large dev server.
+      const limit = l.record.spec.memoryMb ?? (restart ? this.o.memory?.memoryMb : undefined);
+      if (limit) await this.o.runtime.setMemory(l.container!.containerId, limit);
       if (restart) await this.o.runtime.restartApp(l.container!, this.order(l));
       else await this.o.runtime.startApp(l.container!, this.order(l));
     } catch (err) {

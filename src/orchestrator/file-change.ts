@@ -22,7 +22,8 @@ export function updateFilesHere(p: NodeParts, id: string, files: FileMap, remove
     // (a full disk; a package.json that cannot be installed or a Node.js version nothing offers: a 400).
     if (Object.keys(files).length) p.disk.check();
     const changesDeps = [...Object.keys(files), ...remove].some((f) => DEPENDENCY_FILES.has(f));
-    const prepared = changesDeps ? prepare(applyChange(await p.store.files(id), files, remove)) : undefined;
+    const after = changesDeps ? applyChange(await p.store.files(id), files, remove) : undefined;
+    const prepared = after && { ...prepare(after), memoryMb: p.bringUp.memoryFor(after) };
     await p.sleep.wakeNow(l);
     await p.store.putFiles(id, files, remove);
     await p.runtime.putFiles(l.container.containerId, files);
@@ -43,8 +44,8 @@ function applyChange(stored: FileMap, files: FileMap, remove: string[]): FileMap
 }
 
 /** Dependencies or the Node.js line changed: the new set (cache first), and the app restarted in place. */
-async function reinstall(p: NodeParts, l: Live, { runtime, plan }: Prepared): Promise<void> {
-  if (plan?.key === l.record.spec.deps?.key && runtime?.node === l.record.spec.runtime?.node) {
+async function reinstall(p: NodeParts, l: Live, { runtime, plan, memoryMb }: Prepared & { memoryMb?: number }): Promise<void> {
+  if (plan?.key === l.record.spec.deps?.key && runtime?.node === l.record.spec.runtime?.node && memoryMb === l.record.spec.memoryMb) {
     if (runtime && runtime.source !== l.record.spec.runtime?.source) {
       l.record.spec.runtime = runtime;
       await p.store.update(l.record.id, { spec: l.record.spec });
@@ -53,6 +54,8 @@ async function reinstall(p: NodeParts, l: Live, { runtime, plan }: Prepared): Pr
   }
   l.record.spec.deps = plan && { key: plan.key, manager: plan.manager };
   l.record.spec.runtime = runtime;
+  // A package.json that now asks for a large dev server (next, Angular) gets its memory class, or loses it.
+  l.record.spec.memoryMb = memoryMb;
   await p.store.update(l.record.id, { spec: l.record.spec });
   l.ready = p.bringUp.start(l, plan, true);
   // The status the caller sees: installing (cache miss) or starting, set before the answer.
