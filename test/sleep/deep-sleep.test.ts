@@ -146,4 +146,26 @@ describe("deep sleep", () => {
     expect(await store.get(id)).toBeUndefined();
     expect((await runtime.list()).some((x) => x.previewId === id)).toBe(false);
   });
+
+  test("moved while reclaimed (the store gives it to another node): evicted, its container gone, the new node's copy wakes whole", async () => {
+    const shared = { runtime: new MemoryRuntime(), store: new MemoryStore() };
+    runtimes.push(shared.runtime);
+    const a = await node({}, shared);
+    const { id } = await a.orch.create(spec(), { wait: true });
+    await a.orch.suspend(id);
+    await eventually("reclaimed", () => a.orch.get(id), (v) => v.sleep === "reclaimed", 5_000, 10);
+    const cid = await cidOf(shared.runtime, id);
+    // Another node took it over (a recovery after a partition): this node must let go of the reclaimed container.
+    await shared.store.update(id, { node: "n2" });
+    await a.orch.evict(id);
+    expect(a.orch.has(id)).toBe(false);
+    expect((await shared.runtime.list()).some((x) => x.containerId === cid)).toBe(false);
+    // The node that has it now recreates it from its files and serves it: not asleep, not frozen at the floor.
+    const b = await node({ nodeId: "n2" }, shared);
+    const record = (await shared.store.get(id))!;
+    await b.orch.takeOver({ ...record, node: "n2" });
+    const woke = await eventually("running on n2", () => b.orch.get(id), (v) => v.status === "running", 5_000, 10);
+    expect(woke.sleep).toBeUndefined();
+    expect(await b.orch.resolve(id)).toBeDefined();
+  });
 });
