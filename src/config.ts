@@ -73,6 +73,8 @@ const settings = {
   dataDir: { env: "PREVIEWD_DATA_DIR", def: "./data", schema: nonEmpty("a directory path") },
   databaseUrl: { env: "DATABASE_URL", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^postgres(ql)?:\/\//.test(s), "a postgres:// or postgresql:// URL")) },
   capacity: { env: "PREVIEWD_CAPACITY", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || /^[1-9]\d*$/.test(s), "a positive integer (previews on this node)")) },
+  // What renews a preview's idle clock (src/pool/polls.ts): ignore = a poller repeating the same background request does not.
+  idlePolls: { env: "PREVIEWD_IDLE_POLLS", def: "ignore", schema: v.picklist(["ignore", "count"], "ignore (a poller repeating one request does not keep a preview awake) or count (every request does)") },
   visibility: { env: "PREVIEWD_VISIBILITY", def: "public", schema: v.picklist(["public", "private"], "public or private (the visibility of a preview created without one)") },
   // Capacity by memory (src/orchestrator/memory.ts): "" = the host's memory less a reserve for the system and the embedded database.
   memoryBudgetMb: { env: "PREVIEWD_MEMORY_BUDGET_MB", def: "", schema: v.pipe(v.string(), v.check((s) => s === "" || (/^\d+$/.test(s) && Number(s) >= 256), "megabytes of memory previews may use on this node, 256 or more (unset: derived from the host's memory)")) },

@@ -46,6 +46,7 @@ import { SlotTable } from "./proxy/fast/shared-limit.ts";
 import { peerRoutes, publicRoutes } from "./proxy/fast/routes.ts";
 import { createProxy, PROXY_IDLE_TIMEOUT_S } from "./proxy/index.ts";
 import { announce } from "./startup.ts";
+import { PollFilter } from "./pool/polls.ts";
 import { startDatabase } from "./daemon/database.ts";
 import { drain, scheduleCleanup, startFirewall, startFly } from "./daemon/parts.ts";
 import { Access, accessSecret } from "./access/index.ts";
@@ -229,8 +230,14 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       return drainer.status();
     },
   };
+  // Unless PREVIEWD_IDLE_POLLS=count, a poller repeating one request keeps no preview awake (pool/polls.ts): one filter per
+  // thread, shared by the byte-level front and the general path it hands requests to (a suspended preview's polls arrive
+  // there, and must be known as polls to be refused without a wake).
+  const pollFilter = () => (config.idlePolls === "ignore" ? new PollFilter() : undefined);
+  const peerPolls = pollFilter();
+  const publicPolls = pollFilter();
   const localProxy = createProxy({
-    domain: config.domain, log, activity: orchestrator.idle, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
+    domain: config.domain, log, activity: orchestrator.idle, polls: peerPolls, maxInflight: config.previewMaxInflight, bodyTimeoutS: config.clientBodyTimeout,
     lookup: (id) => orchestrator.endpointIfRunning(id),
     resolve: (id) => orchestrator.resolve(id), // this node's previews only: one hop, never two
     wakingState: (id) => orchestrator.get(id), // a sibling's navigation to a preview here gets the waking page from here
@@ -271,7 +278,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     // container; API calls and hops that need a wake go to the peer listener behind it, on loopback.
     peerServer = startPeerServer({ host: "127.0.0.1", port: 0, verifier, api: localApi, proxy: localProxy as never, log, self: config.nodeId, maxApiBody: config.maxBytes * 2 + 2 * 1024 * 1024, peerOnly, frontSecret });
     peerFront = startFront({
-      hostname: config.host, port: config.peerPort, log: log.child({ mod: "peer-front" }), activity: orchestrator.idle, limit: localProxy.limit, frontSecret,
+      hostname: config.host, port: config.peerPort, log: log.child({ mod: "peer-front" }), activity: orchestrator.idle, polls: peerPolls, limit: localProxy.limit, frontSecret,
       route: peerRoutes({ domain: config.domain, lookup: (id) => orchestrator.endpointIfRunning(id), verifier, self: config.nodeId, general: { host: "127.0.0.1", port: peerServer.port! } }),
       bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
     });
@@ -341,7 +348,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     resolve: locator.resolve,
     wakingState: (id) => previews.get(id),
     access: createAccessGate({ access, httpsUrls: config.urlTemplate.startsWith("https://") }),
-    activity: orchestrator.idle,
+    activity: orchestrator.idle, polls: publicPolls,
     trustsForwarded, frontSecret,
     observe: prom.observeRequest, // the public listener only: a sibling's hop would count a request twice
   });
@@ -353,7 +360,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   }) as Server<unknown>;
   const front = startFront({
     reusePort: threadCount > 1,
-    hostname: config.host, port: config.proxyPort, log: log.child({ mod: "front" }), activity: orchestrator.idle, limit: proxy.limit, frontSecret,
+    hostname: config.host, port: config.proxyPort, log: log.child({ mod: "front" }), activity: orchestrator.idle, polls: publicPolls, limit: proxy.limit, frontSecret,
     route: publicRoutes({
       domain: config.domain, lookup: (id) => orchestrator.endpointIfRunning(id), sibling: locator.sibling, access: access.table,
       general: { host: "127.0.0.1", port: generalServer.port! }, trustsForwarded: (ip) => trustsForwarded(ip),
@@ -370,7 +377,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
           bodyTimeoutMs: config.clientBodyTimeout * 1000, idleTimeoutMs: PROXY_IDLE_TIMEOUT_S * 1000,
           logLevel: config.logLevel, logFormat: logFormat(),
           cluster: config.clusterSecret ? { secret: config.clusterSecret, self: config.nodeId } : undefined,
-          accessKey: access.signer.exported,
+          accessKey: access.signer.exported, ignorePolls: config.idlePolls === "ignore",
         },
       })
     : undefined;

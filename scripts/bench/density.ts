@@ -139,6 +139,8 @@ async function main() {
     ...process.env, PREVIEWD_NODE_ID: nodeId, PREVIEWD_DATA_DIR: dataDir, PREVIEWD_API_PORT: "0", PREVIEWD_PROXY_PORT: "0",
     PREVIEWD_WARM_POOL: "0", PREVIEWD_CAPACITY: "1000", PREVIEWD_API_TOKEN: "bench-token-0123456789",
     PREVIEWD_IDLE_TIMEOUT: "3600", PREVIEWD_RECLAIM_AFTER: "8", // the frozen stage is measured before its reclaim PREVIEWD_STOP_AFTER: "86400",
+    // The counter wakes are one identical GET each, a poller's pattern: counted as use here (src/pool/polls.ts).
+    PREVIEWD_IDLE_POLLS: "count",
   });
   d = await startDaemon(config, createLogger("info"), { labels: { "previewd.bench": "1" } });
   browser = await launchBrowser();

@@ -23,6 +23,8 @@ const docker = new Docker();
 
 async function boot(warm: number): Promise<Daemon> {
   const config = loadConfig({
+    // Its wakes are one identical request each, spaced out like a poller's: counted as use (src/pool/polls.ts).
+    PREVIEWD_IDLE_POLLS: "count",
     ...process.env, PREVIEWD_NODE_ID: nodeId, PREVIEWD_DATA_DIR: dataDir, PREVIEWD_API_PORT: "0", PREVIEWD_PROXY_PORT: "0",
     PREVIEWD_WARM_POOL: String(warm), PREVIEWD_CAPACITY: "1000", PREVIEWD_API_TOKEN: "bench-token-0123456789",
   });

@@ -426,7 +426,7 @@ export class Orchestrator implements Adopter {
   endpointIfRunning(id: string): Endpoint | undefined {
     const l = this.live.get(id);
     if (!l || l.record.status !== "running" || !l.container || l.port === undefined || this.fencing.active) return undefined;
-    this.idle.touch(id);
+    // No touch here: the request's own start (or its socket's) renews the idle clock, unless it is a poll (pool/polls.ts).
     return this.o.runtime.endpoint(l.container, l.port);
   }
 

@@ -34,16 +34,25 @@ export class IdleClock {
     this.closed(id);
   }
 
-  private opened(id: string): void {
-    this.open.set(id, (this.open.get(id) ?? 0) + 1);
-    this.touch(id);
+  /** A poll (polls.ts) began: open while in flight (never paused under it), but it renews nothing. */
+  pollStarted(id: string): void {
+    this.opened(id, false);
   }
 
-  private closed(id: string): void {
+  pollEnded(id: string): void {
+    this.closed(id, false);
+  }
+
+  private opened(id: string, renews = true): void {
+    this.open.set(id, (this.open.get(id) ?? 0) + 1);
+    if (renews) this.touch(id);
+  }
+
+  private closed(id: string, renews = true): void {
     const n = (this.open.get(id) ?? 1) - 1;
     if (n <= 0) this.open.delete(id);
     else this.open.set(id, n);
-    this.touch(id);
+    if (renews) this.touch(id);
   }
 
   /** An open socket or a request in flight. */

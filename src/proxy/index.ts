@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import type { Server } from "bun";
 import type { Logger } from "../log.ts";
 import { trackResponse, withDeadline } from "./body.ts";
+import { backgroundKey, type PollFilter } from "../pool/polls.ts";
 import { cookieHost, hostOnlyHeaders } from "./cookies.ts";
 import { forward } from "./forward.ts";
 import { forwardedHeaders, FRONT_CLIENT_HEADER, FRONT_SECRET_HEADER } from "./forwarded.ts";
@@ -41,7 +42,12 @@ export interface ProxyDeps {
     socketClosed(id: string): void;
     requestStarted(id: string): void;
     requestEnded(id: string): void;
+    /** A poll (pool/polls.ts): open while in flight, renewing nothing (a sink without them counts polls as requests). */
+    pollStarted?(id: string): void;
+    pollEnded?(id: string): void;
   };
+  /** Unless PREVIEWD_IDLE_POLLS=count: polls do not renew a preview's idle clock (pool/polls.ts). */
+  polls?: PollFilter;
   /** Requests in flight to one preview at a time (PREVIEWD_PREVIEW_MAX_INFLIGHT); past it: 503. */
   maxInflight?: number;
   /** The limit's counters in shared memory, when front threads share the public port (fast/shared-limit.ts). */
@@ -86,6 +92,16 @@ export function createProxy(deps: ProxyDeps) {
   const log = deps.log.child({ mod: "proxy" });
   const hostOf = deps.hostOf ?? ((req: Request) => req.headers.get("host"));
   const limit = new InflightLimit(deps.maxInflight ?? 64, deps.sharedInflight);
+  /** A background request repeating itself (pool/polls.ts): it does not renew the idle clock. */
+  const isPoll = (id: string, req: Request, path: string) => !!deps.polls?.isPoll(id, backgroundKey(req.method, path, (name) => req.headers.get(name) ?? undefined));
+  const asleep = async (id: string) => {
+    try {
+      const status = (await deps.wakingState?.(id))?.status;
+      return status === "suspended" || status === "stopped";
+    } catch {
+      return false; // not known here: the wake path answers as before
+    }
+  };
   const bodyGraceMs = (deps.bodyTimeoutS ?? 30) * 1000;
   const idleTimeoutS = deps.idleTimeoutS ?? PROXY_IDLE_TIMEOUT_S;
   const waking = createWaking({ state: deps.wakingState, log });
@@ -103,6 +119,10 @@ export function createProxy(deps: ProxyDeps) {
     const status = waking.statusRequest(req, id);
     if (status) return status;
     let target = deps.lookup(id);
+    // Counted once per request, here: whether it only repeats a background request (pool/polls.ts).
+    const poll = !!deps.activity.pollStarted && isPoll(id, req, new URL(req.url).pathname);
+    // Asleep, a poll does not wake it (a leaked poller would keep it awake for ever); a page load does.
+    if (!target && poll && (await asleep(id))) return pollWhileAsleep();
     if (!target) {
       try {
         // A browser navigation still waiting after ~1 s gets the waking page; the wake goes on.
@@ -117,7 +137,8 @@ export function createProxy(deps: ProxyDeps) {
     }
     if (!target) return notFoundPage();
     if (target.respond) {
-      deps.activity.touch(id);
+      // Files served by this node (the browser tier): a poll of them renews nothing either.
+      if (!poll) deps.activity.touch(id);
       const res = await target.respond(req);
       hostOnlyHeaders(res.headers, cookieHost(host));
       return res;
@@ -138,7 +159,9 @@ export function createProxy(deps: ProxyDeps) {
       return res ?? new Response(null);
     }
     if (!limit.tryAcquire(id)) return busyPage(req, RETRY_AFTER_S);
-    deps.activity.requestStarted(id);
+    const a = deps.activity;
+    if (poll) a.pollStarted!(id);
+    else a.requestStarted(id);
     const server = c.env;
     // Bun.serve's idleTimeout counts from the request's start whatever flows
     // (an SSE stream, an upload in progress are cut at 120 s: measured on Bun
@@ -152,7 +175,8 @@ export function createProxy(deps: ProxyDeps) {
       ended = true;
       deadline?.stop();
       limit.release(id);
-      deps.activity.requestEnded(id);
+      if (poll) a.pollEnded?.(id);
+      else a.requestEnded(id);
       setIdleTimeout(server, req, idleTimeoutS);
     };
     try {
@@ -186,4 +210,12 @@ function setIdleTimeout(server: Server<RelayData> | undefined, req: Request, sec
   try {
     server?.timeout(req, seconds);
   } catch {}
+}
+
+/** A poll's answer while its preview sleeps: try later; nothing was woken. */
+function pollWhileAsleep(): Response {
+  return new Response("This preview is asleep: a repeated background request does not wake it (a page load does).\n", {
+    status: 503,
+    headers: { "retry-after": "30", "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
 }

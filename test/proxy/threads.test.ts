@@ -22,6 +22,7 @@ beforeAll(async () => {
 afterAll(() => d?.cleanup());
 
 const get = (id: string, path: string) => rawRequest(d.proxyPort, `GET ${path} HTTP/1.1\r\nHost: ${id}.localhost\r\nConnection: close\r\n\r\n`);
+const navigate = (id: string, path: string) => rawRequest(d.proxyPort, `GET ${path} HTTP/1.1\r\nHost: ${id}.localhost\r\nAccept: text/html\r\nSec-Fetch-Mode: navigate\r\nConnection: close\r\n\r\n`);
 const statusOf = async (id: string) => ((await (await d.api(`/v1/previews/${id}`)).json()) as { status: string }).status;
 const requestsCounted = async () =>
   [...(await (await d.api("/metrics")).text()).matchAll(/^previewd_proxy_request_duration_seconds_count\{code="200"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
@@ -66,10 +67,11 @@ test("connections are spread over the fronts, and every request reaches the one 
 
 test("requests on any front keep a preview awake; idle, it is suspended; the next request on any front wakes it", async () => {
   const p = await createPreview(d, { files: echoApp });
-  // 5 s of a request every 400 ms, each on a new connection (most land on worker threads): past the 2 s timeout.
+  // 5 s of a page load every 400 ms, each on a new connection (most land on worker threads): past the 2 s timeout.
+  // (Page loads: the same background request again and again is a poll, which keeps nothing awake: pool/polls.ts.)
   const until = Date.now() + 5000;
   while (Date.now() < until) {
-    expect((await get(p.id, "/small")).status).toBe(200);
+    expect((await navigate(p.id, "/small")).status).toBe(200);
     expect(await statusOf(p.id)).toBe("running");
     await Bun.sleep(400);
   }

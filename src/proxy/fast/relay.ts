@@ -12,6 +12,7 @@ import type { Socket } from "bun";
 import type { Logger } from "../../log.ts";
 import type { ProxyDeps } from "../index.ts";
 import type { InflightLimit } from "../limits.ts";
+import { backgroundKey, type PollFilter } from "../../pool/polls.ts";
 import { BodyEnd } from "./framing.ts";
 import { field, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from "./head.ts";
 import { flush, pending, send, type Outbox } from "./io.ts";
@@ -24,6 +25,8 @@ export interface RelayDeps {
   /** Where a request goes; `fastPathable` says whether the relay could take it to an app itself. */
   route(head: RequestHead, conn: ClientConnection, fastPathable: boolean): Routing;
   activity: ProxyDeps["activity"];
+  /** Set unless PREVIEWD_IDLE_POLLS=count: a poll does not renew its preview's idle clock (pool/polls.ts). */
+  polls?: PollFilter;
   limit: InflightLimit;
   frontSecret: string;
   observe?(seconds: number, status: number): void;
@@ -51,6 +54,8 @@ interface Exchange {
   id: string | undefined;
   /** Holds one of the preview's in-flight slots and counts as open in its idle clock (not an upgrade). */
   slot: boolean;
+  /** Its slot was taken as a poll: it renews no idle clock (pool/polls.ts). */
+  poll?: boolean;
   method: string;
   upgrade: boolean;
   up: Upstream | undefined;
@@ -191,7 +196,10 @@ export class ClientRelay implements UpstreamOwner {
     if (id !== undefined && !ex.upgrade) {
       if (!this.deps.limit.tryAcquire(id)) return void this.fail(ex, busy(acceptOf(ex)), !reqBody.done);
       ex.slot = true;
-      this.deps.activity.requestStarted(id);
+      const a = this.deps.activity;
+      ex.poll = !!a.pollStarted && !!this.deps.polls?.isPoll(id, backgroundKey(head.method, head.target, (name) => field(head, name)));
+      if (ex.poll) a.pollStarted!(id);
+      else a.requestStarted(id);
     }
     const to = route.to;
     const up = this.deps.pool.acquire(to.host, to.port, this);
@@ -394,7 +402,8 @@ export class ClientRelay implements UpstreamOwner {
     if (ex.slot) {
       ex.slot = false;
       this.deps.limit.release(ex.id!);
-      this.deps.activity.requestEnded(ex.id!);
+      if (ex.poll) this.deps.activity.pollEnded?.(ex.id!);
+      else this.deps.activity.requestEnded(ex.id!);
     }
     const up = ex.up;
     ex.up = undefined;

@@ -23,6 +23,8 @@ export interface ThreadInit {
   cluster?: { secret: string; self: string };
   /** The key share cookies are checked with (access/tokens.ts). */
   accessKey: string;
+  /** Polls renew no idle clock (pool/polls.ts; PREVIEWD_IDLE_POLLS=ignore). */
+  ignorePolls?: boolean;
 }
 
 /** A running preview's app address: [id, host, port]. */
@@ -55,6 +57,9 @@ export type ToMain =
       ended: Array<[string, number]>;
       opened: Array<[string, number]>;
       closed: Array<[string, number]>;
+      /** Polls begun and ended (open while in flight, renewing nothing: pool/polls.ts). */
+      pollStarted: Array<[string, number]>;
+      pollEnded: Array<[string, number]>;
       /** Pairs of seconds and status, one per request relayed to an app. */
       latencies: number[];
       /** Previews reached through a sibling hop since the last batch (their entries are kept fresh). */

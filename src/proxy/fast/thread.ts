@@ -9,6 +9,7 @@
 // thread keeps the one idle clock and the metrics.
 import { createLogger, type LogFormat } from "../../log.ts";
 import { InflightLimit } from "../limits.ts";
+import { PollFilter } from "../../pool/polls.ts";
 import type { ProxyTarget } from "../index.ts";
 import { startFront, type Front } from "./index.ts";
 import { publicRoutes } from "./routes.ts";
@@ -24,7 +25,7 @@ const BATCH_MS = 250;
 /** Activity counted here, sent to the main thread in batches. */
 class ActivityBatch {
   touched = new Set<string>();
-  counts = { started: new Map<string, number>(), ended: new Map<string, number>(), opened: new Map<string, number>(), closed: new Map<string, number>() };
+  counts = this.fresh();
   /** Requests in flight plus open sockets, per preview, on this thread (not reset by a flush). */
   readonly open = new Map<string, number>();
   latencies: number[] = [];
@@ -39,6 +40,13 @@ class ActivityBatch {
   requestEnded(id: string): void {
     this.add("ended", id, -1);
   }
+  /** A poll: open while in flight here, but it is no use of the preview (not touched). */
+  pollStarted(id: string): void {
+    this.add("pollStarted", id, 1, false);
+  }
+  pollEnded(id: string): void {
+    this.add("pollEnded", id, -1, false);
+  }
   socketOpened(id: string): void {
     this.add("opened", id, 1);
   }
@@ -52,27 +60,31 @@ class ActivityBatch {
   }
 
   take(): ToMain | undefined {
-    if (!this.touched.size && !this.latencies.length && !this.siblings.size) return undefined;
+    if (!this.touched.size && !this.latencies.length && !this.siblings.size && !this.counts.pollStarted.size && !this.counts.pollEnded.size) return undefined;
     const entries = (m: Map<string, number>) => [...m];
     const msg: ToMain = {
       t: "activity", touched: [...this.touched], started: entries(this.counts.started), ended: entries(this.counts.ended),
-      opened: entries(this.counts.opened), closed: entries(this.counts.closed), latencies: this.latencies,
+      opened: entries(this.counts.opened), closed: entries(this.counts.closed), pollStarted: entries(this.counts.pollStarted), pollEnded: entries(this.counts.pollEnded), latencies: this.latencies,
       siblings: [...this.siblings],
     };
     this.siblings = new Set();
     this.touched = new Set();
-    this.counts = { started: new Map(), ended: new Map(), opened: new Map(), closed: new Map() };
+    this.counts = this.fresh();
     this.latencies = [];
     return msg;
   }
 
-  private add(kind: keyof ActivityBatch["counts"], id: string, delta: number): void {
+  private fresh() {
+    return { started: new Map<string, number>(), ended: new Map<string, number>(), opened: new Map<string, number>(), closed: new Map<string, number>(), pollStarted: new Map<string, number>(), pollEnded: new Map<string, number>() };
+  }
+
+  private add(kind: keyof ActivityBatch["counts"], id: string, delta: number, touches = true): void {
     const m = this.counts[kind];
     m.set(id, (m.get(id) ?? 0) + 1);
     const n = (this.open.get(id) ?? 0) + delta;
     if (n > 0) this.open.set(id, n);
     else this.open.delete(id);
-    this.touched.add(id);
+    if (touches) this.touched.add(id);
   }
 }
 
@@ -88,15 +100,12 @@ function run(init: ThreadInit): void {
   // Empty until the main thread's first copy: every preview is then unknown, and goes to the general path.
   const access = new AccessTable(AccessSigner.fromExported(init.accessKey));
   const front: Front = startFront({
-    hostname: init.hostname, port: init.port, reusePort: true, log, activity: batch, limit: new InflightLimit(init.maxInflight, { counters: init.inflight, slotOf: (id) => slots.get(id) }), frontSecret: init.frontSecret,
+    hostname: init.hostname, port: init.port, reusePort: true, log, activity: batch, polls: init.ignorePolls ? new PollFilter() : undefined, limit: new InflightLimit(init.maxInflight, { counters: init.inflight, slotOf: (id) => slots.get(id) }), frontSecret: init.frontSecret,
     route: publicRoutes({
       domain: init.domain,
       access,
-      lookup: (id) => {
-        const t = table.get(id);
-        if (t) batch.touch(id);
-        return t;
-      },
+      // No touch on lookup: the request's start (or its socket's) is counted, unless it is a poll (pool/polls.ts).
+      lookup: (id) => table.get(id),
       sibling: hops && ((id, host) => {
         const e = siblings.get(id);
         if (!e || e[4] <= Date.now()) return undefined;

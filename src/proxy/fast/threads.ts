@@ -73,6 +73,8 @@ export async function startFrontThreads(o: ThreadsOptions): Promise<FrontThreads
     for (const [id, n] of m.opened) for (let i = 0; i < n; i++) a.socketOpened(id);
     for (const [id, n] of m.ended) for (let i = 0; i < n; i++) a.requestEnded(id);
     for (const [id, n] of m.closed) for (let i = 0; i < n; i++) a.socketClosed(id);
+    for (const [id, n] of m.pollStarted) for (let i = 0; i < n; i++) (a.pollStarted ?? a.requestStarted).call(a, id);
+    for (const [id, n] of m.pollEnded) for (let i = 0; i < n; i++) (a.pollEnded ?? a.requestEnded).call(a, id);
     for (const id of m.touched) a.touch(id);
     if (o.observe) for (let i = 0; i + 1 < m.latencies.length; i += 2) o.observe(m.latencies[i]!, m.latencies[i + 1]!);
     if (m.siblings.length) o.siblingsUsed?.(m.siblings);
