@@ -41,6 +41,3 @@ export class Toolchain {
     return { runtime: choice?.runtime, line: choice?.line, plan };
   }
 }
-
-/** The bin directory of the line a stored runtime names ("24.22.3" -> /opt/node/24/bin). */
-export { nodeBinDir } from "../nodejs/index.ts";

@@ -14,6 +14,10 @@ export interface NodeLine {
 /** Where an image keeps a line's binaries (node, and npm/corepack run on whichever node is first on PATH). */
 export const nodeBinDir = (major: number): string => `/opt/node/${major}/bin`;
 
+/** The bin directory of the line a preview's stored runtime names ("24.22.3" -> /opt/node/24/bin); none without one. */
+export const runtimeBinDir = (runtime: { node: string } | undefined): string | undefined =>
+  runtime && nodeBinDir(Number.parseInt(runtime.node, 10));
+
 /**
  * The Node.js release schedule for the lines previews may run
  * (https://github.com/nodejs/Release): when each even line entered LTS and

@@ -4,7 +4,7 @@
 // installer's or the app's last lines). The container runs at boost CPUs
 // until the app answers, then drops to the preview's limit.
 import { InstallError, OutputLog, type DepsCache, type InstallPlan } from "../deps/index.ts";
-import { nodeBinDir } from "../nodejs/index.ts";
+import { runtimeBinDir } from "../nodejs/index.ts";
 import type { FileMap } from "../types.ts";
 import type { Lifecycle } from "../lifecycle/index.ts";
 import type { Logger } from "../log.ts";
@@ -99,7 +99,7 @@ export class BringUp {
     env.PREVIEWD_PREVIEW_HOST = this.o.previewHost(l.record.id);
     // Next.js phones home on first run: no telemetry from strangers' previews (the app may set it back).
     env.NEXT_TELEMETRY_DISABLED ??= "1";
-    const nodeBin = spec.runtime && nodeBinDir(Number.parseInt(spec.runtime.node, 10));
+    const nodeBin = runtimeBinDir(spec.runtime);
     return { command: spec.command, port: spec.port, portHint: spec.port ?? DEFAULT_PORT, env, deps: spec.deps ? { key: spec.deps.key } : undefined, nodeBin };
   }
 

@@ -11,7 +11,7 @@
 // maybe a machine: reconcile() adopts that machine by its metadata, and
 // destroys machines whose preview has no record.
 import { Toolchain } from "../deps/toolchain.ts";
-import { nodeBinDir, type NodeLine } from "../nodejs/index.ts";
+import { runtimeBinDir, type NodeLine } from "../nodejs/index.ts";
 import { contentBytes } from "../files.ts";
 import { tarFiles } from "../pool/tar.ts";
 import { AppError, conflict, isAppError, unavailable } from "../errors.ts";
@@ -147,7 +147,7 @@ export class FlyTier {
     else for (const [path, content] of Object.entries(files)) appFiles[`/app/${path}`] = content;
     const env = envObject(r.spec.env, r.database && this.databaseEnv(r.database.url));
     const servePort = servePortFor(r.spec.port);
-    const nodeBin = r.spec.runtime && nodeBinDir(Number.parseInt(r.spec.runtime.node, 10));
+    const nodeBin = runtimeBinDir(r.spec.runtime);
     const order = { command: r.spec.command, port: r.spec.port, portHint: r.spec.port ?? 3000, env, servePort, install, installKey: install?.join(" "), nodeBin };
     appFiles["/app/.previewd/start.json"] = JSON.stringify(order);
     return buildMachineConfig({ previewId: r.id, cluster: this.o.cluster, node: this.o.node, image: this.o.image, env: {}, files: appFiles, port: servePort });

@@ -120,7 +120,7 @@ export function createProxy(deps: ProxyDeps) {
     if (status) return status;
     let target = deps.lookup(id);
     // Counted once per request, here: whether it only repeats a background request (pool/polls.ts).
-    const poll = !!deps.activity.pollStarted && isPoll(id, req, new URL(req.url).pathname);
+    const poll = !!deps.polls && !!deps.activity.pollStarted && isPoll(id, req, new URL(req.url).pathname);
     // Asleep, a poll does not wake it (a leaked poller would keep it awake for ever); a page load does.
     if (!target && poll && (await asleep(id))) return pollWhileAsleep();
     if (!target) {
